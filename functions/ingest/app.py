@@ -1,0 +1,77 @@
+"""IngestFunction: S3 uploads (via the ingest queue, or a direct S3 event) → planned push jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from relay.aws import client, presign_client
+from relay.intake import Intake, IntakeReport
+from relay.ledger import Ledger
+from relay.s3media import MediaStore
+from relay.sendqueue import SendQueue
+from relay.settings import get_settings
+from relay.uploads import NotAnS3Event, uploads_from_notification
+
+logger = Logger()
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def build_intake() -> Intake:
+    settings = get_settings()
+    return Intake(
+        settings,
+        MediaStore(client("s3"), presign_client(settings.s3_addressing_style)),
+        Ledger(client("dynamodb"), settings.push_log_table),
+        SendQueue(client("sqs"), settings.send_queue_url),
+    )
+
+
+def _log(report: IntakeReport) -> None:
+    logger.info(
+        "planned",
+        extra={"sources": report.sources, "duplicates": report.duplicates, "jobs": report.jobs,
+               "recipients": report.recipients, "rejected": report.rejected},
+    )
+    for rej in report.rejections:
+        logger.warning("recipient rejected", extra={"s3_object": rej.object_pk[4:], "number": rej.number, "reason": rej.reason})
+
+
+def _prefetchable(body: str) -> list:
+    try:
+        return uploads_from_notification(body)
+    except NotAnS3Event:
+        return []
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    intake = build_intake()
+    try:
+        records = event.get("Records") or []
+        if records and records[0].get("eventSource") == "aws:s3":  # a direct S3 trigger
+            uploads = uploads_from_notification(event)
+            intake.prefetch(uploads)
+            for upload in uploads:
+                intake.take(upload)
+            report = intake.finish()
+            _log(report)
+            return {"jobs": report.jobs, "recipients": report.recipients, "rejected": report.rejected}
+
+        for record in records:
+            intake.prefetch(_prefetchable(record.get("body", "")))
+
+        def take_record(record: SQSRecord) -> None:
+            for upload in uploads_from_notification(record.body):
+                intake.take(upload)
+
+        with processor(records=records, handler=take_record, lambda_context=context):
+            processor.process()
+        _log(intake.finish())
+        return processor.response()
+    finally:
+        intake.close()

@@ -1,0 +1,210 @@
+"""Ingest logic: uploads → candidates → media checks → plan → ledger + send queue.
+
+Used by IngestFunction one SQS batch at a time: `prefetch` starts the media checks of the whole
+batch concurrently, `take` turns one upload into candidates (raising on transient errors so that
+only that SQS record is retried), `finish` plans everything taken into as few requests as the
+channel allows and records it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import PurePosixPath
+
+from relay.aws import S3_CONCURRENCY
+from relay.ledger import Ledger, push_item, recipient_item, rejection_item, source_item
+from relay.manifest import ManifestError, PlaceholderError, parse_manifest, render
+from relay.media import MediaRejected, classify
+from relay.models import MediaRef, Rejection, Source, State, short_hash
+from relay.planner import Candidate, Plan, PlanRules, plan, reject
+from relay.s3media import MediaStore, ObjectHead, ObjectMissing
+from relay.sendqueue import SendQueue
+from relay.settings import Settings
+from relay.uploads import OUTBOX_PREFIX, Upload
+
+
+@dataclass
+class IntakeReport:
+    sources: int = 0
+    duplicates: int = 0
+    jobs: int = 0
+    recipients: int = 0
+    rejected: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+def media_ref(head: ObjectHead) -> MediaRef | str:
+    """A checked media object, or why it is refused."""
+    filename = PurePosixPath(head.key).name
+    try:
+        check = classify(filename, head.head, head.size)
+    except MediaRejected as exc:
+        return exc.reason
+    return MediaRef(
+        bucket=head.bucket, key=head.key, kind=check.kind, content_type=check.content_type, size=head.size, filename=filename
+    )
+
+
+class Intake:
+    def __init__(
+        self,
+        settings: Settings,
+        store: MediaStore,
+        ledger: Ledger,
+        queue: SendQueue,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.ledger = ledger
+        self.queue = queue
+        self.clock = clock
+        self.rules = PlanRules(
+            cap=settings.recipients_per_push,
+            dynamic_channels=settings.dynamic_media_channels,
+            spacing_seconds=settings.per_recipient_spacing_seconds,
+        )
+        self._pool = ThreadPoolExecutor(max_workers=S3_CONCURRENCY, thread_name_prefix="media-check")
+        self._heads: dict[tuple[str, str], Future[ObjectHead]] = {}
+        self.candidates: list[Candidate] = []
+        self.media: dict[str, MediaRef | str] = {}
+        self.rejections: list[Rejection] = []
+        self.sources: list[Source] = []
+        self.duplicates = 0
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- per upload -----------------------------------------------------------------------------
+    def prefetch(self, uploads: Iterable[Upload]) -> None:
+        for upload in uploads:
+            if upload.kind == "outbox":
+                self._head(upload.bucket, upload.key)
+
+    def _head(self, bucket: str, key: str) -> Future[ObjectHead]:
+        if (bucket, key) not in self._heads:
+            self._heads[(bucket, key)] = self._pool.submit(self.store.inspect, bucket, key)
+        return self._heads[(bucket, key)]
+
+    def take(self, upload: Upload) -> None:
+        """Claim the upload and add its recipients. Raises only for what a retry can fix."""
+        if upload.kind is None:
+            return
+        source = upload.source
+        if not self.ledger.begin_source(source):
+            self.duplicates += 1
+            return
+        self.sources.append(source)
+        if upload.kind == "outbox":
+            self._take_outbox(upload, source)
+        else:
+            self._take_manifest(upload, source)
+
+    def _take_outbox(self, upload: Upload, source: Source) -> None:
+        rest = upload.key[len(OUTBOX_PREFIX):]
+        number, _, name = rest.partition("/")
+        rid = short_hash(source.source_id)
+        if not number or not name or name.endswith("/"):
+            self.rejections.append(
+                Rejection(
+                    rid=rid, number=number, object_pk=source.object_pk, source_id=source.source_id, media_key=upload.key,
+                    reason="key must be outbox/<number>/<file name>",
+                )
+            )
+            return
+        try:
+            head = self._head(upload.bucket, upload.key).result()
+        except ObjectMissing as exc:
+            self.rejections.append(
+                Rejection(rid=rid, number=number, object_pk=source.object_pk, source_id=source.source_id, reason=str(exc), media_key=upload.key)
+            )
+            return
+        self.media[upload.key] = media_ref(head)
+        self.candidates.append(
+            Candidate(
+                rid=rid,
+                source=source,
+                number=number,
+                message=head.metadata.get("message") or self.settings.default_message,
+                media_key=upload.key,
+                reference=head.metadata.get("reference") or None,
+                application=self.settings.picky_application,
+            )
+        )
+
+    def _take_manifest(self, upload: Upload, source: Source) -> None:
+        try:
+            manifest = parse_manifest(upload.key, self.store.read(upload.bucket, upload.key))
+        except (ManifestError, ObjectMissing) as exc:
+            self.rejections.append(
+                Rejection(
+                    rid=short_hash(source.source_id, "manifest"), number="", object_pk=source.object_pk,
+                    source_id=source.source_id, reason=f"manifest refused: {getattr(exc, 'reason', exc)}",
+                )
+            )
+            return
+        camp = manifest.settings
+        application = camp.application or self.settings.picky_application
+        keys = {row.media for row in manifest.rows if row.media}
+        if camp.media:
+            keys.add(camp.media)
+        self._check_media(upload.bucket, keys)
+        for row in manifest.rows:
+            cand = Candidate(
+                rid=short_hash(source.source_id, row.index),
+                source=source,
+                number=row.number,
+                media_key=row.media,
+                reference=row.reference,
+                application=application,
+                priority=camp.priority,
+                global_media_key=None if row.media else camp.media,
+                media_name=camp.media_name,
+            )
+            template = row.message if row.message is not None else camp.message
+            try:
+                message = render(template, row.fields)
+            except PlaceholderError as exc:
+                self.rejections.append(reject(cand, f"row {row.index}: {exc.reason}"))
+                continue
+            self.candidates.append(replace(cand, message=message))
+
+    def _check_media(self, bucket: str, keys: set[str]) -> None:
+        todo = [k for k in keys if k not in self.media]
+        futures = {k: self._head(bucket, k) for k in todo}
+        for key, future in futures.items():
+            try:
+                self.media[key] = media_ref(future.result())
+            except ObjectMissing:
+                self.media[key] = "no such object in the bucket"
+
+    # -- per batch --------------------------------------------------------------------------------
+    def finish(self) -> IntakeReport:
+        now = self.clock()
+        result: Plan = plan(self.candidates, self.media, self.rules, now)
+        rejections = self.rejections + result.rejections
+        items = [rejection_item(r) for r in rejections]
+        for job in result.jobs:
+            items.append(push_item(job, State.PLANNED))
+            items += [recipient_item(job, e, State.PLANNED) for e in job.entries]
+        self.ledger.put_many(items)
+        self.queue.enqueue(result.jobs, now=now)
+        counts: dict[str, dict[str, int]] = {s.object_pk: {"recipients": 0, "rejected": 0} for s in self.sources}
+        for job in result.jobs:
+            for entry in job.entries:
+                counts.setdefault(entry.object_pk, {"recipients": 0, "rejected": 0})["recipients"] += 1
+        for rej in rejections:
+            counts.setdefault(rej.object_pk, {"recipients": 0, "rejected": 0})["rejected"] += 1
+        self.ledger.put_many(source_item(s, "planned", **counts.get(s.object_pk, {})) for s in self.sources)
+        return IntakeReport(
+            sources=len(self.sources),
+            duplicates=self.duplicates,
+            jobs=len(result.jobs),
+            recipients=result.entries,
+            rejected=len(rejections),
+            rejections=rejections,
+        )
+

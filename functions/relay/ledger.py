@@ -1,0 +1,255 @@
+"""The PushLog table (DynamoDB): one item per push request, one per recipient message, one per source.
+
+Item shapes (README, "The ledger"):
+  push       pk=PUSH#<job_id>      sk=PUSH          state, push_id, vendor_status, recipients …
+  recipient  pk=PUSH#<job_id>      sk=RCP#<rid>     number, state, media_key, msg_id, credit, reason …
+  rejected   pk=REJ#<source_id>    sk=RCP#<rid>     number, state=rejected, reason …
+  source     pk=SRC#<source_id>    sk=SRC           state=planning|planned, counts
+Indexes: ByNumber (number_pk=NUM#<number>, at), ByObject (object_pk=OBJ#<bucket>/<key>, at),
+ByVendorId (vendor_pk=MSG#<msg_id> on recipients, PID#<push_id> on pushes; keys only).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from relay.models import Entry, PushJob, Rejection, Source, State, utc_now
+
+_BATCH = 25
+
+
+def _attr(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int | float):
+        return {"N": repr(value) if isinstance(value, float) else str(value)}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, list | tuple):
+        return {"L": [_attr(v) for v in value]}
+    if isinstance(value, dict):
+        return {"M": {k: _attr(v) for k, v in value.items() if v is not None}}
+    raise TypeError(f"cannot store {type(value).__name__}")
+
+
+def to_item(plain: dict[str, Any]) -> dict[str, Any]:
+    return {k: _attr(v) for k, v in plain.items() if v is not None and v != ""}
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    def value(attr: dict[str, Any]) -> Any:
+        (kind, raw), = attr.items()
+        if kind == "S":
+            return raw
+        if kind == "N":
+            return int(raw) if raw.lstrip("-").isdigit() else float(raw)
+        if kind == "BOOL":
+            return raw
+        if kind == "L":
+            return [value(v) for v in raw]
+        if kind == "M":
+            return {k: value(v) for k, v in raw.items()}
+        if kind == "NULL":
+            return None
+        return raw
+
+    return {k: value(v) for k, v in item.items()}
+
+
+def push_pk(job_id: str) -> str:
+    return f"PUSH#{job_id}"
+
+
+def recipient_item(job: PushJob, entry: Entry, state: State, at: str | None = None, **outcome: Any) -> dict[str, Any]:
+    media = entry.media or job.global_media
+    return {
+        "pk": push_pk(job.job_id),
+        "sk": f"RCP#{entry.rid}",
+        "kind": "recipient",
+        "rid": entry.rid,
+        "job_id": job.job_id,
+        "number": entry.number,
+        "number_pk": f"NUM#{entry.number}",
+        "object_pk": entry.object_pk,
+        "state": str(state),
+        "at": at or utc_now(),
+        "planned_at": job.planned_at,
+        "application": job.application,
+        "message": entry.message,
+        "media_key": media.key if media else None,
+        "media_kind": str(media.kind) if media else None,
+        "reference": entry.reference,
+        "caption_for": entry.caption_for,
+        **outcome,
+    }
+
+
+def push_item(job: PushJob, state: State, at: str | None = None, **outcome: Any) -> dict[str, Any]:
+    return {
+        "pk": push_pk(job.job_id),
+        "sk": "PUSH",
+        "kind": "push",
+        "job_id": job.job_id,
+        "state": str(state),
+        "at": at or utc_now(),
+        "planned_at": job.planned_at,
+        "application": job.application,
+        "priority": job.priority,
+        "recipients": len(job.entries),
+        "dynamic": job.dynamic,
+        "global_media_key": job.global_media.key if job.global_media else None,
+        "media_name": job.media_name,
+        "sources": list(job.sources),
+        **outcome,
+    }
+
+
+def rejection_item(rej: Rejection, at: str | None = None) -> dict[str, Any]:
+    return {
+        "pk": f"REJ#{rej.source_id}",
+        "sk": f"RCP#{rej.rid}",
+        "kind": "recipient",
+        "rid": rej.rid,
+        "number": rej.number,
+        "number_pk": f"NUM#{rej.number}" if rej.number else None,
+        "object_pk": rej.object_pk,
+        "state": str(State.REJECTED),
+        "reason": rej.reason,
+        "at": at or utc_now(),
+        "message": rej.message,
+        "media_key": rej.media_key,
+        "reference": rej.reference,
+    }
+
+
+def source_item(source: Source, state: str, **counts: Any) -> dict[str, Any]:
+    return {
+        "pk": f"SRC#{source.source_id}",
+        "sk": "SRC",
+        "kind": "source",
+        "source_kind": source.kind,
+        "object_pk": source.object_pk,
+        "state": state,
+        "at": utc_now(),
+        **counts,
+    }
+
+
+class Ledger:
+    def __init__(self, dynamodb: Any, table: str) -> None:
+        self._ddb = dynamodb
+        self.table = table
+        #: DynamoDB requests made by this object (benchmarks read it).
+        self.requests = 0
+
+    # -- writes -------------------------------------------------------------------------------
+    def begin_source(self, source: Source) -> bool:
+        """Claim a source for planning. False when an earlier delivery already planned it."""
+        self.requests += 1
+        try:
+            self._ddb.put_item(
+                TableName=self.table,
+                Item=to_item(source_item(source, "planning")),
+                ConditionExpression="attribute_not_exists(pk) OR #s = :planning",
+                ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues={":planning": {"S": "planning"}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def put_many(self, items: Iterable[dict[str, Any]]) -> int:
+        """BatchWriteItem in 25s, retrying unprocessed items with backoff. Returns items written."""
+        written = 0
+        batch: list[dict[str, Any]] = []
+        for plain in items:
+            batch.append({"PutRequest": {"Item": to_item(plain)}})
+            if len(batch) == _BATCH:
+                written += self._write(batch)
+                batch = []
+        if batch:
+            written += self._write(batch)
+        return written
+
+    def _write(self, requests: list[dict[str, Any]]) -> int:
+        count = len(requests)
+        pending = {self.table: requests}
+        for attempt in range(8):
+            self.requests += 1
+            resp = self._ddb.batch_write_item(RequestItems=pending)
+            pending = resp.get("UnprocessedItems") or {}
+            if not pending:
+                return count
+            time.sleep(min(2.0, 0.05 * 2**attempt) * random.random())
+        raise RuntimeError(f"DynamoDB left {len(pending.get(self.table, []))} items unwritten after retries")
+
+    def put(self, plain: dict[str, Any]) -> None:
+        self.requests += 1
+        self._ddb.put_item(TableName=self.table, Item=to_item(plain))
+
+    # -- reads ----------------------------------------------------------------------------------
+    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        kwargs.setdefault("TableName", self.table)
+        while True:
+            self.requests += 1
+            resp = self._ddb.query(**kwargs)
+            for item in resp.get("Items", []):
+                yield from_item(item)
+            if "LastEvaluatedKey" not in resp:
+                return
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def push(self, job_id: str) -> list[dict[str, Any]]:
+        """The push item and all its recipients."""
+        return list(
+            self._query(
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": push_pk(job_id)}},
+            )
+        )
+
+    def number_history(self, number: str) -> list[dict[str, Any]]:
+        return list(
+            self._query(
+                IndexName="ByNumber",
+                KeyConditionExpression="number_pk = :n",
+                ExpressionAttributeValues={":n": {"S": f"NUM#{number}"}},
+            )
+        )
+
+    def object_fate(self, bucket: str, key: str) -> list[dict[str, Any]]:
+        return list(
+            self._query(
+                IndexName="ByObject",
+                KeyConditionExpression="object_pk = :o",
+                ExpressionAttributeValues={":o": {"S": f"OBJ#{bucket}/{key}"}},
+            )
+        )
+
+    def by_vendor_id(self, msg_id: str | None = None, push_id: str | None = None) -> list[dict[str, Any]]:
+        value = f"MSG#{msg_id}" if msg_id is not None else f"PID#{push_id}"
+        return list(
+            self._query(
+                IndexName="ByVendorId",
+                KeyConditionExpression="vendor_pk = :v",
+                ExpressionAttributeValues={":v": {"S": value}},
+            )
+        )
+
+    def scan_all(self) -> list[dict[str, Any]]:
+        """Every item (local tools and tests only; never on a request path)."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": self.table}
+        while True:
+            resp = self._ddb.scan(**kwargs)
+            items += [from_item(i) for i in resp.get("Items", [])]
+            if "LastEvaluatedKey" not in resp:
+                return items
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]

@@ -1,0 +1,120 @@
+"""The relay's own data: what flows from the planner through the send queue to the ledger."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from relay.media import MediaKind
+
+MAX_TEXT = 4096
+
+
+class State(StrEnum):
+    PLANNED = "planned"
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    DELIVERED = "delivered"
+    READ = "read"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+TERMINAL_STATES = frozenset({State.ACCEPTED, State.DELIVERED, State.READ, State.REJECTED, State.FAILED, State.EXPIRED})
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def short_hash(*parts: object, size: int = 24) -> str:
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()
+    return digest[:size]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Source(_Model):
+    """Where recipients came from: one S3 object (or, later, one API call)."""
+
+    kind: Literal["outbox", "manifest", "api"]
+    bucket: str
+    key: str
+    #: versionId, else the event's sequencer, else the eTag: what tells two uploads of one key apart.
+    revision: str = ""
+
+    @property
+    def source_id(self) -> str:
+        return f"s3://{self.bucket}/{self.key}#{self.revision}"
+
+    @property
+    def object_pk(self) -> str:
+        return f"OBJ#{self.bucket}/{self.key}"
+
+
+class MediaRef(_Model):
+    """An S3 object that passed the media checks; presigned only when the request is sent."""
+
+    bucket: str
+    key: str
+    kind: MediaKind
+    content_type: str
+    size: int
+    filename: str
+
+
+class Entry(_Model):
+    """One message to one recipient (one `data[]` element of a Push API request)."""
+
+    rid: str
+    number: str
+    message: str = ""
+    media: MediaRef | None = None
+    reference: str | None = None
+    object_pk: str
+    #: set on the text message that carries a caption the media kind cannot take.
+    caption_for: str | None = None
+
+
+class PushJob(_Model):
+    """One Push API request: what the send queue carries (no secrets, no presigned URLs)."""
+
+    job_id: str
+    application: int
+    priority: Literal["0", "1"] = "0"
+    global_media: MediaRef | None = None
+    media_name: str | None = None
+    entries: list[Entry] = Field(min_length=1)
+    sources: list[str] = Field(default_factory=list)
+    planned_at: str = Field(default_factory=utc_now)
+    #: unix seconds before which the job must not be sent (spacing on one-recipient-per-request channels).
+    not_before: float | None = None
+
+    @property
+    def dynamic(self) -> bool:
+        return any(entry.media is not None for entry in self.entries)
+
+
+class Rejection(_Model):
+    """A recipient the relay will not send, with the reason; written to the ledger as `rejected`."""
+
+    rid: str
+    number: str
+    reason: str
+    object_pk: str
+    source_id: str
+    message: str = ""
+    media_key: str | None = None
+    reference: str | None = None
+
+
+def job_id_for(entries: list[Entry]) -> str:
+    """Deterministic: the same recipients planned again give the same job id."""
+    return short_hash(*sorted(entry.rid for entry in entries), size=32)

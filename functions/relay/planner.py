@@ -1,0 +1,205 @@
+"""Planning: recipients in, Push API jobs and rejections out. Pure logic, no I/O.
+
+The rules (each has unit tests in tests/unit/test_planner.py):
+- numbers normalised; a leading single 0 or a length outside 8–15 digits is rejected;
+- text/caption at most 4,096 characters;
+- media must have passed the checks in relay.media (kind from extension AND bytes, size);
+- captions only on image/video: a message for a document/audio/sticker is sent as its own text
+  message right after the media (README: "Captions on documents");
+- media_name only for documents, at most 20 characters (shortened, extension kept);
+- per-recipient (dynamic) media only on channels that take it (default: 8, WhatsApp Official);
+  other channels get one request per recipient, spaced PER_RECIPIENT_SPACING_SECONDS apart;
+- at most `cap` recipients per request, and a job small enough for one SQS message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+from relay.media import CAPTION_KINDS, MediaKind, shorten_media_name
+from relay.models import MAX_TEXT, Entry, MediaRef, PushJob, Rejection, Source, job_id_for
+from relay.numbers import InvalidNumber, normalize_number
+
+#: A job's JSON stays under this so that it fits one SQS message with room to spare.
+MAX_JOB_BYTES = 200_000
+#: A caption sent as its own text follows its media by this many seconds (ordering hint).
+CAPTION_FOLLOW_SECONDS = 2
+
+Mode = Literal["dynamic", "static", "text"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A recipient as the input gave it, before any rule ran."""
+
+    rid: str
+    source: Source
+    number: object
+    message: str = ""
+    media_key: str | None = None
+    reference: str | None = None
+    application: int = 8
+    priority: Literal["0", "1"] = "0"
+    global_media_key: str | None = None
+    media_name: str | None = None
+
+
+@dataclass
+class Plan:
+    jobs: list[PushJob] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+    @property
+    def entries(self) -> int:
+        return sum(len(job.entries) for job in self.jobs)
+
+
+@dataclass(frozen=True)
+class PlanRules:
+    cap: int = 100
+    dynamic_channels: frozenset[int] = frozenset({8})
+    spacing_seconds: int = 5
+
+
+#: What the media checks found for each S3 key: a MediaRef, or the reason it was refused.
+MediaLookup = Mapping[str, MediaRef | str]
+
+
+def reject(candidate: Candidate, reason: str, number: str | None = None) -> Rejection:
+    return Rejection(
+        rid=candidate.rid,
+        number=number if number is not None else (str(candidate.number) if candidate.number is not None else ""),
+        reason=reason,
+        object_pk=candidate.source.object_pk,
+        source_id=candidate.source.source_id,
+        message=candidate.message,
+        media_key=candidate.media_key or candidate.global_media_key,
+        reference=candidate.reference,
+    )
+
+
+def plan(candidates: Iterable[Candidate], media: MediaLookup, rules: PlanRules, now: float) -> Plan:
+    result = Plan()
+    groups: dict[tuple, list[Entry]] = {}
+    group_media: dict[tuple, MediaRef | None] = {}
+    seen: set[str] = set()
+    for cand in candidates:
+        if cand.rid in seen:  # the same upload delivered twice in one batch
+            continue
+        seen.add(cand.rid)
+        try:
+            number = normalize_number(cand.number)
+        except InvalidNumber as exc:
+            result.rejections.append(reject(cand, exc.reason))
+            continue
+        if len(cand.message) > MAX_TEXT:
+            result.rejections.append(reject(cand, f"message is {len(cand.message)} characters; the limit is {MAX_TEXT}", number))
+            continue
+        own = _lookup(media, cand.media_key)
+        shared = _lookup(media, cand.global_media_key)
+        refused = next((r for r in (own, shared) if isinstance(r, str)), None)
+        if refused is not None:
+            result.rejections.append(reject(cand, refused, number))
+            continue
+        assert not isinstance(own, str) and not isinstance(shared, str)
+        carried = own or shared
+        if carried is None and not cand.message.strip():
+            result.rejections.append(reject(cand, "nothing to send: no media and no message", number))
+            continue
+
+        caption_moves = bool(cand.message.strip()) and carried is not None and carried.kind not in CAPTION_KINDS
+        entry = Entry(
+            rid=cand.rid,
+            number=number,
+            message="" if caption_moves else cand.message,
+            media=own,
+            reference=cand.reference,
+            object_pk=cand.source.object_pk,
+        )
+        mode: Mode = "dynamic" if own is not None else ("static" if shared is not None else "text")
+        media_name = _media_name(cand.media_name, shared if mode == "static" else own, mode)
+        key = (cand.application, cand.priority, mode, shared.key if mode == "static" and shared else None, media_name, False)
+        groups.setdefault(key, []).append(entry)
+        group_media[key] = shared if mode == "static" else None
+        if caption_moves:
+            text = Entry(
+                rid=f"{cand.rid}-caption",
+                number=number,
+                message=cand.message,
+                reference=cand.reference,
+                object_pk=cand.source.object_pk,
+                caption_for=cand.rid,
+            )
+            groups.setdefault((cand.application, cand.priority, "text", None, None, True), []).append(text)
+
+    planned_at = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    spaced = 0
+    latest_media = now
+    # captions last, so that they can follow the latest media job
+    for key in sorted(groups, key=lambda k: k[5]):
+        application, priority, mode, _, media_name, is_caption = key
+        entries = groups[key]
+        one_each = mode == "dynamic" and application not in rules.dynamic_channels
+        chunks = [[e] for e in entries] if one_each else _chunks(entries, rules.cap)
+        for chunk in chunks:
+            not_before: float | None = None
+            if one_each:
+                not_before = now + spaced * rules.spacing_seconds
+                spaced += 1
+            elif is_caption:
+                not_before = latest_media + CAPTION_FOLLOW_SECONDS
+            if not_before is not None and not is_caption:
+                latest_media = max(latest_media, not_before)
+            result.jobs.append(
+                PushJob(
+                    job_id=job_id_for(chunk),
+                    application=application,
+                    priority=priority,
+                    global_media=group_media.get(key),
+                    media_name=media_name,
+                    entries=chunk,
+                    sources=sorted({e.object_pk for e in chunk}),
+                    planned_at=planned_at,
+                    not_before=not_before,
+                )
+            )
+    return result
+
+
+def _lookup(media: MediaLookup, key: str | None) -> MediaRef | str | None:
+    if key is None:
+        return None
+    found = media.get(key)
+    if found is None:
+        return f"media {key!r} was not checked"
+    if isinstance(found, str):
+        return f"media {key!r}: {found}"
+    return found
+
+
+def _media_name(requested: str | None, media: MediaRef | None, mode: Mode) -> str | None:
+    """A document's display name: what the campaign asked for, else the file's own name for static
+    media (one file for everyone). Never on other kinds; never over 20 characters."""
+    if media is None or media.kind != MediaKind.DOCUMENT:
+        return None
+    name = requested or (media.filename if mode == "static" else None)
+    return shorten_media_name(name) if name else None
+
+
+def _chunks(entries: list[Entry], cap: int) -> list[list[Entry]]:
+    chunks: list[list[Entry]] = []
+    current: list[Entry] = []
+    size = 0
+    for entry in entries:
+        entry_size = len(entry.model_dump_json()) + 1
+        if current and (len(current) >= cap or size + entry_size > MAX_JOB_BYTES):
+            chunks.append(current)
+            current, size = [], 0
+        current.append(entry)
+        size += entry_size
+    if current:
+        chunks.append(current)
+    return chunks

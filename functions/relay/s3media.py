@@ -1,0 +1,93 @@
+"""S3 adapter: read what planning needs from an object, and presign media URLs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.header import decode_header, make_header
+from typing import Any
+from urllib.parse import quote
+
+from botocore.exceptions import ClientError
+
+from relay.media import SNIFF_BYTES
+from relay.models import MediaRef
+
+
+class ObjectMissing(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class ObjectHead:
+    """Size, first bytes and metadata, all from ONE ranged GET (no separate HEAD)."""
+
+    bucket: str
+    key: str
+    size: int
+    head: bytes
+    metadata: dict[str, str]
+    version_id: str | None
+    etag: str
+
+
+def decode_metadata(value: str) -> str:
+    """SDKs send non-ASCII user metadata as RFC 2047 (`=?UTF-8?B?...?=`); decode it."""
+    if "=?" not in value:
+        return value
+    try:
+        return str(make_header(decode_header(value)))
+    except (ValueError, LookupError):
+        return value
+
+
+class MediaStore:
+    def __init__(self, s3: Any, signer: Any) -> None:
+        self._s3 = s3
+        self._signer = signer
+
+    def inspect(self, bucket: str, key: str, nbytes: int = SNIFF_BYTES) -> ObjectHead:
+        try:
+            resp = self._s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{nbytes - 1}")
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404", "NotFound"):
+                raise ObjectMissing(f"s3://{bucket}/{key} does not exist") from None
+            if code != "InvalidRange":  # a 0-byte object has no byte 0
+                raise
+            resp = self._s3.get_object(Bucket=bucket, Key=key)
+        head = resp["Body"].read()
+        content_range = resp.get("ContentRange") or ""
+        size = int(content_range.rsplit("/", 1)[1]) if "/" in content_range else int(resp.get("ContentLength", len(head)))
+        return ObjectHead(
+            bucket=bucket,
+            key=key,
+            size=size,
+            head=head,
+            metadata={k.lower(): decode_metadata(v) for k, v in (resp.get("Metadata") or {}).items()},
+            version_id=resp.get("VersionId"),
+            etag=(resp.get("ETag") or "").strip('"'),
+        )
+
+    def read(self, bucket: str, key: str) -> bytes:
+        try:
+            return self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise ObjectMissing(f"s3://{bucket}/{key} does not exist") from None
+            raise
+
+    def presign(self, media: MediaRef, ttl_seconds: int) -> str:
+        """A GET URL that also tells S3 which Content-Type and file name to serve."""
+        params = {
+            "Bucket": media.bucket,
+            "Key": media.key,
+            "ResponseContentType": media.content_type,
+            "ResponseContentDisposition": _disposition(media),
+        }
+        return self._signer.generate_presigned_url("get_object", Params=params, ExpiresIn=ttl_seconds)
+
+
+def _disposition(media: MediaRef) -> str:
+    kind = "attachment" if media.kind == "document" else "inline"
+    ascii_name = media.filename.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(media.filename)}"

@@ -1,0 +1,64 @@
+"""Runtime configuration, read once per container from the function's environment.
+
+The names are the contract in template.yaml (Globals.Function.Environment). Locally the same
+variables are set by the `relay` tool; PICKY_TOKEN (local only) overrides the SSM parameter.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+DEFAULT_PUSH_URL = "https://app.pickyassist.com/api/v2/push"
+#: SigV4 query signatures are refused beyond 7 days.
+MAX_PRESIGN_TTL = 7 * 24 * 3600
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    media_bucket: str = Field(alias="MEDIA_BUCKET", min_length=3)
+    push_log_table: str = Field(alias="PUSH_LOG_TABLE", min_length=3)
+    send_queue_url: str = Field(default="", alias="SEND_QUEUE_URL")
+    picky_api_url: str = Field(default=DEFAULT_PUSH_URL, alias="PICKY_API_URL")
+    picky_application: int = Field(default=8, alias="PICKY_APPLICATION", ge=1)
+    dynamic_media_channels: frozenset[int] = Field(default=frozenset({8}), alias="DYNAMIC_MEDIA_CHANNELS")
+    picky_token_parameter: str | None = Field(default=None, alias="PICKY_TOKEN_PARAMETER")
+    picky_token: SecretStr | None = Field(default=None, alias="PICKY_TOKEN")
+    presign_ttl_seconds: int = Field(default=86400, alias="PRESIGN_TTL_SECONDS", ge=60, le=MAX_PRESIGN_TTL)
+    recipients_per_push: int = Field(default=100, alias="RECIPIENTS_PER_PUSH", ge=1, le=1000)
+    default_message: str = Field(default="", alias="DEFAULT_MESSAGE")
+    #: Seconds between two requests on channels that take one recipient per media request.
+    per_recipient_spacing_seconds: int = Field(default=5, alias="PER_RECIPIENT_SPACING_SECONDS", ge=0, le=900)
+    #: First retry delay after a transport error or vendor 101; doubles per attempt (jittered, ≤ 900 s).
+    retry_base_seconds: int = Field(default=15, alias="RETRY_BASE_SECONDS", ge=0, le=900)
+    #: virtual-hosted on AWS; the local stack sets "path" because bucket.127.0.0.1 does not resolve.
+    s3_addressing_style: Literal["virtual", "path"] = Field(default="virtual", alias="S3_ADDRESSING_STYLE")
+
+    @field_validator("dynamic_media_channels", mode="before")
+    @classmethod
+    def _split_channels(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(int(part) for part in value.replace(" ", "").split(",") if part)
+        return value
+
+    @field_validator("picky_token", "picky_token_parameter", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    def allows_dynamic_media(self, application: int) -> bool:
+        return application in self.dynamic_media_channels
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    return Settings.model_validate(dict(os.environ if env is None else env))
+
+
+@cache
+def get_settings() -> Settings:
+    """The container's settings (read once; handlers call this, tests call `get_settings.cache_clear()`)."""
+    return load_settings()

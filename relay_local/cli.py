@@ -1,0 +1,104 @@
+"""`relay`: the project's local tool (demo, local stack, Docker-free invoke)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+STATE_FILE = Path(".relay-local.json")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from relay_local.demo import main
+
+    return main()
+
+
+def _local(args: argparse.Namespace) -> int:
+    from relay_local.session import LocalRelay
+
+    relay = LocalRelay(aws_port=args.aws_port, api_port=args.api_port).start()
+    assert relay.aws and relay.api and relay.stack
+    STATE_FILE.write_text(json.dumps({"endpoint": relay.aws.endpoint, "api_url": relay.api.url, "stack": relay.stack.name}))
+    print("# embedded AWS and Push API stand-in are up; paste these into another shell:")
+    for name, value in relay.aws.env().items():
+        print(f"export {name}={value}")
+    print(f"export MEDIA_BUCKET={relay.bucket}")
+    print(f"export PUSH_LOG_TABLE={relay.table}")
+    print(f"export SEND_QUEUE_URL={relay.stack.ref('SendQueue')}")
+    print(f"export PICKY_API_URL={relay.api.url}")
+    print("# then e.g.: aws s3 cp photo.jpg s3://$MEDIA_BUCKET/outbox/447700900123/photo.jpg")
+    print(f"# what the stand-in received: curl -s {relay.api.base_url}/_requests")
+    print("# uploads are processed as they arrive; Ctrl-C stops everything.", flush=True)
+    stop = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stop:
+            if not sum(p.poll_once() for p in relay.pollers.values()):
+                time.sleep(0.5)
+    finally:
+        STATE_FILE.unlink(missing_ok=True)
+        relay.stop()
+    return 0
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    from relay_local.demo import upload_samples
+    from relay_local.embedded import EmbeddedAws
+    from relay_local.session import LocalRelay
+
+    event = json.loads(Path(args.event).read_text()) if args.event else {}
+    relay = LocalRelay()
+    if STATE_FILE.exists():  # a `relay local` is running: use its stack
+        state = json.loads(STATE_FILE.read_text())
+        aws = EmbeddedAws(port=int(state["endpoint"].rsplit(":", 1)[1]))
+        relay.start(aws=aws, create=False)
+        relay.api.stop()
+        relay.invoker.extra_env["PICKY_API_URL"] = state["api_url"]
+        print(f"# using the running local stack at {state['endpoint']}", file=sys.stderr)
+    else:
+        relay.start()
+        upload_samples(relay)
+        print("# a fresh embedded stack with the sample media uploaded (start `relay local` to keep one)", file=sys.stderr)
+    try:
+        result = relay.invoker.invoke(args.function, event)
+        print(json.dumps(result, indent=2, default=str))
+        if not STATE_FILE.exists() and relay.api.requests:
+            print(f"# the Push API stand-in received {len(relay.api.requests)} request(s):", file=sys.stderr)
+            for req in relay.api.requests:
+                print(json.dumps({"request": req.body_without_token(), "answer": req.response_body}, indent=2), file=sys.stderr)
+        return 0
+    finally:
+        relay.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="relay", description="Picky Assist media relay: local tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="run the main job on the embedded stack and show the ledger").set_defaults(func=_demo)
+    local = sub.add_parser("local", help="run the embedded AWS + Push API stand-in in the foreground")
+    local.add_argument("--aws-port", type=int, default=4566)
+    local.add_argument("--api-port", type=int, default=8089)
+    local.set_defaults(func=_local)
+    inv = sub.add_parser("invoke", help="run one function of template.yaml in-process (Docker-free `sam local invoke`)")
+    inv.add_argument("function", help="logical id, e.g. IngestFunction")
+    inv.add_argument("-e", "--event", help="event JSON file (e.g. events/s3-put-outbox.json)")
+    inv.set_defaults(func=_invoke)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

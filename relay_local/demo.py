@@ -1,0 +1,140 @@
+"""`relay demo` (what `make demo` runs): the main job on the embedded stack, end to end.
+
+Uploads sample media and two manifests to the local media bucket; the S3 notifications go
+through the ingest queue into IngestFunction, the planned jobs through the send queue into
+SenderFunction, which talks to the Push API stand-in. Then it prints the ledger and checks that
+every recipient reached a final state and that every media URL the stand-in got downloads the
+right bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from email.header import Header
+from pathlib import Path
+
+import httpx
+
+from relay.ledger import Ledger
+from relay.models import TERMINAL_STATES
+from relay_local.session import LocalRelay
+from relay_local.template import ROOT
+
+SAMPLES = ROOT / "samples"
+
+
+def mime_word(text: str) -> str:
+    """User metadata is ASCII-only; SDKs send other text as RFC 2047, as done here."""
+    return text if text.isascii() else Header(text, "utf-8").encode()
+
+
+#: (key, sample file, caption) — per-recipient files, one push for all of them.
+OUTBOX = [
+    ("outbox/447700900123/photo.jpg", "media/photo.jpg", "Olá Ana, here is your photo 📸"),
+    ("outbox/+44 7700 900124/invoice 2026-11.pdf", "media/invoice.pdf", "Invoice INV-1042 attached, due 30 Nov"),
+    ("outbox/447700900125/clip.mp4", "media/clip.mp4", None),
+    ("outbox/07700900126/photo.jpg", "media/photo.jpg", "national number without country code"),
+    ("outbox/447700900127/statement.jpg", "media/invoice.pdf", "a PDF wearing a .jpg name"),
+]
+MEDIA = [("media/chart.png", "media/chart.png"), ("media/photo.jpg", "media/photo.jpg"),
+         ("media/brochure.pdf", "media/invoice.pdf"), ("media/note.mp3", "media/note.mp3")]
+MANIFESTS = [("manifests/black-friday.json", "manifests/black-friday.json"),
+             ("manifests/brochure.csv", "manifests/brochure.csv")]
+
+
+def upload_samples(relay: LocalRelay) -> int:
+    s3 = relay.client("s3")
+    for key, sample in MEDIA:
+        s3.put_object(Bucket=relay.bucket, Key=key, Body=(SAMPLES / sample).read_bytes())
+    for key, sample, caption in OUTBOX:
+        meta = {"message": mime_word(caption)} if caption else {}
+        s3.put_object(Bucket=relay.bucket, Key=key, Body=(SAMPLES / sample).read_bytes(), Metadata=meta)
+    for key, sample in MANIFESTS:
+        s3.put_object(Bucket=relay.bucket, Key=key, Body=(SAMPLES / sample).read_bytes())
+    return len(OUTBOX) + len(MANIFESTS)
+
+
+def recipients(relay: LocalRelay) -> list[dict]:
+    ledger = Ledger(relay.client("dynamodb"), relay.table)
+    items = [i for i in ledger.scan_all() if i.get("kind") == "recipient"]
+    return sorted(items, key=lambda i: (i.get("object_pk", ""), i.get("number", ""), i.get("sk", "")))
+
+
+def table(rows: list[dict]) -> str:
+    head = ("recipient", "media", "state", "push_id", "msg_id", "note")
+    lines = []
+    for r in rows:
+        media = r.get("media_key") or ("(text)" if r.get("caption_for") else "")
+        note = r.get("reason") or ("caption of the document above, sent as text" if r.get("caption_for") else "")
+        lines.append((r.get("number") or "-", _cut(media, 34), r["state"], str(r.get("push_id", "")), str(r.get("msg_id", "")), _cut(note, 70)))
+    widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths)), *(fmt.format(*line) for line in lines)])
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def check_media_urls(relay: LocalRelay) -> tuple[int, list[str]]:
+    """Fetch every media URL the stand-in received, as the vendor would, and compare with S3."""
+    assert relay.api is not None
+    s3 = relay.client("s3")
+    problems, fetched = [], 0
+    with httpx.Client(timeout=10) as http:
+        for req in relay.api.requests:
+            body = req.body or {}
+            urls = [body.get("globalmedia")] + [d.get("media") for d in body.get("data", [])]
+            for url in filter(None, urls):
+                got = http.get(url)
+                key = httpx.URL(url).path.split("/", 2)[2]
+                want = s3.get_object(Bucket=relay.bucket, Key=httpx.URL(f"http://x/{key}").path[1:])["Body"].read()
+                fetched += 1
+                if got.status_code != 200 or got.content != want:
+                    problems.append(f"{url.split('?')[0]}: HTTP {got.status_code}, {len(got.content)} bytes")
+    return fetched, problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    # the table below shows every rejection; keep the handlers' JSON logs to errors here
+    with LocalRelay(env={"POWERTOOLS_LOG_LEVEL": "ERROR"}) as relay:
+        assert relay.aws and relay.api
+        print(f"embedded AWS (moto server) on {relay.aws.endpoint}; Push API stand-in on {relay.api.url}")
+        print(f"stack from template.yaml: bucket {relay.bucket}, table {relay.table}")
+        uploads = upload_samples(relay)
+        print(f"uploaded {uploads} files (+{len(MEDIA)} media the manifests use); running the pollers…")
+        if not relay.run_until_idle(timeout=120):
+            print("demo: FAILED - the queues did not drain within 120 s", file=sys.stderr)
+            return 1
+        rows = recipients(relay)
+        print()
+        print(table(rows))
+        print()
+        requests = relay.api.requests
+        states: dict[str, int] = {}
+        for r in rows:
+            states[r["state"]] = states.get(r["state"], 0) + 1
+        print(f"{len(rows)} ledger entries: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
+        per_request = [len((r.body or {}).get("data", [])) for r in requests]
+        print(f"{len(requests)} Push API requests carried {sum(per_request)} messages {per_request}")
+        fetched, problems = check_media_urls(relay)
+        print(f"{fetched} presigned media URLs fetched from the embedded S3: {'all match' if not problems else 'MISMATCH'}")
+        failures = []
+        not_final = [r for r in rows if r["state"] not in TERMINAL_STATES]
+        if not_final:
+            failures.append(f"{len(not_final)} recipients are not in a final state")
+        if not requests:
+            failures.append("the stand-in received no request")
+        if any(r.response_status != 200 or (r.response_body or {}).get("status") != 100 for r in requests):
+            failures.append("the stand-in refused a request: " + json.dumps([r.response_body for r in requests]))
+        failures += problems
+        if failures:
+            print("demo: FAILED - " + "; ".join(failures), file=sys.stderr)
+            return 1
+        print("demo: OK")
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Docker-free `sam local invoke`: run a function of template.yaml in this process, with its
+Handler and its Environment as the template sets them (resolved against the local stack)."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import os
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from relay_local.stack import ACCOUNT, LocalStack
+from relay_local.template import ROOT, functions
+
+FUNCTIONS_DIR = ROOT / "functions"
+
+
+@dataclass
+class LocalContext:
+    """What a Lambda handler may read from its context object."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    timeout_seconds: int
+    invoked_function_arn: str
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+    _deadline: float = field(default=0.0, repr=False)
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_seconds
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def fresh_container() -> None:
+    """Forget what handlers cached per container (settings, clients), as a new container would."""
+    from relay import aws, settings
+
+    settings.get_settings.cache_clear()
+    aws.client.cache_clear()
+    aws.presign_client.cache_clear()
+    for name, module in list(sys.modules.items()):
+        if name.endswith(".app") and name.split(".")[0] in {p.name for p in FUNCTIONS_DIR.iterdir()}:
+            for value in vars(module).values():
+                if callable(getattr(value, "cache_clear", None)):
+                    value.cache_clear()
+
+
+class Invoker:
+    def __init__(self, stack: LocalStack, extra_env: dict[str, str] | None = None) -> None:
+        self.stack = stack
+        self.extra_env = dict(extra_env or {})
+        self._applied: dict[str, str] | None = None
+        if str(FUNCTIONS_DIR) not in sys.path:
+            sys.path.insert(0, str(FUNCTIONS_DIR))
+
+    def environment(self, logical_id: str) -> dict[str, str]:
+        return self.stack.environment(logical_id, self.extra_env)
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        specs = functions()
+        if logical_id not in specs:
+            raise KeyError(f"template.yaml has no function {logical_id!r} (it has: {', '.join(sorted(specs))})")
+        spec = specs[logical_id]
+        env = self.environment(logical_id)
+        if env != self._applied:
+            os.environ.update(env)
+            fresh_container()
+            self._applied = env
+        module_name, func_name = spec.handler.rsplit(".", 1)
+        handler = getattr(importlib.import_module(module_name), func_name)
+        name = f"{self.stack.name}-{logical_id}"
+        context = LocalContext(
+            function_name=name,
+            memory_limit_in_mb=spec.memory,
+            timeout_seconds=spec.timeout,
+            invoked_function_arn=f"arn:aws:lambda:{self.stack.region}:{ACCOUNT}:function:{name}",
+        )
+        return handler(copy.deepcopy(event), context)

@@ -1,0 +1,623 @@
+"""A local stand-in for the Picky Assist Push API V2 (`POST /api/v2/push`).
+
+Used by `relay demo`, `relay local` and the integration tests instead of the real vendor. It
+validates requests the way the vendor documents (see /work/shared/picky-assist-api.md), answers
+in the vendor's JSON shapes, records every push request, and can be scripted to misbehave
+(vendor error codes, HTTP 429/5xx, slow answers, a rate limit).
+
+In-process use::
+
+    with PushApiStandIn(token="t") as api:
+        api.script(Answer(vendor_status=101), Answer(http_status=500))
+        ...  # point the relay at api.url
+        assert api.requests[0].body_without_token()["application"] == "8"
+
+Out-of-process control (e.g. `relay local` users with curl):
+
+* ``GET  /_requests`` → JSON list of recorded push requests (token masked, raw bytes omitted)
+* ``POST /_reset``    → forget requests, scripted answers and the rate-limit window
+* ``POST /_script``   → body: JSON list of Answer objects (``http_status``, ``vendor_status``,
+  ``body``, ``delay``), appended to the queue
+
+The API token is never written to a response, a log line or an error text.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import re
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+log = logging.getLogger("relay.standin")
+
+PUSH_PATHS = frozenset({"/api/v2/push", "/app/api/v2/push"})
+MASK = "***"
+
+#: Vendor `status` texts. 100 is included so a scripted `vendor_status=100` gives a bare
+#: "success" without push_id/data (a malformed-success case for the relay's parser).
+VENDOR_MESSAGES: dict[int, str] = {
+    100: "Success",
+    101: "Service unavailable",
+    401: "Authentication failed",
+    402: "Empty number list",
+    403: "Insufficient balance",
+    404: "Unable to communicate with your phone",
+    405: "API not active for this plan",
+    406: "Invalid mobile number",
+    407: "Message cannot be empty",
+    408: "Project not active",
+    409: "Invalid user",
+    410: "Invalid request",
+}
+DYNAMIC_MEDIA_REFUSED = (
+    "Invalid request: dynamic media (per-recipient media/media_code) is only supported on "
+    "WhatsApp Official (application 8)"
+)
+RATE_LIMIT_BODY = {"status": 429, "message": "Rate limit exceeded"}
+CREDIT = "0.005"
+FIRST_ID = 1_000_001
+
+_NUMBER = re.compile(r"[1-9][0-9]{7,14}")
+_CHANNEL = re.compile(r"[0-9]+")
+
+
+def vendor_message(code: int) -> str:
+    return VENDOR_MESSAGES.get(code, "Error")
+
+
+@dataclass
+class RecordedRequest:
+    """One push request as received, and what the stand-in answered.
+
+    `body` is the parsed JSON (None if the body was not a JSON object) *including the token*:
+    test memory only, so tests can check what the relay sent. Use `body_without_token()` for
+    anything that is shown or logged. `response_status` is the HTTP status; the vendor status
+    is `response_body["status"]`.
+    """
+
+    path: str
+    headers: dict[str, str]
+    body: dict | None
+    raw: bytes
+    at: float  # time.time() on arrival
+    response_status: int
+    response_body: dict | None
+    over_limit: bool = False
+
+    def body_without_token(self) -> dict | None:
+        if self.body is None:
+            return None
+        masked = copy.deepcopy(self.body)
+        if "token" in masked:
+            masked["token"] = MASK
+        return masked
+
+    def to_public_dict(self) -> dict[str, Any]:
+        """JSON-able view for `GET /_requests`: token masked, raw bytes left out (they hold it)."""
+        return {
+            "path": self.path,
+            "headers": dict(self.headers),
+            "body": self.body_without_token(),
+            "raw_size": len(self.raw),
+            "at": self.at,
+            "response_status": self.response_status,
+            "response_body": self.response_body,
+            "over_limit": self.over_limit,
+        }
+
+
+@dataclass
+class Answer:
+    """A scripted answer for the next push request.
+
+    * `vendor_status` set → `{"status": code, "message": <vendor text>}` with HTTP `http_status`.
+    * `body` set → that body verbatim (dict as JSON; str as-is, typed JSON if it parses as JSON,
+      else text/plain). Takes precedence over `vendor_status`.
+    * neither, `http_status` 429 → the vendor's rate-limit JSON; 5xx → a short text/plain body;
+      other 4xx → `{"status": http_status, "message": <reason>}`.
+    * neither, `http_status` < 400 → the request is handled normally (validation, ids) and answered
+      with `http_status` (so `Answer(delay=2)` is just a slow normal answer).
+    * `delay` seconds are slept before answering (the request is recorded on arrival).
+    """
+
+    http_status: int = 200
+    vendor_status: int | None = None
+    body: dict | str | None = None
+    delay: float = 0.0
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Answer":
+        if not isinstance(data, Mapping):
+            raise ValueError("each answer must be a JSON object")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown answer field(s): {', '.join(map(str, unknown))}")
+        answer = cls(**data)
+        answer.validate()
+        return answer
+
+    def validate(self) -> None:
+        if isinstance(self.http_status, bool) or not isinstance(self.http_status, int) or not 100 <= self.http_status <= 599:
+            raise ValueError("http_status must be an integer 100-599")
+        if self.vendor_status is not None and (isinstance(self.vendor_status, bool) or not isinstance(self.vendor_status, int)):
+            raise ValueError("vendor_status must be an integer or null")
+        if self.body is not None and not isinstance(self.body, (dict, str)):
+            raise ValueError("body must be an object, a string or null")
+        if isinstance(self.delay, bool) or not isinstance(self.delay, (int, float)) or self.delay < 0:
+            raise ValueError("delay must be a number >= 0")
+
+
+@dataclass
+class _Reply:
+    status: int
+    payload: bytes
+    content_type: str
+    body: dict | None  # what gets recorded as response_body
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+
+def _json_reply(status: int, body: Any, extra_headers: dict[str, str] | None = None) -> _Reply:
+    payload = json.dumps(body, separators=(",", ":")).encode()
+    return _Reply(status, payload, "application/json", body if isinstance(body, dict) else None, extra_headers or {})
+
+
+def _vendor_error(code: int, message: str | None = None, http_status: int = 200) -> _Reply:
+    return _json_reply(http_status, {"status": code, "message": message or vendor_message(code)})
+
+
+def _channel(value: object) -> str | None:
+    """`application` as a canonical digit string, or None if absent/invalid."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value) if value >= 0 else None
+    if isinstance(value, str) and _CHANNEL.fullmatch(value):
+        return str(int(value))
+    return None
+
+
+def _valid_number(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        value = str(value)
+    return isinstance(value, str) and _NUMBER.fullmatch(value) is not None
+
+
+def _filled(value: object) -> bool:
+    return isinstance(value, str) and value.strip() != ""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a sleeping (delayed) handler never blocks stop()
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], standin: "PushApiStandIn", ipv6: bool) -> None:
+        self.address_family = socket.AF_INET6 if ipv6 else socket.AF_INET
+        self.standin = standin
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def process_request(self, request, client_address):  # type: ignore[override]
+        with self._conns_lock:
+            self._conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):  # type: ignore[override]
+        with self._conns_lock:
+            self._conns.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Drop idle keep-alive connections so their handler threads end with the server."""
+        with self._conns_lock:
+            conns = list(self._conns)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request, client_address) -> None:  # type: ignore[override]
+        # No tracebacks on stderr (client went away mid-answer, etc.); the exception text
+        # never contains a request body.
+        log.debug("stand-in: connection error from %s", client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive; every answer carries Content-Length
+    disable_nagle_algorithm = True  # otherwise ~40 ms stall per keep-alive request
+    timeout = 120  # idle keep-alive connections are closed after this many seconds
+    server: _Server
+
+    def version_string(self) -> str:
+        return "PushApiStandIn/1.0"
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+        log.debug("%s - " + format, self.address_string(), *args)
+
+    def _read_body(self) -> bytes | None:
+        """The request body; None when it cannot be read (answer 400 and close)."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            while True:
+                line = self.rfile.readline(65537)
+                try:
+                    size = int(line.split(b";", 1)[0].strip(), 16)
+                except ValueError:
+                    return None
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(65537)
+        length = self.headers.get("Content-Length")
+        if length is None:
+            return b""
+        try:
+            n = int(length)
+        except ValueError:
+            return None
+        if n < 0:
+            return None
+        return self.rfile.read(n) if n else b""
+
+    def _send(self, reply: _Reply) -> None:
+        self.send_response(reply.status)
+        no_body = reply.status in (204, 304) or reply.status < 200
+        self.send_header("Content-Type", f"{reply.content_type}; charset=utf-8")
+        if not no_body:
+            self.send_header("Content-Length", str(len(reply.payload)))
+        for name, value in reply.extra_headers.items():
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if not no_body and self.command != "HEAD":
+            self.wfile.write(reply.payload)
+
+    def _path(self) -> str:
+        return urlsplit(self.path).path
+
+    # -- verbs ------------------------------------------------------------------------------
+    def do_POST(self) -> None:  # noqa: N802
+        raw = self._read_body()
+        if raw is None:
+            self.close_connection = True
+            self._send(_json_reply(400, {"status": 400, "message": "Bad request body framing"}))
+            return
+        path = self._path()
+        standin = self.server.standin
+        try:
+            if path in PUSH_PATHS:
+                reply, delay = standin._handle_push(path, dict(self.headers.items()), raw)
+                if delay > 0 and standin._stopping.wait(delay):
+                    self.close_connection = True  # stopped while sleeping: drop the answer
+                    return
+            elif path == "/_reset":
+                standin.reset()
+                reply = _json_reply(200, {"ok": True})
+            elif path == "/_script":
+                reply = standin._handle_script(raw)
+            elif path == "/_requests":
+                reply = _method_not_allowed("GET")
+            else:
+                reply = _not_found(path)
+        except Exception:  # noqa: BLE001 — never leak details (could involve the body)
+            log.debug("stand-in: internal error on %s", path, exc_info=False)
+            reply = _json_reply(500, {"status": 500, "message": "Stand-in internal error"})
+        self._send(reply)
+
+    def do_GET(self) -> None:  # noqa: N802
+        path = self._path()
+        if path == "/_requests":
+            reply = _json_reply(200, [r.to_public_dict() for r in self.server.standin.requests])
+        elif path in PUSH_PATHS or path in ("/_reset", "/_script"):
+            reply = _method_not_allowed("POST")
+        else:
+            reply = _not_found(path)
+        self._send(reply)
+
+    def _other(self) -> None:
+        if self._read_body() is None:
+            self.close_connection = True
+        path = self._path()
+        known = path in PUSH_PATHS or path in ("/_reset", "/_script", "/_requests")
+        self._send(_method_not_allowed("GET" if path == "/_requests" else "POST") if known else _not_found(path))
+
+    do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _other  # noqa: N815
+
+
+def _not_found(path: str) -> _Reply:
+    return _json_reply(404, {"status": 404, "message": "Not found", "path": path})
+
+
+def _method_not_allowed(allow: str) -> _Reply:
+    return _json_reply(405, {"status": 405, "message": "Method not allowed"}, {"Allow": allow})
+
+
+class PushApiStandIn:
+    """The stand-in server. Thread-safe; start/stop or use as a context manager.
+
+    Extra constructor arguments beyond host/port/token/latency:
+
+    * `dynamic_channels` — applications on which per-recipient media is allowed (default {8}).
+    * `int_ids` — answer push_id/msg_id as integers instead of strings.
+    * `rate_limit_per_minute` — drop requests over this many per rolling window (HTTP 429).
+    * `clock_scale` — the rate-limit window is 60/clock_scale seconds.
+
+    `latency` seconds are slept before every push answer (on top of a scripted `delay`).
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str = "local-token",
+        latency: float = 0.0,
+        *,
+        dynamic_channels: Iterable[int | str] = (8,),
+        int_ids: bool = False,
+        rate_limit_per_minute: int | None = None,
+        clock_scale: float = 1.0,
+    ) -> None:
+        if latency < 0:
+            raise ValueError("latency must be >= 0")
+        if rate_limit_per_minute is not None and rate_limit_per_minute < 0:
+            raise ValueError("rate_limit_per_minute must be >= 0 or None")
+        if clock_scale <= 0:
+            raise ValueError("clock_scale must be > 0")
+        channels = {_channel(c) for c in dynamic_channels}
+        if None in channels:
+            raise ValueError("dynamic_channels must be non-negative integers (or digit strings)")
+        self.host = host
+        self._port = port
+        self._token = token
+        self.latency = float(latency)
+        self.dynamic_channels: frozenset[str] = frozenset(c for c in channels if c is not None)
+        self.int_ids = int_ids
+        self.rate_limit_per_minute = rate_limit_per_minute
+        self.clock_scale = float(clock_scale)
+
+        self._lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+        self._script: deque[Answer] = deque()
+        self._window: deque[float] = deque()  # monotonic times of requests counted by the rate limit
+        self._next_id = FIRST_ID
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    def __repr__(self) -> str:  # no token
+        return f"PushApiStandIn(url={self.url if self._server else None!r})"
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> "PushApiStandIn":
+        if self._server is not None:
+            raise RuntimeError("stand-in already started")
+        self._stopping.clear()
+        self._server = _Server((self.host, self._port), self, ipv6=":" in self.host)
+        self._port = int(self._server.server_address[1])
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"push-api-standin:{self._port}", daemon=True
+        )
+        self._thread.start()
+        log.debug("stand-in listening on %s", self.base_url)
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        self._stopping.set()  # wakes delayed answers
+        server.shutdown()
+        server.server_close()
+        server.close_connections()
+        if thread is not None:
+            thread.join(timeout=5)
+        self._server = self._thread = None
+        log.debug("stand-in on port %s stopped", self._port)
+
+    def __enter__(self) -> "PushApiStandIn":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- addresses ----------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        if self._port == 0:
+            raise RuntimeError("port not known before start()")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        host = self.host
+        if host in ("", "0.0.0.0"):
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}/api/v2/push"
+
+    # -- recording and scripting --------------------------------------------------------------
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def reset(self) -> None:
+        """Forget recorded requests, queued answers and the rate-limit window (ids keep counting)."""
+        with self._lock:
+            self._requests.clear()
+            self._script.clear()
+            self._window.clear()
+
+    def script(self, *answers: Answer | Mapping[str, Any]) -> None:
+        """Queue answers for the next push requests, in order; then back to normal answers."""
+        parsed = [a if isinstance(a, Answer) else Answer.from_dict(a) for a in answers]
+        for a in parsed:
+            a.validate()
+        with self._lock:
+            self._script.extend(parsed)
+
+    @property
+    def pending_answers(self) -> int:
+        with self._lock:
+            return len(self._script)
+
+    # -- request handling (called from handler threads) ---------------------------------------
+    def _handle_script(self, raw: bytes) -> _Reply:
+        try:
+            data = json.loads(raw or b"null")
+            if isinstance(data, dict):
+                data = [data]
+            if not isinstance(data, list):
+                raise ValueError("expected a JSON list of answers")
+            answers = [Answer.from_dict(item) for item in data]
+        except (ValueError, TypeError) as exc:
+            return _json_reply(400, {"status": 400, "message": f"Bad script: {exc}"})
+        self.script(*answers)
+        return _json_reply(200, {"ok": True, "queued": len(answers), "pending": self.pending_answers})
+
+    def _over_limit(self, now: float) -> bool:
+        """Rolling-window check; call with the lock held. Only accepted requests fill the window."""
+        if self.rate_limit_per_minute is None:
+            return False
+        window = 60.0 / self.clock_scale
+        while self._window and now - self._window[0] >= window:
+            self._window.popleft()
+        if len(self._window) >= self.rate_limit_per_minute:
+            return True
+        self._window.append(now)
+        return False
+
+    def _handle_push(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[_Reply, float]:
+        arrived = time.time()
+        try:
+            parsed = json.loads(raw) if raw else None
+        except (ValueError, UnicodeDecodeError):
+            parsed = None
+        body = parsed if isinstance(parsed, dict) else None
+
+        with self._lock:
+            over = self._over_limit(time.monotonic())
+            answer = None if over else (self._script.popleft() if self._script else None)
+            if over:
+                reply = _json_reply(429, dict(RATE_LIMIT_BODY))
+            elif answer is not None and not self._answer_is_normal(answer):
+                reply = self._scripted_reply(answer)
+            else:
+                reply = self._validate(body)
+                if answer is not None:
+                    reply.status = answer.http_status
+            self._requests.append(
+                RecordedRequest(
+                    path=path,
+                    headers=headers,
+                    body=body,
+                    raw=raw,
+                    at=arrived,
+                    response_status=reply.status,
+                    response_body=reply.body,
+                    over_limit=over,
+                )
+            )
+        delay = 0.0 if over else self.latency + (answer.delay if answer else 0.0)
+        log.debug(
+            "push %s -> HTTP %s vendor %s%s%s",
+            path,
+            reply.status,
+            reply.body.get("status") if reply.body else None,
+            " (scripted)" if answer is not None else "",
+            " (over limit)" if over else "",
+        )
+        return reply, delay
+
+    @staticmethod
+    def _answer_is_normal(answer: Answer) -> bool:
+        return answer.body is None and answer.vendor_status is None and answer.http_status < 400
+
+    @staticmethod
+    def _scripted_reply(answer: Answer) -> _Reply:
+        status = answer.http_status
+        if answer.body is not None:
+            if isinstance(answer.body, dict):
+                return _json_reply(status, answer.body)
+            text = answer.body
+            try:
+                decoded = json.loads(text)
+            except ValueError:
+                return _Reply(status, text.encode(), "text/plain", None)
+            return _Reply(status, text.encode(), "application/json", decoded if isinstance(decoded, dict) else None)
+        if answer.vendor_status is not None:
+            return _vendor_error(answer.vendor_status, http_status=status)
+        if status == 429:
+            return _json_reply(429, dict(RATE_LIMIT_BODY))
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Error"
+        if status >= 500:
+            return _Reply(status, f"{status} {phrase}\n".encode(), "text/plain", None)
+        return _json_reply(status, {"status": status, "message": phrase})
+
+    def _validate(self, body: dict | None) -> _Reply:
+        """Vendor rules, in order. Call with the lock held (allocates ids on success)."""
+        if body is None:
+            return _vendor_error(410)
+        token = body.get("token")
+        if not isinstance(token, str) or token != self._token:
+            return _vendor_error(401)
+        channel = _channel(body.get("application"))
+        if channel is None:
+            return _vendor_error(410, "Invalid request: application is required")
+        data = body.get("data")
+        if data is None or data == [] or data == "":
+            return _vendor_error(402)
+        if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
+            return _vendor_error(410, "Invalid request: data must be a list of objects")
+        if not all(_valid_number(e.get("number")) for e in data):
+            return _vendor_error(406)
+        dynamic = any(_filled(e.get("media")) or _filled(e.get("media_code")) for e in data)
+        if dynamic and channel not in self.dynamic_channels:
+            return _vendor_error(410, DYNAMIC_MEDIA_REFUSED)
+        global_media = _filled(body.get("globalmedia")) or _filled(body.get("globalmedia_code"))
+        global_message = _filled(body.get("globalmessage"))
+        for entry in data:
+            has_media = global_media or _filled(entry.get("media")) or _filled(entry.get("media_code"))
+            if not (has_media or global_message or _filled(entry.get("message"))):
+                return _vendor_error(407)
+
+        push_id = self._take_id()
+        rows = [{"msg_id": self._id_value(self._take_id()), "number": e["number"], "credit": CREDIT} for e in data]
+        return _json_reply(200, {"status": 100, "push_id": self._id_value(push_id), "message": "Success", "data": rows})
+
+    def _take_id(self) -> int:
+        value = self._next_id
+        self._next_id += 1
+        return value
+
+    def _id_value(self, value: int) -> int | str:
+        return value if self.int_ids else str(value)

@@ -1,0 +1,67 @@
+"""Campaign manifests (JSON and CSV) and {column} placeholders."""
+
+import json
+
+import pytest
+
+from relay.manifest import ManifestError, PlaceholderError, parse_manifest, render
+
+
+def test_given_a_json_manifest_when_parsed_then_settings_and_rows_are_read():
+    doc = {
+        "application": 8,
+        "priority": 1,
+        "message": "Hi {name}",
+        "media": "media/brochure.pdf",
+        "media_name": "Brochure.pdf",
+        "recipients": [
+            {"number": "+44 7700 900201", "name": "Ana", "media": "media/a.png", "reference": "r1"},
+            {"number": 447700900202, "name": "Bo", "message": "custom"},
+        ],
+    }
+    m = parse_manifest("manifests/x.json", json.dumps(doc).encode())
+    assert m.settings.application == 8 and m.settings.priority == "1"
+    assert m.settings.media == "media/brochure.pdf" and m.settings.media_name == "Brochure.pdf"
+    assert [r.index for r in m.rows] == [1, 2]
+    assert m.rows[0].media == "media/a.png" and m.rows[0].reference == "r1" and m.rows[0].message is None
+    assert m.rows[1].number == 447700900202 and m.rows[1].message == "custom"
+    assert m.rows[0].fields["name"] == "Ana"
+
+
+def test_given_a_csv_manifest_with_settings_lines_when_parsed_then_settings_come_from_the_comments():
+    text = "\ufeff# application: 2\n# message: Hello {name}\n\nnumber,name,media\n447700900301,Eve,media/e.jpg\n,,\n447700900302,Finn,\n"
+    m = parse_manifest("manifests/c.csv", text.encode())
+    assert m.settings.application == 2 and m.settings.message == "Hello {name}"
+    assert [r.number for r in m.rows] == ["447700900301", "447700900302"]  # the blank row is skipped
+    assert m.rows[0].media == "media/e.jpg" and m.rows[1].media is None
+
+
+@pytest.mark.parametrize(
+    ("key", "body", "fragment"),
+    [
+        ("manifests/a.json", b"{not json", "not valid JSON"),
+        ("manifests/a.json", b'{"recipients": []}', "no recipients"),
+        ("manifests/a.json", b'{"rows": []}', "needs a `recipients` list"),
+        ("manifests/a.json", b'{"aplication": 8, "recipients": [{"number": "1"}]}', "unknown setting `aplication`"),
+        ("manifests/a.json", b'{"priority": "2", "recipients": [{"number": "1"}]}', "priority"),
+        ("manifests/a.csv", b"name,message\nAna,hi\n", "needs a `number` column"),
+        ("manifests/a.csv", b"# application 8\nnumber\n1\n", "# name: value"),
+        ("manifests/a.csv", b"number\n1,2\n", "more values than header"),
+        ("manifests/a.txt", b"number\n1\n", ".json or .csv"),
+        ("manifests/a.json", b"\xff\xfe{}", "not UTF-8"),
+    ],
+)
+def test_given_a_broken_manifest_when_parsed_then_a_specific_error_names_the_problem(key, body, fragment):
+    with pytest.raises(ManifestError) as err:
+        parse_manifest(key, body)
+    assert fragment in err.value.reason
+
+
+def test_given_placeholders_when_rendered_then_columns_fill_them_and_double_braces_stay_literal():
+    assert render("Hi {name}, code {code} {{ok}}", {"name": "Ana", "code": "X1"}) == "Hi Ana, code X1 {ok}"
+
+
+def test_given_a_placeholder_without_a_column_when_rendered_then_it_is_an_error_naming_it():
+    with pytest.raises(PlaceholderError) as err:
+        render("Hi {nme}", {"name": "Ana"})
+    assert "{nme}" in err.value.reason
