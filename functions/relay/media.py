@@ -72,7 +72,6 @@ _I, _V, _A, _D, _S = (MediaKind.IMAGE, MediaKind.VIDEO, MediaKind.AUDIO, MediaKi
                       MediaKind.STICKER)
 _OOXML = "application/vnd.openxmlformats-officedocument."
 _ODF = "application/vnd.oasis.opendocument."
-_TEXTUAL = ("text",)
 
 _RULES: dict[str, _Rule] = {
     "jpg": _rule(_I, "image/jpeg", "jpeg"),
@@ -105,9 +104,9 @@ _RULES: dict[str, _Rule] = {
     "odp": _rule(_D, _ODF + "presentation", "zip"),
     "zip": _rule(_D, "application/zip", "zip"),
     # text in another encoding (UTF-16, Latin-1) is not recognised, and is fine
-    "txt": _rule(_D, "text/plain", *_TEXTUAL, required=False),
-    "csv": _rule(_D, "text/csv", *_TEXTUAL, required=False),
-    "rtf": _rule(_D, "application/rtf", *_TEXTUAL, required=False),
+    "txt": _rule(_D, "text/plain", "text", required=False),
+    "csv": _rule(_D, "text/csv", "text", required=False),
+    "rtf": _rule(_D, "application/rtf", "text", required=False),
 }
 #: any other extension is a document; containers and text are fine, media formats are not
 _OTHER_DOCUMENT = _rule(_D, "application/octet-stream", "pdf", "zip", "ole", "text",
@@ -195,10 +194,10 @@ def _extension(filename: str) -> str:
 
 def _size_text(size: int, limit: int) -> str:
     unit, name = (1_000_000, "MB") if limit >= 1_000_000 else (1_000, "KB")
-    shown, cap = f"{size / unit:.1f} {name}", f"{limit / unit:g} {name}"
-    if float(shown.split()[0]) <= limit / unit:  # rounding would hide the overshoot
+    cap = f"{limit / unit:g} {name}"
+    if round(size / unit, 1) <= limit / unit:  # one decimal would hide the overshoot
         return f"{size:,} bytes, limit {limit:,} bytes ({cap})"
-    return f"{shown}, limit {cap}"
+    return f"{size / unit:.1f} {name}, limit {cap}"
 
 
 def _sniff(head: bytes, complete: bool) -> str | None:

@@ -79,17 +79,21 @@ def build_request(job: PushJob, presign: Callable[[Any], str]) -> dict[str, Any]
     messages = {entry.message for entry in job.entries}
     shared_message = messages.pop() if len(messages) == 1 else None
     body["globalmessage"] = shared_message or ""
-    if job.global_media is not None:
-        body["globalmedia"] = presign(job.global_media)
+    # One recipient with its own media is sent in the static form (globalmedia), which every
+    # channel takes; per-entry `media` only where several recipients get different files.
+    global_media = job.global_media or (job.entries[0].media if len(job.entries) == 1 else None)
+    if global_media is not None:
+        body["globalmedia"] = presign(global_media)
     if job.media_name:
         body["media_name"] = job.media_name
-    body["data"] = [_data_entry(entry, presign, include_message=shared_message is None) for entry in job.entries]
+    per_entry = global_media is None
+    body["data"] = [_data_entry(e, presign, include_message=shared_message is None, media=per_entry) for e in job.entries]
     return body
 
 
-def _data_entry(entry: Entry, presign: Callable[[Any], str], include_message: bool) -> dict[str, Any]:
+def _data_entry(entry: Entry, presign: Callable[[Any], str], include_message: bool, media: bool) -> dict[str, Any]:
     data: dict[str, Any] = {"number": entry.number, "message": entry.message if include_message else ""}
-    if entry.media is not None:
+    if media and entry.media is not None:
         data["media"] = presign(entry.media)
     if entry.reference:
         data["reference_number"] = entry.reference
