@@ -1,0 +1,44 @@
+# Quick start: `make demo` and `make test`. Both set themselves up (a .venv with the project and
+# its dev dependencies) on a machine with only python3 (3.11+) and make.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+READY  := $(VENV)/.ready
+# aws-sam-cli pins its own boto3: it lives in a venv of its own, used only for `make build/validate`.
+TOOLS  := .venv-tools
+PYTEST_ARGS ?=
+
+.PHONY: demo test local build validate clean
+
+$(READY): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "python3 3.11+ is needed, found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv \
+	  && $(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]' \
+	  || $(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+demo: $(READY)  ## upload samples to the embedded stack, run the real handlers, print the ledger
+	$(BIN)/relay demo
+
+test: $(READY)  ## every test: unit, template (cfn-lint), integration (moto server + Push API stand-in)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+local: $(READY)  ## embedded AWS + Push API stand-in in the foreground
+	$(BIN)/relay local
+
+$(TOOLS)/.ready:
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv \
+	  && $(TOOLS)/bin/uv pip install --quiet --python $(TOOLS)/bin/python aws-sam-cli \
+	  || $(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check aws-sam-cli
+	@touch $@
+
+validate: $(TOOLS)/.ready  ## sam validate --lint
+	SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam validate --lint
+
+build: $(TOOLS)/.ready  ## sam build (needs python3.12 on PATH, the template's runtime)
+	SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam build
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache

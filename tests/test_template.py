@@ -1,0 +1,73 @@
+"""template.yaml: lint-clean, and holding the contract every tool and test relies on."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+from relay_local.template import functions, template
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_given_the_template_when_linted_with_cfn_lint_then_it_is_clean():
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    result = subprocess.run([str(cfn_lint), str(ROOT / "template.yaml")], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_given_the_template_then_the_contract_logical_ids_exist_with_their_types():
+    resources = template()["Resources"]
+    expected = {
+        "MediaBucket": "AWS::S3::Bucket",
+        "PushLogTable": "AWS::DynamoDB::Table",
+        "SendQueue": "AWS::SQS::Queue",
+        "SendDeadLetterQueue": "AWS::SQS::Queue",
+        "IngestFunction": "AWS::Serverless::Function",
+        "SenderFunction": "AWS::Serverless::Function",
+    }
+    assert {k: resources[k]["Type"] for k in expected} == expected
+    redrive = resources["SendQueue"]["Properties"]["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["SendDeadLetterQueue", "Arn"]}
+
+
+def test_given_the_functions_then_they_get_the_contract_environment():
+    contract = {"MEDIA_BUCKET", "PUSH_LOG_TABLE", "SEND_QUEUE_URL", "PICKY_API_URL", "PICKY_APPLICATION",
+                "PICKY_TOKEN_PARAMETER", "PRESIGN_TTL_SECONDS", "RECIPIENTS_PER_PUSH"}
+    for spec in functions().values():
+        assert contract <= set(spec.environment), spec.logical_id
+        assert "PICKY_TOKEN" not in spec.environment  # the token itself never sits in the template
+    assert template()["Parameters"]["PickyApplication"]["Default"] == 8
+    assert template()["Parameters"]["RecipientsPerPush"]["Default"] == 100
+
+
+def test_given_s3_uploads_then_they_reach_ingest_through_a_queue_for_both_prefixes():
+    bucket = template()["Resources"]["MediaBucket"]["Properties"]
+    rules = [c["Filter"]["S3Key"]["Rules"][0]["Value"] for c in bucket["NotificationConfiguration"]["QueueConfigurations"]]
+    assert sorted(rules) == ["manifests/", "outbox/"]
+    [ingest_source] = functions()["IngestFunction"].sqs_sources
+    assert ingest_source.queue == "IngestQueue" and ingest_source.partial_failures and ingest_source.batch_size > 10
+    [send_source] = functions()["SenderFunction"].sqs_sources
+    assert send_source.queue == "SendQueue" and send_source.partial_failures
+
+
+def test_given_the_handlers_in_the_template_then_each_resolves_to_a_callable():
+    import importlib
+
+    for spec in functions().values():
+        module, name = spec.handler.rsplit(".", 1)
+        assert callable(getattr(importlib.import_module(module), name)), spec.handler
+        assert (ROOT / "functions" / module.split(".")[0]).is_dir()
+
+
+def test_given_the_lambda_bundle_then_its_requirements_match_the_runtime_dependencies():
+    def names(lines):
+        return {re.split(r"[<>=!~\[ ]", line.strip(), maxsplit=1)[0].lower() for line in lines if line.strip() and not line.startswith("#")}
+
+    bundle = names((ROOT / "functions" / "requirements.txt").read_text().splitlines())
+    project = names(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
+    # boto3 ships with the Lambda runtime; nothing local-only (moto, yaml, pytest) goes into the bundle
+    assert bundle == project - {"boto3"}
