@@ -45,6 +45,8 @@ def fresh_container() -> None:
     from relay import aws, settings
 
     settings.get_settings.cache_clear()
+    if "aws_lambda_powertools.utilities.parameters" in sys.modules:  # the token cache
+        sys.modules["aws_lambda_powertools.utilities.parameters"].clear_caches()
     aws.client.cache_clear()
     aws.presign_client.cache_clear()
     for name, module in list(sys.modules.items()):
