@@ -58,7 +58,16 @@ def _invoke(args: argparse.Namespace) -> int:
     from relay_local.embedded import EmbeddedAws
     from relay_local.session import LocalRelay
 
-    event = json.loads(Path(args.event).read_text()) if args.event else {}
+    from relay_local.template import functions
+
+    if args.function not in functions():
+        print(f"relay: template.yaml has no function {args.function!r} (it has: {', '.join(sorted(functions()))})", file=sys.stderr)
+        return 2
+    try:
+        event = json.loads(Path(args.event).read_text()) if args.event else {}
+    except (OSError, ValueError) as exc:
+        print(f"relay: cannot read the event {args.event}: {exc}", file=sys.stderr)
+        return 2
     relay = LocalRelay()
     if STATE_FILE.exists():  # a `relay local` is running: use its stack
         state = json.loads(STATE_FILE.read_text())

@@ -45,7 +45,12 @@ class PushResult(BaseModel):
     message: str = ""
     data: list[PushResultEntry] = Field(default_factory=list)
 
-    _coerce = field_validator("push_id", "message", mode="before")(lambda cls, v: _text(v))
+    _coerce = field_validator("push_id", mode="before")(lambda cls, v: _text(v))
+
+    @field_validator("message", mode="before")
+    @classmethod
+    def _message(cls, value: object) -> object:
+        return "" if value is None else _text(value)
 
     @field_validator("status", mode="before")
     @classmethod
@@ -110,14 +115,16 @@ class PushApiClient:
         payload = {**body, "token": self._token()}
         try:
             resp = self._http.post(self.url, json=payload)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
             raise TransportError(f"could not reach the Push API: {type(exc).__name__}") from None
         except httpx.TimeoutException as exc:
             raise TransportError(f"no answer from the Push API: {type(exc).__name__}", sent=True) from None
-        except httpx.TransportError as exc:
-            raise TransportError(f"Push API connection failed: {type(exc).__name__}", sent=True) from None
-        if resp.status_code == 429 or resp.status_code >= 500:
-            raise TransportError(f"Push API answered HTTP {resp.status_code}", http_status=resp.status_code)
+        except httpx.HTTPError as exc:  # the request may have arrived: an ambiguous outcome
+            raise TransportError(f"Push API exchange failed: {type(exc).__name__}", sent=True) from None
+        if resp.status_code == 429:  # the vendor drops what is over its rate limit
+            raise TransportError("Push API answered HTTP 429", http_status=429)
+        if resp.status_code >= 500:  # it may have queued the push before failing
+            raise TransportError(f"Push API answered HTTP {resp.status_code}", http_status=resp.status_code, sent=True)
         try:
             return PushResult.model_validate_json(resp.content)
         except ValidationError:

@@ -36,7 +36,7 @@ def sender() -> Sender:
 
 
 def backoff_seconds(receive_count: int, base: int) -> int:
-    """Exponential backoff with full jitter, capped at 15 minutes."""
+    """Exponential backoff with equal jitter (between half and all of the step), capped at 15 minutes."""
     return int(random.uniform(0.5, 1.0) * min(900, base * 2 ** max(0, receive_count - 1)))
 
 
