@@ -6,7 +6,8 @@ Item shapes (README, "The ledger"):
   rejected   pk=REJ#<source_id>    sk=RCP#<rid>     number, state=rejected, reason …
   source     pk=SRC#<source_id>    sk=SRC           state=planning|planned, counts
 Indexes: ByNumber (number_pk=NUM#<number>, at), ByObject (object_pk=OBJ#<bucket>/<key>, at),
-ByVendorId (vendor_pk=MSG#<msg_id> on recipients, PID#<push_id> on pushes; keys only).
+ByVendorId (vendor_pk=MSG#<msg_id> on recipients, PID#<push_id> on pushes; keys only),
+ByReference (reference_pk=REF#<caller's reference>, at; keys only).
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ def recipient_item(job: PushJob, entry: Entry, state: State, at: str | None = No
         "media_key": media.key if media else None,
         "media_kind": str(media.kind) if media else None,
         "reference": entry.reference,
+        "reference_pk": f"REF#{entry.reference}" if entry.reference else None,
         "caption_for": entry.caption_for,
         **outcome,
     }

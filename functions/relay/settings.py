@@ -35,6 +35,13 @@ class Settings(BaseModel):
     per_recipient_spacing_seconds: int = Field(default=5, alias="PER_RECIPIENT_SPACING_SECONDS", ge=0, le=900)
     #: First retry delay after a transport error or vendor 101; doubles per attempt (jittered, ≤ 900 s).
     retry_base_seconds: int = Field(default=15, alias="RETRY_BASE_SECONDS", ge=0, le=900)
+    idempotency_table: str = Field(default="", alias="IDEMPOTENCY_TABLE")
+    signing_secret_parameter: str | None = Field(default=None, alias="SIGNING_SECRET_PARAMETER")
+    #: local only: overrides the parameter
+    signing_secret: SecretStr | None = Field(default=None, alias="SIGNING_SECRET")
+    events_secret_parameter: str | None = Field(default=None, alias="EVENTS_SECRET_PARAMETER")
+    #: local only: overrides the parameter
+    events_secret: SecretStr | None = Field(default=None, alias="EVENTS_SECRET")
     #: virtual-hosted on AWS; the local stack sets "path" because bucket.127.0.0.1 does not resolve.
     s3_addressing_style: Literal["virtual", "path"] = Field(default="virtual", alias="S3_ADDRESSING_STYLE")
 
@@ -45,7 +52,10 @@ class Settings(BaseModel):
             return frozenset(int(part) for part in value.replace(" ", "").split(",") if part)
         return value
 
-    @field_validator("picky_token", "picky_token_parameter", mode="before")
+    @field_validator(
+        "picky_token", "picky_token_parameter", "signing_secret", "signing_secret_parameter",
+        "events_secret", "events_secret_parameter", mode="before",
+    )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if value == "" else value
