@@ -7,6 +7,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -68,6 +69,9 @@ def _invoke(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"relay: cannot read the event {args.event}: {exc}", file=sys.stderr)
         return 2
+    if any(k.lower() == "x-relay-signature" for k in (event.get("headers") or {})):
+        event = resign(event)
+        print("# signed the event's body afresh with the local signing secret", file=sys.stderr)
     relay = LocalRelay()
     if STATE_FILE.exists():  # a `relay local` is running: use its stack
         state = json.loads(STATE_FILE.read_text())
@@ -92,6 +96,56 @@ def _invoke(args: argparse.Namespace) -> int:
         relay.stop()
 
 
+def _openapi(args: argparse.Namespace) -> int:
+    from relay_local.openapi import document
+
+    sys.stdout.write(document())
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from relay_local.serve import ApiServer
+    from relay_local.session import LOCAL_EVENTS_SECRET, LOCAL_SIGNING_SECRET, LocalRelay
+
+    relay = LocalRelay(aws_port=args.aws_port, api_port=args.api_port).start()
+    server = ApiServer(relay, port=args.port).start()
+    assert relay.aws and relay.api
+    print(f"# relay API on {server.url} (template.yaml's Api events), embedded AWS on {relay.aws.endpoint},"
+          f" Push API stand-in on {relay.api.url}")
+    print(f"export RELAY_URL={server.url}")
+    print(f"export RELAY_SIGNING_SECRET={LOCAL_SIGNING_SECRET}")
+    print(f"# vendor Event Webhook: {server.url}/events/{LOCAL_EVENTS_SECRET}")
+    for name, value in relay.aws.env().items():
+        print(f"export {name}={value}")
+    print(f"export MEDIA_BUCKET={relay.bucket}")
+    print("# sign and send a push: see README, 'Signing requests'. Ctrl-C stops.", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    finally:
+        server.stop()
+        relay.stop()
+    return 0
+
+
+def resign(event: dict, secret: str | None = None) -> dict:
+    """An API Gateway event whose X-Relay-Signature is made now (event files go stale in 5 minutes)."""
+    from relay.signing import sign
+    from relay_local.session import LOCAL_SIGNING_SECRET
+
+    body = (event.get("body") or "").encode()
+    headers = {k: v for k, v in (event.get("headers") or {}).items() if not k.lower().startswith("x-relay-")}
+    headers.update(sign(secret or LOCAL_SIGNING_SECRET, body))
+    return {**event, "headers": headers, "multiValueHeaders": {k: [v] for k, v in headers.items()}}
+
+
+def _sign_event(args: argparse.Namespace) -> int:
+    print(json.dumps(resign(json.loads(Path(args.event).read_text()), args.secret), indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="relay", description="Picky Assist media relay: local tools")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -104,6 +158,16 @@ def main(argv: list[str] | None = None) -> int:
     inv.add_argument("function", help="logical id, e.g. IngestFunction")
     inv.add_argument("-e", "--event", help="event JSON file (e.g. events/s3-put-outbox.json)")
     inv.set_defaults(func=_invoke)
+    serve = sub.add_parser("serve", help="serve template.yaml's API on 127.0.0.1 (Docker-free `sam local start-api`)")
+    serve.add_argument("--port", type=int, default=3000)
+    serve.add_argument("--aws-port", type=int, default=0)
+    serve.add_argument("--api-port", type=int, default=0, help="Push API stand-in port")
+    serve.set_defaults(func=_serve)
+    sub.add_parser("openapi", help="print the API's OpenAPI document (docs/openapi.json)").set_defaults(func=_openapi)
+    sign = sub.add_parser("sign-event", help="print an API Gateway event with a fresh X-Relay-Signature")
+    sign.add_argument("event")
+    sign.add_argument("--secret", help="signing secret (default: the local one)")
+    sign.set_defaults(func=_sign_event)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     return args.func(args)

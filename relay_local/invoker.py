@@ -7,6 +7,7 @@ import copy
 import importlib
 import os
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -61,6 +62,8 @@ class Invoker:
         self.stack = stack
         self.extra_env = dict(extra_env or {})
         self._applied: dict[str, str] | None = None
+        #: one invocation at a time: handlers share this process's environment (like one container)
+        self.lock = threading.RLock()
         if str(FUNCTIONS_DIR) not in sys.path:
             sys.path.insert(0, str(FUNCTIONS_DIR))
 
@@ -68,6 +71,10 @@ class Invoker:
         return self.stack.environment(logical_id, self.extra_env)
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        with self.lock:
+            return self._invoke(logical_id, event)
+
+    def _invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         specs = functions()
         if logical_id not in specs:
             raise KeyError(f"template.yaml has no function {logical_id!r} (it has: {', '.join(sorted(specs))})")

@@ -16,6 +16,8 @@ from relay_local.standin import PushApiStandIn
 from relay_local.template import functions
 
 LOCAL_TOKEN = "local-demo-token"
+LOCAL_SIGNING_SECRET = "local-signing-secret"
+LOCAL_EVENTS_SECRET = "local-events-secret"
 
 
 @dataclass
@@ -55,6 +57,8 @@ class LocalRelay:
             **self.aws.env(),
             "PICKY_API_URL": self.api.url,
             "PICKY_TOKEN": self.token,
+            "SIGNING_SECRET": LOCAL_SIGNING_SECRET,
+            "EVENTS_SECRET": LOCAL_EVENTS_SECRET,
             "S3_ADDRESSING_STYLE": "path",
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
             "POWERTOOLS_METRICS_NAMESPACE": "PickyRelayLocal",

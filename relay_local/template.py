@@ -108,6 +108,12 @@ class SqsSource:
 
 
 @dataclass(frozen=True)
+class ApiRoute:
+    method: str  # upper case
+    path: str  # template path, e.g. /pushes/{id}
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     logical_id: str
     handler: str
@@ -116,6 +122,7 @@ class FunctionSpec:
     runtime: str
     environment: dict[str, Any]  # unresolved
     sqs_sources: tuple[SqsSource, ...]
+    api_routes: tuple[ApiRoute, ...] = ()
 
 
 def functions(doc: dict[str, Any] | None = None) -> dict[str, FunctionSpec]:
@@ -129,7 +136,10 @@ def functions(doc: dict[str, Any] | None = None) -> dict[str, FunctionSpec]:
         env = dict(((glob.get("Environment") or {}).get("Variables")) or {})
         env.update(((res.get("Properties", {}).get("Environment") or {}).get("Variables")) or {})
         sources = []
+        routes = []
         for event in (props.get("Events") or {}).values():
+            if event["Type"] == "Api":
+                routes.append(ApiRoute(method=event["Properties"]["Method"].upper(), path=event["Properties"]["Path"]))
             if event["Type"] == "SQS":
                 p = event["Properties"]
                 queue = p["Queue"]["Fn::GetAtt"][0]
@@ -149,6 +159,7 @@ def functions(doc: dict[str, Any] | None = None) -> dict[str, FunctionSpec]:
             runtime=props.get("Runtime", ""),
             environment=env,
             sqs_sources=tuple(sources),
+            api_routes=tuple(routes),
         )
     return specs
 

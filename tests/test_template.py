@@ -28,6 +28,8 @@ def test_given_the_template_then_the_contract_logical_ids_exist_with_their_types
         "SendDeadLetterQueue": "AWS::SQS::Queue",
         "IngestFunction": "AWS::Serverless::Function",
         "SenderFunction": "AWS::Serverless::Function",
+        "ApiFunction": "AWS::Serverless::Function",
+        "IdempotencyTable": "AWS::DynamoDB::Table",
     }
     assert {k: resources[k]["Type"] for k in expected} == expected
     redrive = resources["SendQueue"]["Properties"]["RedrivePolicy"]
@@ -36,10 +38,12 @@ def test_given_the_template_then_the_contract_logical_ids_exist_with_their_types
 
 def test_given_the_functions_then_they_get_the_contract_environment():
     contract = {"MEDIA_BUCKET", "PUSH_LOG_TABLE", "SEND_QUEUE_URL", "PICKY_API_URL", "PICKY_APPLICATION",
-                "PICKY_TOKEN_PARAMETER", "PRESIGN_TTL_SECONDS", "RECIPIENTS_PER_PUSH"}
+                "PICKY_TOKEN_PARAMETER", "PRESIGN_TTL_SECONDS", "RECIPIENTS_PER_PUSH",
+                "SIGNING_SECRET_PARAMETER", "EVENTS_SECRET_PARAMETER"}
     for spec in functions().values():
         assert contract <= set(spec.environment), spec.logical_id
-        assert "PICKY_TOKEN" not in spec.environment  # the token itself never sits in the template
+        # secrets themselves never sit in the template (local-only overrides)
+        assert not {"PICKY_TOKEN", "SIGNING_SECRET", "EVENTS_SECRET"} & set(spec.environment)
     assert template()["Parameters"]["PickyApplication"]["Default"] == 8
     assert template()["Parameters"]["RecipientsPerPush"]["Default"] == 100
 
@@ -71,3 +75,8 @@ def test_given_the_lambda_bundle_then_its_requirements_match_the_runtime_depende
     project = names(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
     # boto3 ships with the Lambda runtime; nothing local-only (moto, yaml, pytest) goes into the bundle
     assert bundle == project - {"boto3"}
+
+
+def test_given_the_api_function_then_it_serves_the_three_routes():
+    routes = {(r.method, r.path) for r in functions()["ApiFunction"].api_routes}
+    assert routes == {("POST", "/pushes"), ("GET", "/pushes/{id}"), ("POST", "/events/{secret}")}

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 
 from relay.aws import S3_CONCURRENCY
-from relay.ledger import Ledger, push_item, recipient_item, rejection_item, source_item
+from relay.ledger import Ledger
 from relay.manifest import ManifestError, PlaceholderError, parse_manifest, render
 from relay.media import MediaRejected, classify
-from relay.models import MediaRef, Rejection, Source, State, short_hash
+from relay.models import MediaRef, Rejection, Source, short_hash
 from relay.planner import Candidate, Plan, PlanRules, plan, reject
+from relay.recording import record_plan
 from relay.s3media import MediaStore, ObjectHead, ObjectMissing
 from relay.sendqueue import SendQueue
 from relay.settings import Settings
@@ -186,19 +187,7 @@ class Intake:
         now = self.clock()
         result: Plan = plan(self.candidates, self.media, self.rules, now)
         rejections = self.rejections + result.rejections
-        items = [rejection_item(r) for r in rejections]
-        for job in result.jobs:
-            items.append(push_item(job, State.PLANNED))
-            items += [recipient_item(job, e, State.PLANNED) for e in job.entries]
-        self.ledger.put_many(items)
-        self.queue.enqueue(result.jobs, now=now)
-        counts: dict[str, dict[str, int]] = {s.object_pk: {"recipients": 0, "rejected": 0} for s in self.sources}
-        for job in result.jobs:
-            for entry in job.entries:
-                counts.setdefault(entry.object_pk, {"recipients": 0, "rejected": 0})["recipients"] += 1
-        for rej in rejections:
-            counts.setdefault(rej.object_pk, {"recipients": 0, "rejected": 0})["rejected"] += 1
-        self.ledger.put_many(source_item(s, "planned", **counts.get(s.object_pk, {})) for s in self.sources)
+        record_plan(result, rejections, self.sources, self.ledger, self.queue, now)
         return IntakeReport(
             sources=len(self.sources),
             duplicates=self.duplicates,
@@ -207,4 +196,3 @@ class Intake:
             rejected=len(rejections),
             rejections=rejections,
         )
-

@@ -227,11 +227,15 @@ class Ledger:
         )
 
     def object_fate(self, bucket: str, key: str) -> list[dict[str, Any]]:
+        return self.by_object_pk(f"OBJ#{bucket}/{key}")
+
+    def by_object_pk(self, object_pk: str) -> list[dict[str, Any]]:
+        """Everything from one S3 object (OBJ#bucket/key) or one API push request (REQ#id)."""
         return list(
             self._query(
                 IndexName="ByObject",
                 KeyConditionExpression="object_pk = :o",
-                ExpressionAttributeValues={":o": {"S": f"OBJ#{bucket}/{key}"}},
+                ExpressionAttributeValues={":o": {"S": object_pk}},
             )
         )
 
@@ -255,3 +259,84 @@ class Ledger:
             if "LastEvaluatedKey" not in resp:
                 return items
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    # -- delivery reports (relay.status) ----------------------------------------------------------
+    def _keys(self, index: str, key: str, value: str) -> list[tuple[str, str]]:
+        return [
+            (k["pk"], k["sk"])
+            for k in self._query(
+                IndexName=index,
+                KeyConditionExpression="#k = :v",
+                ExpressionAttributeNames={"#k": key},
+                ExpressionAttributeValues={":v": {"S": value}},
+            )
+        ]
+
+    def keys_by_vendor_id(self, msg_id: str) -> list[tuple[str, str]]:
+        """(pk, sk) of every item with vendor_pk = MSG#<msg_id> (index ByVendorId, keys only)."""
+        return self._keys("ByVendorId", "vendor_pk", f"MSG#{msg_id}")
+
+    def keys_by_reference(self, reference: str) -> list[tuple[str, str]]:
+        """(pk, sk) of every item with reference_pk = REF#<reference> (index ByReference, keys only)."""
+        return self._keys("ByReference", "reference_pk", f"REF#{reference}")
+
+    def get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        self.requests += 1
+        resp = self._ddb.get_item(
+            TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
+        )
+        return from_item(resp["Item"]) if "Item" in resp else None
+
+    def apply_delivery(
+        self,
+        pk: str,
+        sk: str,
+        state: str | None,
+        allowed_from: Iterable[str],
+        fields: dict[str, Any],
+        delivery_status_from: Iterable[int] | None = None,
+    ) -> bool:
+        """SET `fields` (None/"" skipped) and, when given, `state`, on an existing item whose state is
+        one of `allowed_from`; with `delivery_status_from`, its `delivery_status` must also be absent
+        or one of those. False when the condition does not hold (or the item does not exist)."""
+        allowed = list(allowed_from)
+        if not allowed:
+            raise ValueError("allowed_from must name at least one state")
+        values = {k: v for k, v in fields.items() if v is not None and v != "" and k not in ("pk", "sk", "state")}
+        names = {"#state": "state"}
+        attrs: dict[str, Any] = {}
+        sets = []
+        for i, (name, value) in enumerate(values.items()):
+            names[f"#f{i}"] = name
+            attrs[f":f{i}"] = _attr(value)
+            sets.append(f"#f{i} = :f{i}")
+        if state is not None:
+            attrs[":state"] = {"S": str(state)}
+            sets.append("#state = :state")
+        if not sets:
+            raise ValueError("nothing to set")
+        for i, s in enumerate(allowed):
+            attrs[f":a{i}"] = {"S": str(s)}
+        condition = f"#state IN ({', '.join(f':a{i}' for i in range(len(allowed)))})"
+        if delivery_status_from is not None:
+            names["#ds"] = "delivery_status"
+            previous = list(delivery_status_from)
+            for i, s in enumerate(previous):
+                attrs[f":d{i}"] = _attr(s)
+            listed = f" OR #ds IN ({', '.join(f':d{i}' for i in range(len(previous)))})" if previous else ""
+            condition += f" AND (attribute_not_exists(#ds){listed})"
+        self.requests += 1
+        try:
+            self._ddb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=attrs,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

@@ -165,6 +165,18 @@ def classify(filename: str, head: bytes, size: int) -> MediaCheck:
     return MediaCheck(rule.kind, rule.content_type, detected)
 
 
+def classify_by_name(filename: str) -> MediaCheck:
+    """What a file named so would be, without its bytes (media given as a URL the vendor fetches
+    itself). Raises `MediaRejected` for a missing or blocked extension."""
+    ext = _extension(filename)
+    if not ext:
+        raise MediaRejected("file name has no extension")
+    if ext in _BLOCKED:
+        raise MediaRejected(f"unsupported extension .{ext}")
+    rule = _RULES.get(ext, _OTHER_DOCUMENT)
+    return MediaCheck(rule.kind, rule.content_type, None)
+
+
 def shorten_media_name(name: str, limit: int = 20) -> str:
     """A document name for recipients in at most `limit` characters, keeping the extension:
     "very-long-invoice-name-2024.pdf" → "very-long-invoic.pdf". Pass a file name, not a path."""

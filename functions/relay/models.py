@@ -45,6 +45,7 @@ class Source(_Model):
     """Where recipients came from: one S3 object (or, later, one API call)."""
 
     kind: Literal["outbox", "manifest", "api"]
+    #: for "api": the push request id (what GET /pushes/{id} takes); bucket is the media bucket
     bucket: str
     key: str
     #: versionId, else the event's sequencer, else the eTag: what tells two uploads of one key apart.
@@ -52,15 +53,19 @@ class Source(_Model):
 
     @property
     def source_id(self) -> str:
+        if self.kind == "api":
+            return f"api:{self.key}"
         return f"s3://{self.bucket}/{self.key}#{self.revision}"
 
     @property
     def object_pk(self) -> str:
-        return f"OBJ#{self.bucket}/{self.key}"
+        """What the ByObject index groups by: the S3 object, or the API push request."""
+        return f"REQ#{self.key}" if self.kind == "api" else f"OBJ#{self.bucket}/{self.key}"
 
 
 class MediaRef(_Model):
-    """An S3 object that passed the media checks; presigned only when the request is sent."""
+    """An S3 object that passed the media checks (presigned only when the request is sent), or a
+    caller's own public URL (`url`), which is sent as it is."""
 
     bucket: str
     key: str
@@ -68,6 +73,7 @@ class MediaRef(_Model):
     content_type: str
     size: int
     filename: str
+    url: str | None = None
 
 
 class Entry(_Model):
@@ -91,11 +97,15 @@ class PushJob(_Model):
     priority: Literal["0", "1"] = "0"
     global_media: MediaRef | None = None
     media_name: str | None = None
+    #: audio as a voice note (WhatsApp Web Automation only)
+    voice: bool = False
     entries: list[Entry] = Field(min_length=1)
     sources: list[str] = Field(default_factory=list)
     planned_at: str = Field(default_factory=utc_now)
-    #: unix seconds before which the job must not be sent (spacing on one-recipient-per-request channels).
+    #: unix seconds before which the job must not be sent (send_at; spacing on one-recipient channels).
     not_before: float | None = None
+    #: unix seconds after which the job is not sent any more: its recipients become `expired`.
+    expires_at: float | None = None
 
     @property
     def dynamic(self) -> bool:

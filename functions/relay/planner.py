@@ -45,6 +45,7 @@ class Candidate:
     priority: Literal["0", "1"] = "0"
     global_media_key: str | None = None
     media_name: str | None = None
+    voice: bool = False
 
 
 @dataclass
@@ -81,8 +82,17 @@ def reject(candidate: Candidate, reason: str, number: str | None = None) -> Reje
     )
 
 
-def plan(candidates: Iterable[Candidate], media: MediaLookup, rules: PlanRules, now: float) -> Plan:
+def plan(
+    candidates: Iterable[Candidate],
+    media: MediaLookup,
+    rules: PlanRules,
+    now: float,
+    send_at: float | None = None,
+    expires_at: float | None = None,
+) -> Plan:
+    """`send_at` holds every job until then; `expires_at` is when unsent jobs are given up."""
     result = Plan()
+    start = max(now, send_at or now)
     groups: dict[tuple, list[Entry]] = {}
     group_media: dict[tuple, MediaRef | None] = {}
     seen: set[str] = set()
@@ -121,7 +131,8 @@ def plan(candidates: Iterable[Candidate], media: MediaLookup, rules: PlanRules, 
         )
         mode: Mode = "dynamic" if own is not None else ("static" if shared is not None else "text")
         media_name = _media_name(cand.media_name, shared if mode == "static" else own, mode)
-        key = (cand.application, cand.priority, mode, shared.key if mode == "static" and shared else None, media_name, False)
+        key = (cand.application, cand.priority, mode, shared.key if mode == "static" and shared else None, media_name, False,
+               cand.voice and carried is not None and carried.kind == MediaKind.AUDIO)
         groups.setdefault(key, []).append(entry)
         group_media[key] = shared if mode == "static" else None
         if caption_moves:
@@ -133,21 +144,21 @@ def plan(candidates: Iterable[Candidate], media: MediaLookup, rules: PlanRules, 
                 object_pk=cand.source.object_pk,
                 caption_for=cand.rid,
             )
-            groups.setdefault((cand.application, cand.priority, "text", None, None, True), []).append(text)
+            groups.setdefault((cand.application, cand.priority, "text", None, None, True, False), []).append(text)
 
     planned_at = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     spaced = 0
-    latest_media = now
+    latest_media = start
     # captions last, so that they can follow the latest media job
     for key in sorted(groups, key=lambda k: k[5]):
-        application, priority, mode, _, media_name, is_caption = key
+        application, priority, mode, _, media_name, is_caption, voice = key
         entries = groups[key]
         one_each = mode == "dynamic" and application not in rules.dynamic_channels
         chunks = [[e] for e in entries] if one_each else _chunks(entries, rules.cap)
         for chunk in chunks:
-            not_before: float | None = None
+            not_before: float | None = start if start > now else None
             if one_each:
-                not_before = now + spaced * rules.spacing_seconds
+                not_before = start + spaced * rules.spacing_seconds
                 spaced += 1
             elif is_caption:
                 not_before = latest_media + CAPTION_FOLLOW_SECONDS
@@ -160,10 +171,12 @@ def plan(candidates: Iterable[Candidate], media: MediaLookup, rules: PlanRules, 
                     priority=priority,
                     global_media=group_media.get(key),
                     media_name=media_name,
+                    voice=voice,
                     entries=chunk,
                     sources=sorted({e.object_pk for e in chunk}),
                     planned_at=planned_at,
                     not_before=not_before,
+                    expires_at=expires_at,
                 )
             )
     return result

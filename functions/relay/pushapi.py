@@ -91,6 +91,8 @@ def build_request(job: PushJob, presign: Callable[[Any], str]) -> dict[str, Any]
         body["globalmedia"] = presign(global_media)
     if job.media_name:
         body["media_name"] = job.media_name
+    if job.voice:
+        body["voice"] = 1
     per_entry = global_media is None
     body["data"] = [_data_entry(e, presign, include_message=shared_message is None, media=per_entry) for e in job.entries]
     return body

@@ -68,6 +68,9 @@ class MediaStore:
             etag=(resp.get("ETag") or "").strip('"'),
         )
 
+    def write(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
+        self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+
     def read(self, bucket: str, key: str) -> bytes:
         try:
             return self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -77,7 +80,10 @@ class MediaStore:
             raise
 
     def presign(self, media: MediaRef, ttl_seconds: int) -> str:
-        """A GET URL that also tells S3 which Content-Type and file name to serve."""
+        """A GET URL that also tells S3 which Content-Type and file name to serve (a caller's own
+        URL is returned as it is)."""
+        if media.url:
+            return media.url
         params = {
             "Bucket": media.bucket,
             "Key": media.key,

@@ -10,6 +10,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from relay.ledger import Ledger, push_item, recipient_item
 from relay.models import MediaRef, PushJob, State
@@ -53,6 +54,8 @@ class Sender:
 
     def send(self, job: PushJob) -> SendOutcome:
         now = self.clock()
+        if job.expires_at is not None and now >= job.expires_at:
+            return self._expire(job)
         if job.not_before is not None and job.not_before > now + 0.5:
             seconds = int(job.not_before - now + 0.999)
             raise Deferred(seconds, f"job {job.job_id} waits {seconds}s for its slot")
@@ -67,6 +70,13 @@ class Sender:
             self.ledger.put(push_item(job, State.SUBMITTED, vendor_status=result.status, vendor_message=result.message))
             raise RetryLater(f"vendor status {result.status}: {result.message}")
         return self._record(job, result)
+
+    def _expire(self, job: PushJob) -> SendOutcome:
+        """Too late to be useful (an OTP an hour late is worse than none): recorded, never sent."""
+        reason = f"expired at {datetime.fromtimestamp(job.expires_at or 0, UTC).isoformat(timespec='seconds')} before it was sent"
+        items = [recipient_item(job, entry, State.EXPIRED, reason=reason) for entry in job.entries]
+        self.ledger.put_many([*items, push_item(job, State.EXPIRED, reason=reason)])
+        return SendOutcome(job.job_id, State.EXPIRED, None, None, reason)
 
     def _record(self, job: PushJob, result: PushResult) -> SendOutcome:
         vendor = {"vendor_status": result.status, "vendor_message": result.message}

@@ -1,0 +1,185 @@
+"""ApiFunction: POST /pushes (signed), GET /pushes/{id}, POST /events/{secret} (vendor webhook).
+
+Thin: signature and size are checked before routing (so an unsigned caller learns nothing from
+validation errors); routing and body validation are Powertools'; the rules live in relay.pushes
+and relay.status; errors map to HTTP in one place (`_error`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import re
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from relay.api_models import MAX_BODY_BYTES, ErrorBody, ErrorDetail, EventsAccepted, PushAccepted, PushRequest, PushStatus
+from relay.aws import client, presign_client
+from relay.ledger import Ledger
+from relay.pushes import AlreadyAccepted, InvalidRequest, PushService, request_id_for
+from relay.s3media import MediaStore
+from relay.secrets import secret_provider
+from relay.sendqueue import SendQueue
+from relay.settings import get_settings
+from relay.signing import verify
+from relay.status import VendorEvent, apply_event
+
+logger = Logger()
+app = APIGatewayRestResolver(enable_validation=True)
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_TTL = 24 * 3600
+
+_ERRORS = {
+    401: {"description": "Missing, malformed, stale or wrong signature", "content": {"application/json": {"model": ErrorBody}}},
+    404: {"description": "Unknown push id", "content": {"application/json": {"model": ErrorBody}}},
+    409: {"description": "Idempotency-Key in use by a request still running", "content": {"application/json": {"model": ErrorBody}}},
+    413: {"description": f"Body over {MAX_BODY_BYTES} bytes", "content": {"application/json": {"model": ErrorBody}}},
+    422: {"description": "Invalid body, or Idempotency-Key reused with another body", "content": {"application/json": {"model": ErrorBody}}},
+}
+
+
+@cache
+def _service() -> PushService:
+    settings = get_settings()
+    return PushService(
+        settings,
+        MediaStore(client("s3"), presign_client(settings.s3_addressing_style)),
+        Ledger(client("dynamodb"), settings.push_log_table),
+        SendQueue(client("sqs"), settings.send_queue_url),
+    )
+
+
+@cache
+def _signing_secret() -> Any:
+    s = get_settings()
+    return secret_provider(s.signing_secret, s.signing_secret_parameter, "SIGNING_SECRET")
+
+
+@cache
+def _events_secret() -> Any:
+    s = get_settings()
+    return secret_provider(s.events_secret, s.events_secret_parameter, "EVENTS_SECRET")
+
+
+#: keyed on the Idempotency-Key header (not the whole event); the body must match to replay.
+IDEMPOTENCY = IdempotencyConfig(event_key_jmespath="key", payload_validation_jmespath="body", expires_after_seconds=IDEMPOTENCY_TTL)
+PUSH_ID = re.compile(r"^[0-9a-f]{24}$")
+
+
+@cache
+def _idempotent_create() -> Any:
+    config = IDEMPOTENCY
+    store = DynamoDBPersistenceLayer(table_name=get_settings().idempotency_table, boto3_client=client("dynamodb"))
+
+    @idempotent_function(data_keyword_argument="call", config=config, persistence_store=store)
+    def create(call: dict[str, str]) -> dict[str, Any]:
+        request = PushRequest.model_validate_json(call["body"])
+        return _service().create(request, request_id_for(call["key"])).model_dump(mode="json", exclude_none=True)
+
+    return create
+
+
+def _json(status: int, body: Any) -> Response:
+    payload = body.model_dump_json(exclude_none=True) if hasattr(body, "model_dump_json") else json.dumps(body)
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=payload)
+
+
+def _error(status: int, message: str, field: str | None = None) -> Response:
+    return _json(status, ErrorBody(message=message, field=field))
+
+
+@app.post("/pushes", status_code=202, responses={202: {"description": "Planned", "content": {"application/json": {"model": PushAccepted}}}, **_ERRORS})
+def create_push(push: PushRequest):  # noqa: ANN201 - answers are documented in `responses`
+    key = app.current_event.headers.get(IDEMPOTENCY_HEADER) or app.current_event.headers.get(IDEMPOTENCY_HEADER.lower())
+    if key:
+        if len(key) > 255:
+            return _error(422, "Idempotency-Key is longer than 255 characters", IDEMPOTENCY_HEADER)
+        return _json(202, _idempotent_create()(call={"key": key, "body": _raw_body(app.current_event.raw_event).decode("utf-8", "replace")}))
+    return _json(202, _service().create(push, request_id_for(None)))
+
+
+@app.get("/pushes/<id>", responses={200: {"description": "Per-recipient state", "content": {"application/json": {"model": PushStatus}}}, 404: _ERRORS[404]})
+def get_push(id: str):  # noqa: A002, ANN201 - the route's name for it
+    status = _service().status(id) if PUSH_ID.match(id) else None
+    if status is None:
+        return _error(404, "no push with this id")
+    return _json(200, status)
+
+
+@app.post("/events/<secret>", responses={200: {"description": "Applied", "content": {"application/json": {"model": EventsAccepted}}}, 404: _ERRORS[404]})
+def vendor_events(secret: str):  # noqa: ANN201
+    if not hmac.compare_digest(secret.encode(), _events_secret()().encode()):
+        return _error(404, "not found")
+    try:
+        event = VendorEvent.model_validate_json(_raw_body(app.current_event.raw_event) or b"{}")
+    except ValidationError as exc:
+        return _error(422, f"not a Picky Assist event: {exc.errors()[0]['msg']}", ".".join(map(str, exc.errors()[0]["loc"])))
+    report = apply_event(_service().ledger, event)
+    logger.info("vendor event", extra={"event_id": event.event_id, **report.__dict__})
+    return _json(200, EventsAccepted(**report.__dict__))
+
+
+@app.exception_handler(RequestValidationError)
+def _validation(exc: RequestValidationError) -> Response:
+    """422 naming the field; our own texts and pydantic's, never the input or code paths."""
+    detail = [
+        ErrorDetail(loc=[p for p in e["loc"] if p != "body"] or ["body"], msg=str(e.get("msg", e["type"])).removeprefix("Value error, "), type=e["type"])
+        for e in exc.errors()
+    ]
+    first = detail[0]
+    field = ".".join(str(p) for p in first.loc)
+    return _json(422, ErrorBody(message=f"{field}: {first.msg}", field=field, detail=detail))
+
+
+@app.exception_handler(InvalidRequest)
+def _invalid(exc: InvalidRequest) -> Response:
+    return _error(422, exc.message, exc.field)
+
+
+@app.exception_handler(AlreadyAccepted)
+def _already(exc: AlreadyAccepted) -> Response:
+    return _error(409, f"push {exc.request_id} was already accepted; GET /pushes/{exc.request_id}")
+
+
+@app.exception_handler(IdempotencyValidationError)
+def _key_reused(exc: Exception) -> Response:
+    return _error(422, "Idempotency-Key was used before with a different body", IDEMPOTENCY_HEADER)
+
+
+@app.exception_handler(IdempotencyAlreadyInProgressError)
+def _key_busy(exc: Exception) -> Response:
+    return _error(409, "a request with this Idempotency-Key is still being processed; retry shortly", IDEMPOTENCY_HEADER)
+
+
+def _raw_body(event: dict[str, Any]) -> bytes:
+    body = event.get("body") or ""
+    return base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
+
+
+def _unauthorized() -> dict[str, Any]:
+    return {"statusCode": 401, "headers": {"Content-Type": "application/json"}, "body": '{"message":"Unauthorized"}'}
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    IDEMPOTENCY.register_lambda_context(context)
+    if event.get("resource") == "/pushes" and event.get("httpMethod") == "POST":
+        raw = _raw_body(event)
+        if len(raw) > MAX_BODY_BYTES:
+            return {"statusCode": 413, "headers": {"Content-Type": "application/json"},
+                    "body": json.dumps({"message": f"body is over {MAX_BODY_BYTES} bytes"})}
+        if not verify(_signing_secret()(), event.get("headers") or {}, raw):
+            return _unauthorized()
+    return app.resolve(event, context)

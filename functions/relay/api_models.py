@@ -1,0 +1,135 @@
+"""The relay's HTTP API bodies (POST /pushes, GET /pushes/{id}, vendor events answer).
+
+These models are the OpenAPI document: docs/openapi.json is generated from them."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+#: Largest request body accepted (base64 media included); larger → 413.
+MAX_BODY_BYTES = 5 * 1024 * 1024
+#: Most recipients in one POST /pushes; more → 422.
+MAX_RECIPIENTS = 1000
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MediaSpec(_In):
+    """Exactly one of: `key` (an object in the media bucket), `url` (a public https URL the vendor
+    fetches itself), or `base64` with `filename` (stored in the media bucket, then presigned)."""
+
+    key: str | None = Field(default=None, min_length=1, max_length=1024)
+    url: str | None = Field(default=None, min_length=9, max_length=2048, pattern=r"^https://[^\s]+$")
+    base64: str | None = Field(default=None, min_length=1)
+    filename: str | None = Field(default=None, min_length=1, max_length=255, pattern=r"^[^/\\]+$")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> MediaSpec:
+        given = [name for name in ("key", "url", "base64") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of key, url, base64")
+        if self.base64 is not None and self.filename is None:
+            raise ValueError("base64 media needs a filename")
+        return self
+
+
+class RecipientIn(_In):
+    number: StrictStr | StrictInt = Field(description="Full international number; +, spaces, dashes allowed")
+    message: str | None = Field(default=None, description="This recipient's text/caption (else the push's `message`)")
+    media: MediaSpec | None = Field(default=None, description="This recipient's own media (dynamic media)")
+    reference: str | None = Field(default=None, max_length=128, description="Your id, echoed in delivery events")
+
+
+class PushRequest(_In):
+    application: int | None = Field(default=None, ge=1, le=100_000, description="Channel; default from configuration (8)")
+    priority: Literal["0", "1"] | None = None
+    message: str | None = Field(default=None, description="Text/caption for recipients without their own")
+    media: MediaSpec | None = Field(default=None, description="One media for every recipient (static media)")
+    media_name: str | None = Field(default=None, min_length=1, max_length=255, description="Document display name (≤ 20 chars sent)")
+    voice: bool = Field(default=False, description="Send audio as a voice note (WhatsApp Web Automation, application 10)")
+    send_at: AwareDatetime | None = Field(default=None, description="Hold the push until then (at most 7 days ahead)")
+    expires_at: AwareDatetime | None = Field(default=None, description="Give up recipients still unsent by then (recorded as expired)")
+    recipients: list[RecipientIn] = Field(min_length=1, max_length=MAX_RECIPIENTS)
+
+    @field_validator("priority", mode="before")
+    @classmethod
+    def _priority(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("voice")
+    @classmethod
+    def _voice_channel(cls, voice: bool, info: ValidationInfo) -> bool:
+        if voice and info.data.get("application") not in (None, 10):
+            raise ValueError("voice notes are only sent on WhatsApp Web Automation (application 10)")
+        return voice
+
+
+class Rejected(BaseModel):
+    number: str
+    reason: str
+
+
+class PushAccepted(BaseModel):
+    id: str = Field(description="What GET /pushes/{id} takes")
+    recipients: int = Field(description="Messages planned")
+    jobs: int = Field(description="Push API requests planned")
+    rejected: list[Rejected]
+    send_at: AwareDatetime | None = None
+    expires_at: AwareDatetime | None = None
+
+
+class RecipientStatus(BaseModel):
+    number: str
+    state: Literal["planned", "submitted", "accepted", "delivered", "read", "rejected", "failed", "expired"]
+    message: str | None = None
+    media: str | None = None
+    reference: str | None = None
+    push_id: str | None = None
+    msg_id: str | None = None
+    credit: str | None = None
+    vendor_status: int | None = None
+    vendor_message: str | None = None
+    delivery_status: int | None = None
+    reason: str | None = None
+    caption_for: str | None = None
+    updated_at: str
+
+
+class PushStatus(BaseModel):
+    id: str
+    recipients: list[RecipientStatus]
+    counts: dict[str, int]
+
+
+class EventsAccepted(BaseModel):
+    received: int
+    updated: int
+    unchanged: int
+    unmatched: int
+    ignored: int
+
+
+class ErrorDetail(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    message: str
+    field: str | None = None
+    detail: list[ErrorDetail] | None = None

@@ -1,0 +1,185 @@
+"""API logic: a push request → the same planner, ledger and send queue as S3 inputs."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+from urllib.parse import unquote, urlsplit
+
+from relay.api_models import MediaSpec, PushAccepted, PushRequest, PushStatus, Rejected, RecipientStatus
+from relay.intake import media_ref
+from relay.ledger import Ledger
+from relay.media import SNIFF_BYTES, MediaRejected, classify, classify_by_name
+from relay.models import MediaRef, Source, short_hash
+from relay.planner import Candidate, PlanRules, plan
+from relay.recording import record_plan
+from relay.s3media import MediaStore, ObjectHead, ObjectMissing
+from relay.sendqueue import SendQueue
+from relay.settings import Settings
+
+#: send_at at most this far ahead: a job waits on the queue in ≤ 12 h steps, each a receive.
+MAX_SEND_AHEAD = 7 * 24 * 3600
+API_MEDIA_PREFIX = "api-media/"
+
+
+class InvalidRequest(ValueError):
+    """A well-formed request the relay cannot take (422), naming the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class AlreadyAccepted(Exception):
+    def __init__(self, request_id: str) -> None:
+        super().__init__(request_id)
+        self.request_id = request_id
+
+
+def request_id_for(idempotency_key: str | None) -> str:
+    """Deterministic from the caller's Idempotency-Key, random otherwise."""
+    return short_hash("idempotency-key", idempotency_key) if idempotency_key else uuid.uuid4().hex[:24]
+
+
+def _timestamp(value: datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+class PushService:
+    def __init__(
+        self, settings: Settings, store: MediaStore, ledger: Ledger, queue: SendQueue, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.ledger = ledger
+        self.queue = queue
+        self.clock = clock
+
+    # -- POST /pushes ---------------------------------------------------------------------------
+    def create(self, req: PushRequest, request_id: str) -> PushAccepted:
+        now = self.clock()
+        send_at, expires_at = _timestamp(req.send_at), _timestamp(req.expires_at)
+        if send_at is not None and send_at > now + MAX_SEND_AHEAD:
+            raise InvalidRequest("send_at", "send_at is more than 7 days ahead")
+        if expires_at is not None and expires_at <= max(now, send_at or now):
+            raise InvalidRequest("expires_at", "expires_at must be later than now and than send_at")
+        source = Source(kind="api", bucket=self.settings.media_bucket, key=request_id)
+        if not self.ledger.begin_source(source):
+            raise AlreadyAccepted(request_id)
+
+        lookup: dict[str, MediaRef | str] = {}
+        global_key = self._media(req.media, request_id, lookup) if req.media else None
+        application = req.application or self.settings.picky_application
+        candidates = [
+            Candidate(
+                rid=short_hash(source.source_id, index),
+                source=source,
+                number=r.number,
+                message=r.message if r.message is not None else (req.message or ""),
+                media_key=self._media(r.media, request_id, lookup) if r.media else None,
+                reference=r.reference,
+                application=application,
+                priority=req.priority or "0",
+                global_media_key=None if r.media else global_key,
+                media_name=req.media_name,
+                voice=req.voice,
+            )
+            for index, r in enumerate(req.recipients, start=1)
+        ]
+        rules = PlanRules(
+            cap=self.settings.recipients_per_push,
+            dynamic_channels=self.settings.dynamic_media_channels,
+            spacing_seconds=self.settings.per_recipient_spacing_seconds,
+        )
+        result = plan(candidates, lookup, rules, now, send_at=send_at, expires_at=expires_at)
+        record_plan(result, result.rejections, [source], self.ledger, self.queue, now)
+        return PushAccepted(
+            id=request_id,
+            recipients=result.entries,
+            jobs=len(result.jobs),
+            rejected=[Rejected(number=r.number, reason=r.reason) for r in result.rejections],
+            send_at=req.send_at,
+            expires_at=req.expires_at,
+        )
+
+    def _media(self, spec: MediaSpec, request_id: str, lookup: dict[str, MediaRef | str]) -> str:
+        """Check one media spec once; return the name the planner looks it up by."""
+        if spec.key is not None:
+            name = spec.key
+            if name not in lookup:
+                lookup[name] = self._stored(self.settings.media_bucket, spec.key)
+        elif spec.url is not None:
+            name = spec.url
+            if name not in lookup:
+                lookup[name] = self._external(spec.url)
+        else:
+            assert spec.base64 is not None and spec.filename is not None
+            digest = hashlib.sha256(spec.base64.encode()).hexdigest()[:16]
+            name = f"base64:{spec.filename}#{digest}"
+            if name not in lookup:
+                lookup[name] = self._upload(spec.base64, spec.filename, f"{API_MEDIA_PREFIX}{request_id}/{digest}/{spec.filename}")
+        return name
+
+    def _stored(self, bucket: str, key: str) -> MediaRef | str:
+        try:
+            return media_ref(self.store.inspect(bucket, key))
+        except ObjectMissing:
+            return "no such object in the bucket"
+
+    def _external(self, url: str) -> MediaRef | str:
+        filename = unquote(PurePosixPath(urlsplit(url).path).name)
+        try:
+            check = classify_by_name(filename)
+        except MediaRejected as exc:
+            return exc.reason
+        return MediaRef(bucket="", key=url, kind=check.kind, content_type=check.content_type, size=0, filename=filename, url=url)
+
+    def _upload(self, data: str, filename: str, key: str) -> MediaRef | str:
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            return "base64 media is not valid base64"
+        try:
+            check = classify(filename, raw[:SNIFF_BYTES], len(raw))
+        except MediaRejected as exc:
+            return exc.reason
+        self.store.write(self.settings.media_bucket, key, raw, check.content_type)
+        return media_ref(ObjectHead(bucket=self.settings.media_bucket, key=key, size=len(raw), head=raw[:SNIFF_BYTES],
+                                    metadata={}, version_id=None, etag=""))
+
+    # -- GET /pushes/{id} -------------------------------------------------------------------------
+    def status(self, request_id: str) -> PushStatus | None:
+        items = self.ledger.by_object_pk(Source(kind="api", bucket="", key=request_id).object_pk)
+        if not any(i.get("kind") == "source" for i in items):
+            return None
+        recipients = [
+            RecipientStatus(
+                number=i.get("number", ""),
+                state=i["state"],
+                message=i.get("message"),
+                media=i.get("media_key"),
+                reference=i.get("reference"),
+                push_id=i.get("push_id"),
+                msg_id=i.get("msg_id"),
+                credit=i.get("credit"),
+                vendor_status=i.get("vendor_status"),
+                vendor_message=i.get("vendor_message"),
+                delivery_status=i.get("delivery_status"),
+                reason=i.get("reason"),
+                caption_for=i.get("caption_for"),
+                updated_at=i.get("at") or datetime.now(UTC).isoformat(),
+            )
+            for i in items
+            if i.get("kind") == "recipient"
+        ]
+        counts: dict[str, int] = {}
+        for r in recipients:
+            counts[r.state] = counts.get(r.state, 0) + 1
+        return PushStatus(id=request_id, recipients=recipients, counts=counts)

@@ -1,0 +1,261 @@
+"""The vendor's Event Webhook (POST /events/{secret}) → ledger updates.
+
+A delivery report (event_id 1) carries `data[]`, one entry per message, with the vendor's `status`:
+0 unknown, 1 delivered, 2 failed, 3 read, 4 submitted, 5 refunded (a failure). Each entry is found
+in the ledger by `msg_id` (index ByVendorId), else by `reference_number` + `number` (index
+ByReference), and its recipient item moves forward only:
+
+    submitted/accepted → delivered → read        submitted/accepted/delivered → failed
+
+`read`, `failed`, `rejected`, `expired` and `planned` never change by a webhook. The rule is
+enforced by a DynamoDB condition on `state`, so replays, out-of-order reports and concurrent
+calls cannot regress an item. Statuses 0 and 4 do not move `state`; they are recorded as
+`delivery_status` while nothing better is known. Entries that match no recipient, and events that
+are not delivery reports, are stored as they came (`EVENT#…` items): nothing is silently dropped.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from relay.ledger import Ledger
+from relay.models import State, utc_now
+
+DELIVERY_REPORT = 1
+
+#: vendor status → the state it moves a recipient to (absent: the status does not move `state`).
+STATE_FOR_STATUS: dict[int, State] = {
+    1: State.DELIVERED,
+    2: State.FAILED,
+    3: State.READ,
+    5: State.FAILED,  # refunded: the message was not delivered and the credit came back
+}
+FAILURE_STATUSES = frozenset(s for s, state in STATE_FOR_STATUS.items() if state is State.FAILED)
+
+#: target state → the states it may be reached from (forward only).
+_ALLOWED_FROM: dict[State, tuple[State, ...]] = {
+    State.DELIVERED: (State.SUBMITTED, State.ACCEPTED),
+    State.READ: (State.SUBMITTED, State.ACCEPTED, State.DELIVERED),
+    State.FAILED: (State.SUBMITTED, State.ACCEPTED, State.DELIVERED),
+}
+#: states in which a status that does not move `state` (0, 4, anything unknown) is still recorded.
+STATUS_ONLY_FROM: tuple[State, ...] = (State.SUBMITTED, State.ACCEPTED)
+#: for such a status, the earlier `delivery_status` values it may replace (besides none at all):
+#: 4 (submitted) says more than 0 (unknown); nothing replaces 4.
+_STATUS_ONLY_REPLACES: dict[int, tuple[int, ...]] = {4: (0,)}
+
+#: keys never stored from a raw event, whatever the vendor sends.
+_SECRET_KEYS = frozenset({"token", "secret", "password", "api_key", "apikey", "authorization"})
+
+
+# -- the vendor's body ------------------------------------------------------------------------------
+def _text(value: object) -> object:
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+class DeliveryEntry(BaseModel):
+    """One `data[]` element of an event. Ids and numbers may come as integers: kept as strings.
+    Fields newer accounts add (message, message_type, media, channel_id …) are kept as extras."""
+
+    model_config = ConfigDict(extra="allow")
+
+    push_id: str | None = None
+    number: str | None = None
+    msg_id: str | None = None
+    status: int
+    reference_number: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+    _coerce = field_validator(
+        "push_id", "number", "msg_id", "reference_number", "error_code", "error_message", mode="before"
+    )(lambda cls, v: _text(v))
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _status(cls, value: object) -> object:
+        return int(value.strip()) if isinstance(value, str) and value.strip().isdigit() else value
+
+
+class VendorEvent(BaseModel):
+    """The Event Webhook body: `data` is a list of entries (a single object is accepted too)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    project_id: str | None = None
+    event_id: int
+    data: list[DeliveryEntry] = Field(default_factory=list)
+
+    _coerce = field_validator("project_id", mode="before")(lambda cls, v: _text(v))
+
+    @field_validator("event_id", mode="before")
+    @classmethod
+    def _event_id(cls, value: object) -> object:
+        return int(value.strip()) if isinstance(value, str) and value.strip().isdigit() else value
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _data(cls, value: object) -> object:
+        if value in (None, "", {}):
+            return []
+        return [value] if isinstance(value, dict) else value
+
+
+@dataclass
+class StatusReport:
+    """What one webhook call did. For a delivery report, updated + unchanged + unmatched == received;
+    an event that is not a delivery report counts 1 in `ignored` (its entries in `received` only)."""
+
+    received: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    unmatched: int = 0
+    ignored: int = 0
+
+
+# -- the rules (pure) -----------------------------------------------------------------------------
+def target_state(vendor_status: int) -> State | None:
+    """The state a vendor status moves a recipient to; None for 0 (unknown), 4 (submitted), unknown codes."""
+    return STATE_FOR_STATUS.get(vendor_status)
+
+
+def allowed_from(target: str) -> tuple[str, ...]:
+    """The states from which `target` may be reached by a webhook (empty: never)."""
+    return tuple(str(s) for s in _ALLOWED_FROM.get(State(target), ()))
+
+
+def next_state(current: str, vendor_status: int) -> str | None:
+    """The new state when the report moves `current` forward; None when it changes no state."""
+    target = target_state(vendor_status)
+    if target is None or current not in allowed_from(target):
+        return None
+    return str(target)
+
+
+def status_only_replaces(vendor_status: int) -> tuple[int, ...]:
+    """For a status that does not move `state`: which earlier `delivery_status` it may overwrite."""
+    return _STATUS_ONLY_REPLACES.get(vendor_status, ())
+
+
+def failure_reason(vendor_status: int, error_message: str | None) -> str:
+    return f"vendor delivery status {vendor_status}: {error_message or 'failed'}"
+
+
+# -- applying an event --------------------------------------------------------------------------
+def apply_event(ledger: Ledger, event: VendorEvent) -> StatusReport:
+    report = StatusReport(received=len(event.data))
+    if event.event_id != DELIVERY_REPORT:
+        report.ignored = 1
+        ledger.put(
+            {
+                "pk": "EVENT#other",
+                "sk": f"{utc_now()}#{uuid.uuid4()}",
+                "kind": "other_event",
+                "event_id": event.event_id,
+                "project_id": event.project_id,
+                "raw": _clean(event.model_dump(mode="json")),
+                "at": utc_now(),
+            }
+        )
+        return report
+    for n, entry in enumerate(event.data):
+        outcome = _apply_entry(ledger, entry)
+        if outcome is None:
+            report.unmatched += 1
+            _keep_unmatched(ledger, event, entry, n)
+        elif outcome:
+            report.updated += 1
+        else:
+            report.unchanged += 1
+    return report
+
+
+def _apply_entry(ledger: Ledger, entry: DeliveryEntry) -> bool | None:
+    """True: applied; False: matched but not a forward move (replay, late, final state); None: no match."""
+    keys = _recipient_keys(ledger.keys_by_vendor_id(entry.msg_id)) if entry.msg_id else []
+    if not keys and entry.reference_number:
+        keys = _match_by_reference(ledger, entry)
+    if not keys:
+        return None
+    target = target_state(entry.status)
+    now = utc_now()
+    fields: dict[str, Any] = {"delivery_status": entry.status, "delivery_at": now, "at": now}
+    if target is State.FAILED:
+        fields |= {
+            "error_code": entry.error_code,
+            "error_message": entry.error_message,
+            "reason": failure_reason(entry.status, entry.error_message),
+        }
+    applied = False
+    for pk, sk in keys:
+        if target is not None:
+            ok = ledger.apply_delivery(pk, sk, str(target), allowed_from(target), fields)
+        else:
+            ok = ledger.apply_delivery(
+                pk, sk, None, [str(s) for s in STATUS_ONLY_FROM], fields,
+                delivery_status_from=status_only_replaces(entry.status),
+            )
+        applied = applied or ok
+    return applied
+
+
+def _recipient_keys(keys: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Only recipient messages of a push (not pushes, rejections or kept events)."""
+    return [(pk, sk) for pk, sk in keys if pk.startswith("PUSH#") and sk.startswith("RCP#")]
+
+
+def _digits(number: str | None) -> str:
+    return re.sub(r"\D", "", number or "")
+
+
+def _match_by_reference(ledger: Ledger, entry: DeliveryEntry) -> list[tuple[str, str]]:
+    """The one recipient with this reference and number; none when there are several or none.
+    A recipient that already has a different msg_id is another message, never this one."""
+    number = _digits(entry.number)
+    if not number or entry.reference_number is None:
+        return []
+    found = []
+    for pk, sk in _recipient_keys(ledger.keys_by_reference(entry.reference_number)):
+        item = ledger.get(pk, sk)
+        if item is None or item.get("kind") != "recipient" or _digits(item.get("number")) != number:
+            continue
+        if entry.msg_id and item.get("msg_id") not in (None, entry.msg_id):
+            continue
+        found.append((pk, sk))
+    return found if len(found) == 1 else []
+
+
+def _keep_unmatched(ledger: Ledger, event: VendorEvent, entry: DeliveryEntry, n: int) -> None:
+    handle = entry.msg_id or entry.reference_number or entry.number or "unknown"
+    now = utc_now()
+    ledger.put(
+        {
+            # the documented fields on the item; everything as it came (extras included) under `raw`,
+            # so no vendor field can land on an index key attribute
+            **{name: getattr(entry, name) for name in DeliveryEntry.model_fields},
+            "raw": _clean(entry.model_dump(mode="json")),
+            "pk": f"EVENT#{handle}",
+            "sk": f"EVENT#{now}#{n}",
+            "kind": "unmatched_event",
+            "event_id": event.event_id,
+            "project_id": event.project_id,
+            "vendor_pk": f"MSG#{entry.msg_id}" if entry.msg_id else None,
+            "at": now,
+        }
+    )
+
+
+def _clean(value: Any) -> Any:
+    """What DynamoDB can store: no None (inside lists too), no secret-looking keys."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items() if v is not None and str(k).lower() not in _SECRET_KEYS}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value if v is not None]
+    if isinstance(value, bool | int | float | str):
+        return value
+    return str(value)

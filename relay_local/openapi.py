@@ -1,0 +1,23 @@
+"""The API's OpenAPI document, generated from the code (routes + pydantic models).
+
+docs/openapi.json is this document, committed; tests/test_openapi.py fails when they drift
+(`relay openapi > docs/openapi.json` refreshes it)."""
+
+from __future__ import annotations
+
+import json
+
+from relay_local.template import ROOT
+
+COMMITTED = ROOT / "docs" / "openapi.json"
+DESCRIPTION = (
+    "Signed push requests (POST /pushes: X-Relay-Timestamp + X-Relay-Signature, see README), their per-recipient "
+    "state (GET /pushes/{id}), and the Picky Assist Event Webhook (POST /events/{secret})."
+)
+
+
+def document() -> str:
+    from api.app import app
+
+    doc = json.loads(app.get_openapi_json_schema(title="Picky Assist media relay", version="1", description=DESCRIPTION))
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"

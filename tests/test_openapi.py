@@ -1,0 +1,22 @@
+"""The committed OpenAPI document is the one the code generates (refresh: `relay openapi > docs/openapi.json`)."""
+
+import json
+
+from relay_local.openapi import COMMITTED, document
+
+
+def test_given_the_code_when_the_openapi_document_is_generated_then_it_matches_the_committed_one():
+    generated = document()
+    assert json.loads(generated) == json.loads(COMMITTED.read_text()), (
+        "docs/openapi.json is out of date: run `.venv/bin/relay openapi > docs/openapi.json` and commit it"
+    )
+
+
+def test_given_the_document_then_every_route_of_the_template_is_in_it_with_its_answers():
+    doc = json.loads(COMMITTED.read_text())
+    assert set(doc["paths"]) == {"/pushes", "/pushes/{id}", "/events/{secret}"}
+    post = doc["paths"]["/pushes"]["post"]
+    assert {"202", "401", "409", "413", "422"} <= set(post["responses"])
+    assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/PushRequest")
+    request = doc["components"]["schemas"]["PushRequest"]
+    assert request["properties"]["recipients"]["maxItems"] == 1000
