@@ -96,6 +96,42 @@ def check_media_urls(relay: LocalRelay) -> tuple[int, list[str]]:
     return fetched, problems
 
 
+def webhook_push(relay: LocalRelay) -> list[str]:
+    """Second act: a third-party system pushes over the signed HTTP API, the vendor reports delivery."""
+    from relay.signing import sign
+    from relay_local.serve import ApiServer
+    from relay_local.session import LOCAL_EVENTS_SECRET, LOCAL_SIGNING_SECRET
+
+    print()
+    with ApiServer(relay, pump=False) as server, httpx.Client(base_url=server.url, timeout=20) as http:
+        print(f"relay serve: API on {server.url}; a CRM posts a signed push (X-Relay-Signature, Idempotency-Key)")
+        body = json.dumps({
+            "message": "Your order #1042 has shipped",
+            "media": {"key": "media/photo.jpg"},
+            "recipients": [{"number": "+44 7700 900401", "reference": "order-1042"}, {"number": "447700900402"}],
+        }).encode()
+        headers = {"Content-Type": "application/json", "Idempotency-Key": "crm-order-1042", **sign(LOCAL_SIGNING_SECRET, body)}
+        created = http.post("/pushes", content=body, headers=headers)
+        print(f"POST /pushes → {created.status_code} {created.text}")
+        unsigned = http.post("/pushes", content=body, headers={"Content-Type": "application/json"})
+        print(f"the same body unsigned → {unsigned.status_code} {unsigned.text}")
+        if created.status_code != 202 or unsigned.status_code != 401:
+            return ["the signed push was not accepted, or the unsigned one was"]
+        push_id = created.json()["id"]
+        relay.run_until_idle(timeout=60)
+        sent = http.get(f"/pushes/{push_id}").json()["recipients"]
+        event = {"project_id": "demo", "event_id": 1,
+                 "data": [{"number": r["number"], "msg_id": r["msg_id"], "status": 3 if i == 0 else 1} for i, r in enumerate(sent)]}
+        applied = http.post(f"/events/{LOCAL_EVENTS_SECRET}", json=event)
+        print(f"the vendor's Event Webhook: POST /events/<secret> → {applied.status_code} {applied.text}")
+        final = http.get(f"/pushes/{push_id}").json()
+        for r in final["recipients"]:
+            print(f"  GET /pushes/{push_id}: {r['number']} {r['state']} push_id={r.get('push_id')} msg_id={r.get('msg_id')}")
+        if sorted(r["state"] for r in final["recipients"]) != ["delivered", "read"]:
+            return [f"the webhook push did not end delivered/read: {final['counts']}"]
+    return []
+
+
 def main(argv: list[str] | None = None) -> int:
     # the table below shows every rejection; keep the handlers' JSON logs to errors here
     with LocalRelay(env={"POWERTOOLS_LOG_LEVEL": "ERROR"}) as relay:
@@ -129,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         if any(r.response_status != 200 or (r.response_body or {}).get("status") != 100 for r in requests):
             failures.append("the stand-in refused a request: " + json.dumps([r.response_body for r in requests]))
         failures += problems
+        if failures:
+            print("demo: FAILED - " + "; ".join(failures), file=sys.stderr)
+            return 1
+        failures = webhook_push(relay)
         if failures:
             print("demo: FAILED - " + "; ".join(failures), file=sys.stderr)
             return 1
