@@ -1,13 +1,12 @@
 """ApiFunction: POST /pushes (signed), GET /pushes/{id}, POST /events/{secret} (vendor webhook).
 
-Thin: signature and size are checked before routing (so an unsigned caller learns nothing from
+Thin: size, signature and text encoding are checked before routing (relay.api_guard) (so an unsigned caller learns nothing from
 validation errors); routing and body validation are Powertools'; the rules live in relay.pushes
 and relay.status; errors map to HTTP in one place (`_error`).
 """
 
 from __future__ import annotations
 
-import base64
 import hmac
 import json
 import re
@@ -25,6 +24,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from relay.api_guard import raw_body, refuse
 from relay.api_models import MAX_BODY_BYTES, ErrorBody, ErrorDetail, EventsAccepted, PushAccepted, PushRequest, PushStatus
 from relay.aws import client, presign_client
 from relay.ledger import Ledger
@@ -33,7 +33,6 @@ from relay.s3media import MediaStore
 from relay.secrets import secret_provider
 from relay.sendqueue import SendQueue
 from relay.settings import get_settings
-from relay.signing import verify
 from relay.status import VendorEvent, apply_event
 
 logger = Logger()
@@ -46,6 +45,7 @@ _ERRORS = {
     404: {"description": "Unknown push id", "content": {"application/json": {"model": ErrorBody}}},
     409: {"description": "Idempotency-Key in use by a request still running", "content": {"application/json": {"model": ErrorBody}}},
     413: {"description": f"Body over {MAX_BODY_BYTES} bytes", "content": {"application/json": {"model": ErrorBody}}},
+    415: {"description": "Body not sent as application/json", "content": {"application/json": {"model": ErrorBody}}},
     422: {"description": "Invalid body, or Idempotency-Key reused with another body", "content": {"application/json": {"model": ErrorBody}}},
 }
 
@@ -106,7 +106,7 @@ def create_push(push: PushRequest):  # noqa: ANN201 - answers are documented in 
     if key:
         if len(key) > 255:
             return _error(422, "Idempotency-Key is longer than 255 characters", IDEMPOTENCY_HEADER)
-        return _json(202, _idempotent_create()(call={"key": key, "body": _raw_body(app.current_event.raw_event).decode("utf-8", "replace")}))
+        return _json(202, _idempotent_create()(call={"key": key, "body": raw_body(app.current_event.raw_event).decode("utf-8", "replace")}))
     return _json(202, _service().create(push, request_id_for(None)))
 
 
@@ -118,12 +118,18 @@ def get_push(id: str):  # noqa: A002, ANN201 - the route's name for it
     return _json(200, status)
 
 
-@app.post("/events/<secret>", responses={200: {"description": "Applied", "content": {"application/json": {"model": EventsAccepted}}}, 404: _ERRORS[404]})
+@app.post(
+    "/events/<secret>",
+    responses={200: {"description": "Applied", "content": {"application/json": {"model": EventsAccepted}}},
+               404: {"description": "Wrong secret", "content": {"application/json": {"model": ErrorBody}}},
+               413: {"description": "Body over 256 KiB", "content": {"application/json": {"model": ErrorBody}}},
+               422: {"description": "Not a Picky Assist event", "content": {"application/json": {"model": ErrorBody}}}},
+)
 def vendor_events(secret: str):  # noqa: ANN201
     if not hmac.compare_digest(secret.encode(), _events_secret()().encode()):
         return _error(404, "not found")
     try:
-        event = VendorEvent.model_validate_json(_raw_body(app.current_event.raw_event) or b"{}")
+        event = VendorEvent.model_validate_json(raw_body(app.current_event.raw_event) or b"{}")
     except ValidationError as exc:
         return _error(422, f"not a Picky Assist event: {exc.errors()[0]['msg']}", ".".join(map(str, exc.errors()[0]["loc"])))
     report = apply_event(_service().ledger, event)
@@ -163,23 +169,10 @@ def _key_busy(exc: Exception) -> Response:
     return _error(409, "a request with this Idempotency-Key is still being processed; retry shortly", IDEMPOTENCY_HEADER)
 
 
-def _raw_body(event: dict[str, Any]) -> bytes:
-    body = event.get("body") or ""
-    return base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
-
-
-def _unauthorized() -> dict[str, Any]:
-    return {"statusCode": 401, "headers": {"Content-Type": "application/json"}, "body": '{"message":"Unauthorized"}'}
-
-
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     IDEMPOTENCY.register_lambda_context(context)
-    if event.get("resource") == "/pushes" and event.get("httpMethod") == "POST":
-        raw = _raw_body(event)
-        if len(raw) > MAX_BODY_BYTES:
-            return {"statusCode": 413, "headers": {"Content-Type": "application/json"},
-                    "body": json.dumps({"message": f"body is over {MAX_BODY_BYTES} bytes"})}
-        if not verify(_signing_secret()(), event.get("headers") or {}, raw):
-            return _unauthorized()
+    refused = refuse(event, lambda: _signing_secret()())
+    if refused is not None:
+        return refused
     return app.resolve(event, context)

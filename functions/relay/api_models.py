@@ -4,7 +4,7 @@ These models are the OpenAPI document: docs/openapi.json is generated from them.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -48,7 +48,7 @@ class MediaSpec(_In):
 
 
 class RecipientIn(_In):
-    number: StrictStr | StrictInt = Field(description="Full international number; +, spaces, dashes allowed")
+    number: Annotated[StrictStr, Field(max_length=64)] | StrictInt = Field(description="Full international number; +, spaces, dashes allowed")
     message: str | None = Field(default=None, description="This recipient's text/caption (else the push's `message`)")
     media: MediaSpec | None = Field(default=None, description="This recipient's own media (dynamic media)")
     reference: str | None = Field(default=None, max_length=128, description="Your id, echoed in delivery events")

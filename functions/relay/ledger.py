@@ -22,6 +22,13 @@ from botocore.exceptions import ClientError
 from relay.models import Entry, PushJob, Rejection, Source, State, utc_now
 
 _BATCH = 25
+#: longest caller text used inside an index key (DynamoDB keys stop at 2,048 bytes)
+MAX_KEY_TEXT = 200
+
+
+def _key(prefix: str, value: str | None) -> str | None:
+    """An index key, or none for a value too long to be one (it stays on the item, unindexed)."""
+    return f"{prefix}{value}" if value and len(value) <= MAX_KEY_TEXT else None
 
 
 def _attr(value: Any) -> dict[str, Any]:
@@ -75,7 +82,7 @@ def recipient_item(job: PushJob, entry: Entry, state: State, at: str | None = No
         "rid": entry.rid,
         "job_id": job.job_id,
         "number": entry.number,
-        "number_pk": f"NUM#{entry.number}",
+        "number_pk": _key("NUM#", entry.number),
         "object_pk": entry.object_pk,
         "state": str(state),
         "at": at or utc_now(),
@@ -85,7 +92,7 @@ def recipient_item(job: PushJob, entry: Entry, state: State, at: str | None = No
         "media_key": media.key if media else None,
         "media_kind": str(media.kind) if media else None,
         "reference": entry.reference,
-        "reference_pk": f"REF#{entry.reference}" if entry.reference else None,
+        "reference_pk": _key("REF#", entry.reference),
         "caption_for": entry.caption_for,
         **outcome,
     }
@@ -117,8 +124,8 @@ def rejection_item(rej: Rejection, at: str | None = None) -> dict[str, Any]:
         "sk": f"RCP#{rej.rid}",
         "kind": "recipient",
         "rid": rej.rid,
-        "number": rej.number,
-        "number_pk": f"NUM#{rej.number}" if rej.number else None,
+        "number": rej.number[:MAX_KEY_TEXT],
+        "number_pk": _key("NUM#", rej.number),
         "object_pk": rej.object_pk,
         "state": str(State.REJECTED),
         "reason": rej.reason,

@@ -134,7 +134,10 @@ class PushService:
             return "no such object in the bucket"
 
     def _external(self, url: str) -> MediaRef | str:
-        filename = unquote(PurePosixPath(urlsplit(url).path).name)
+        try:
+            filename = unquote(PurePosixPath(urlsplit(url).path).name)
+        except ValueError:
+            return "media url is not a valid URL"
         try:
             check = classify_by_name(filename)
         except MediaRejected as exc:

@@ -16,6 +16,8 @@ are not delivery reports, are stored as they came (`EVENT#…` items): nothing i
 
 from __future__ import annotations
 
+import json
+
 import re
 import uuid
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from relay.ledger import Ledger
-from relay.models import State, utc_now
+from relay.models import State, short_hash, utc_now
 
 DELIVERY_REPORT = 1
 
@@ -49,6 +51,10 @@ STATUS_ONLY_FROM: tuple[State, ...] = (State.SUBMITTED, State.ACCEPTED)
 #: 4 (submitted) says more than 0 (unknown); nothing replaces 4.
 _STATUS_ONLY_REPLACES: dict[int, tuple[int, ...]] = {4: (0,)}
 
+#: longest vendor text used inside a DynamoDB key (keys stop at 2,048 bytes).
+MAX_KEY_TEXT = 200
+#: most characters of a raw event kept on its item (items stop at 400 KB).
+MAX_RAW = 100_000
 #: keys never stored from a raw event, whatever the vendor sends.
 _SECRET_KEYS = frozenset({"token", "secret", "password", "api_key", "apikey", "authorization"})
 
@@ -158,7 +164,7 @@ def apply_event(ledger: Ledger, event: VendorEvent) -> StatusReport:
                 "kind": "other_event",
                 "event_id": event.event_id,
                 "project_id": event.project_id,
-                "raw": _clean(event.model_dump(mode="json")),
+                "raw": _raw(event.model_dump(mode="json")),
                 "at": utc_now(),
             }
         )
@@ -232,22 +238,31 @@ def _match_by_reference(ledger: Ledger, entry: DeliveryEntry) -> list[tuple[str,
 
 def _keep_unmatched(ledger: Ledger, event: VendorEvent, entry: DeliveryEntry, n: int) -> None:
     handle = entry.msg_id or entry.reference_number or entry.number or "unknown"
+    if len(handle) > MAX_KEY_TEXT:  # DynamoDB keys stop at 2 KB: a long handle is hashed
+        handle = "sha256:" + short_hash(handle, size=32)
     now = utc_now()
     ledger.put(
         {
             # the documented fields on the item; everything as it came (extras included) under `raw`,
             # so no vendor field can land on an index key attribute
             **{name: getattr(entry, name) for name in DeliveryEntry.model_fields},
-            "raw": _clean(entry.model_dump(mode="json")),
+            "raw": _raw(entry.model_dump(mode="json")),
             "pk": f"EVENT#{handle}",
             "sk": f"EVENT#{now}#{n}",
             "kind": "unmatched_event",
             "event_id": event.event_id,
             "project_id": event.project_id,
-            "vendor_pk": f"MSG#{entry.msg_id}" if entry.msg_id else None,
+            "vendor_pk": f"MSG#{entry.msg_id}" if entry.msg_id and len(entry.msg_id) <= MAX_KEY_TEXT else None,
             "at": now,
         }
     )
+
+
+def _raw(value: Any) -> str:
+    """The event as it came, as JSON text: any number DynamoDB could not hold stays as written,
+    and a huge event is cut at MAX_RAW characters rather than refused."""
+    text = json.dumps(_clean(value), ensure_ascii=False, separators=(",", ":"))
+    return text if len(text) <= MAX_RAW else text[:MAX_RAW] + "…(cut)"
 
 
 def _clean(value: Any) -> Any:
