@@ -62,6 +62,7 @@ class LocalRelay:
             "S3_ADDRESSING_STYLE": "path",
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
             "POWERTOOLS_METRICS_NAMESPACE": "PickyRelayLocal",
+            "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
         }
 
     def client(self, service: str) -> Any:

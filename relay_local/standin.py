@@ -3,7 +3,8 @@
 Used by `relay demo`, `relay local` and the integration tests instead of the real vendor. It
 validates requests the way the vendor documents (see /work/shared/picky-assist-api.md), answers
 in the vendor's JSON shapes, records every push request, and can be scripted to misbehave
-(vendor error codes, HTTP 429/5xx, slow answers, a rate limit).
+(vendor error codes, HTTP 429/5xx, slow answers, a rate limit), or made to misbehave at random
+like a flaky vendor (`Faults`: HTTP 500/429, vendor 101, hanging answers) for soak tests.
 
 In-process use::
 
@@ -11,6 +12,11 @@ In-process use::
         api.script(Answer(vendor_status=101), Answer(http_status=500))
         ...  # point the relay at api.url
         assert api.requests[0].body_without_token()["application"] == "8"
+
+    with PushApiStandIn(token="t", faults=Faults(http_500=0.05, timeout=0.02, seed=7)) as api:
+        ...  # push many recipients through the relay
+        api.stats()            # {"requests": ..., "accepted_entries": ..., "http_500": ..., ...}
+        api.accepted_entries   # every data[] entry the "vendor" accepted, in order
 
 Out-of-process control (e.g. `relay local` users with curl):
 
@@ -27,6 +33,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import random
 import re
 import socket
 import threading
@@ -72,6 +79,10 @@ _NUMBER = re.compile(r"[1-9][0-9]{7,14}")
 _CHANNEL = re.compile(r"[0-9]+")
 
 
+#: Random fault kinds, in the order their probability bands are laid out on the one draw.
+FAULT_KINDS: tuple[str, ...] = ("http_500", "timeout", "timeout_after_accept", "http_429", "vendor_101")
+
+
 def vendor_message(code: int) -> str:
     return VENDOR_MESSAGES.get(code, "Error")
 
@@ -84,6 +95,11 @@ class RecordedRequest:
     test memory only, so tests can check what the relay sent. Use `body_without_token()` for
     anything that is shown or logged. `response_status` is the HTTP status; the vendor status
     is `response_body["status"]`.
+
+    `fault` is the random fault applied (one of `FAULT_KINDS`) or None; `accepted` is True when
+    the stand-in processed the push and produced vendor status 100 with ids (including
+    `timeout_after_accept`, whose answer the client never sees). A scripted `vendor_status=100`
+    or scripted body is not processing, so it is not `accepted`.
     """
 
     path: str
@@ -94,6 +110,8 @@ class RecordedRequest:
     response_status: int
     response_body: dict | None
     over_limit: bool = False
+    fault: str | None = None
+    accepted: bool = False
 
     def body_without_token(self) -> dict | None:
         if self.body is None:
@@ -114,6 +132,8 @@ class RecordedRequest:
             "response_status": self.response_status,
             "response_body": self.response_body,
             "over_limit": self.over_limit,
+            "fault": self.fault,
+            "accepted": self.accepted,
         }
 
 
@@ -157,6 +177,54 @@ class Answer:
             raise ValueError("body must be an object, a string or null")
         if isinstance(self.delay, bool) or not isinstance(self.delay, (int, float)) or self.delay < 0:
             raise ValueError("delay must be a number >= 0")
+
+
+@dataclass
+class Faults:
+    """Random misbehaviour for push requests that are neither over the rate limit nor scripted.
+
+    One uniform draw per such request picks, by these probabilities (their sum must be <= 1):
+    `http_500` (HTTP 500, not processed), `timeout` (hang, see below), `http_429` (the vendor's
+    rate-limit answer, not processed), `vendor_101` (`{"status": 101, ...}` on HTTP 200, not
+    processed), else a normal answer. Of the timeouts, a `timeout_after_accept` fraction is
+    processed normally (validated, ids assigned, recorded as accepted) and the answer is held back
+    `hang_seconds`; the rest are not processed and get HTTP 504 after `hang_seconds`.
+    `seed` seeds `random.Random` so that a sequential run is reproducible.
+    """
+
+    http_500: float = 0.0
+    timeout: float = 0.0
+    timeout_after_accept: float = 0.5
+    http_429: float = 0.0
+    vendor_101: float = 0.0
+    hang_seconds: float = 3.0
+    seed: int | None = None
+
+    def validate(self) -> None:
+        probabilities = ("http_500", "timeout", "timeout_after_accept", "http_429", "vendor_101")
+        for name in probabilities:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be a probability between 0 and 1")
+        if self.http_500 + self.timeout + self.http_429 + self.vendor_101 > 1.0 + 1e-9:
+            raise ValueError("http_500 + timeout + http_429 + vendor_101 must not exceed 1")
+        if isinstance(self.hang_seconds, bool) or not isinstance(self.hang_seconds, (int, float)) or self.hang_seconds < 0:
+            raise ValueError("hang_seconds must be a number >= 0")
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
+            raise ValueError("seed must be an integer or None")
+
+    def draw(self, rng: random.Random) -> str | None:
+        """The fault for one request (one `rng.random()` call), or None for a normal answer."""
+        u = rng.random()
+        edge = 0.0
+        for kind in ("http_500", "timeout", "http_429", "vendor_101"):
+            p = float(getattr(self, kind))
+            if u < edge + p:
+                if kind == "timeout":
+                    return "timeout_after_accept" if u - edge < p * self.timeout_after_accept else "timeout"
+                return kind
+            edge += p
+        return None
 
 
 @dataclass
@@ -360,8 +428,16 @@ class PushApiStandIn:
     * `int_ids` — answer push_id/msg_id as integers instead of strings.
     * `rate_limit_per_minute` — drop requests over this many per rolling window (HTTP 429).
     * `clock_scale` — the rate-limit window is 60/clock_scale seconds.
+    * `faults` — random misbehaviour (`Faults`); change it later with `set_faults()`.
 
-    `latency` seconds are slept before every push answer (on top of a scripted `delay`).
+    `latency` seconds are slept before every push answer (on top of a scripted `delay` or a
+    fault's `hang_seconds`).
+
+    Each push request goes through, in order: the rate limit (over-limit requests are answered
+    429 and consume nothing, not even a random draw); a scripted answer if one is queued (never
+    combined with a fault); one random fault draw; then vendor validation, only on the paths that
+    process the request (normal and `timeout_after_accept`). Sleeps happen in the handler thread
+    without the lock, so a hanging answer never blocks other requests, and `stop()` cuts them short.
     """
 
     def __init__(
@@ -375,6 +451,7 @@ class PushApiStandIn:
         int_ids: bool = False,
         rate_limit_per_minute: int | None = None,
         clock_scale: float = 1.0,
+        faults: Faults | None = None,
     ) -> None:
         if latency < 0:
             raise ValueError("latency must be >= 0")
@@ -402,6 +479,9 @@ class PushApiStandIn:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._faults: Faults | None = None
+        self._rng = random.Random()
+        self.set_faults(faults)
 
     def __repr__(self) -> str:  # no token
         return f"PushApiStandIn(url={self.url if self._server else None!r})"
@@ -487,6 +567,56 @@ class PushApiStandIn:
         with self._lock:
             return len(self._script)
 
+    # -- random faults ------------------------------------------------------------------------
+    def set_faults(self, faults: Faults | None) -> None:
+        """Replace the random faults (None: none) and re-seed the generator from `faults.seed`."""
+        if faults is not None:
+            if not isinstance(faults, Faults):
+                raise TypeError("faults must be a Faults instance or None")
+            faults.validate()
+            faults = copy.copy(faults)
+        rng = random.Random(faults.seed if faults is not None else None)
+        with self._lock:
+            self._faults = faults
+            self._rng = rng
+
+    @property
+    def faults(self) -> Faults | None:
+        with self._lock:
+            return copy.copy(self._faults)
+
+    @property
+    def accepted_entries(self) -> list[dict]:
+        """Every `data[]` entry of every accepted request, in order, as sent (copies; the token
+        lives at the body's top level and is never part of an entry)."""
+        with self._lock:
+            accepted = [r.body for r in self._requests if r.accepted and r.body is not None]
+        entries: list[dict] = []
+        for body in accepted:
+            for entry in body.get("data") or []:
+                entry = copy.deepcopy(entry)
+                if "token" in entry:
+                    entry["token"] = MASK
+                entries.append(entry)
+        return entries
+
+    def stats(self) -> dict[str, int]:
+        """Counts over the recorded requests: requests, accepted_requests, accepted_entries,
+        over_limit, and one count per fault kind (`FAULT_KINDS`)."""
+        with self._lock:
+            recorded = list(self._requests)
+        counts = {"requests": len(recorded), "accepted_requests": 0, "accepted_entries": 0, "over_limit": 0}
+        counts.update({kind: 0 for kind in FAULT_KINDS})
+        for r in recorded:
+            if r.accepted:
+                counts["accepted_requests"] += 1
+                counts["accepted_entries"] += len((r.body or {}).get("data") or [])
+            if r.over_limit:
+                counts["over_limit"] += 1
+            if r.fault is not None:
+                counts[r.fault] += 1
+        return counts
+
     # -- request handling (called from handler threads) ---------------------------------------
     def _handle_script(self, raw: bytes) -> _Reply:
         try:
@@ -521,17 +651,32 @@ class PushApiStandIn:
             parsed = None
         body = parsed if isinstance(parsed, dict) else None
 
+        accepted = False
+        hang = 0.0
         with self._lock:
             over = self._over_limit(time.monotonic())
             answer = None if over else (self._script.popleft() if self._script else None)
+            faults = self._faults
+            fault = faults.draw(self._rng) if faults is not None and not over and answer is None else None
             if over:
                 reply = _json_reply(429, dict(RATE_LIMIT_BODY))
             elif answer is not None and not self._answer_is_normal(answer):
                 reply = self._scripted_reply(answer)
-            else:
+            elif fault == "http_500":
+                reply = self._scripted_reply(Answer(http_status=500))
+            elif fault == "http_429":
+                reply = _json_reply(429, dict(RATE_LIMIT_BODY))
+            elif fault == "vendor_101":
+                reply = _vendor_error(101)
+            elif fault == "timeout":
+                reply = self._scripted_reply(Answer(http_status=504))
+            else:  # normal, a scripted normal answer, or timeout_after_accept
                 reply = self._validate(body)
+                accepted = reply.body is not None and reply.body.get("status") == 100
                 if answer is not None:
                     reply.status = answer.http_status
+            if fault in ("timeout", "timeout_after_accept") and faults is not None:
+                hang = float(faults.hang_seconds)
             self._requests.append(
                 RecordedRequest(
                     path=path,
@@ -542,16 +687,20 @@ class PushApiStandIn:
                     response_status=reply.status,
                     response_body=reply.body,
                     over_limit=over,
+                    fault=fault,
+                    accepted=accepted,
                 )
             )
-        delay = 0.0 if over else self.latency + (answer.delay if answer else 0.0)
+        # The sleep itself happens in the handler thread, after the lock is released.
+        delay = 0.0 if over else self.latency + (answer.delay if answer else 0.0) + hang
         log.debug(
-            "push %s -> HTTP %s vendor %s%s%s",
+            "push %s -> HTTP %s vendor %s%s%s%s",
             path,
             reply.status,
             reply.body.get("status") if reply.body else None,
             " (scripted)" if answer is not None else "",
             " (over limit)" if over else "",
+            f" (fault {fault})" if fault else "",
         )
         return reply, delay
 

@@ -94,7 +94,7 @@ class PushAccepted(BaseModel):
 
 class RecipientStatus(BaseModel):
     number: str
-    state: Literal["planned", "submitted", "accepted", "delivered", "read", "rejected", "failed", "expired"]
+    state: Literal["planned", "submitted", "accepted", "delivered", "read", "rejected", "failed", "expired", "ambiguous"]
     message: str | None = None
     media: str | None = None
     reference: str | None = None

@@ -347,3 +347,62 @@ class Ledger:
                 return False
             raise
         return True
+
+    # -- send claims ----------------------------------------------------------------------------
+    def claim_job(self, job_id: str, token: str, now_iso: str, claimable: tuple[str, ...]) -> int | None:
+        """Take the job for one send attempt: push item state → `sending` with our token, only
+        from a claimable state. Returns the attempt number, or None when someone has it already."""
+        self.requests += 1
+        names = {"#s": "state"}
+        values: dict[str, Any] = {
+            ":sending": {"S": "sending"}, ":token": {"S": token}, ":at": {"S": now_iso},
+            ":zero": {"N": "0"}, ":one": {"N": "1"}, ":push": {"S": "push"}, ":jid": {"S": job_id},
+            **{f":c{i}": {"S": state} for i, state in enumerate(claimable)},
+        }
+        allowed = ", ".join(f":c{i}" for i in range(len(claimable)))
+        try:
+            resp = self._ddb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": push_pk(job_id)}, "sk": {"S": "PUSH"}},
+                UpdateExpression="SET #s = :sending, claim = :token, claimed_at = :at, #a = :at, kind = :push,"
+                " job_id = :jid, attempts = if_not_exists(attempts, :zero) + :one",
+                ConditionExpression=f"attribute_not_exists(pk) OR #s IN ({allowed})",
+                ExpressionAttributeNames={**names, "#a": "at"},
+                ExpressionAttributeValues=values,
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return None
+            raise
+        return int(resp["Attributes"]["attempts"]["N"])
+
+    def set_job_state(self, job_id: str, state: str, token: str | None = None, **fields: Any) -> bool:
+        """Move the push item to `state` (only while we hold the claim, when `token` is given)."""
+        self.requests += 1
+        sets = {"state": state, "at": utc_now(), **{k: v for k, v in fields.items() if v is not None}}
+        names = {f"#f{i}": k for i, k in enumerate(sets)}
+        values = {f":v{i}": _attr(v) for i, v in enumerate(sets.values())}
+        kwargs: dict[str, Any] = {}
+        if token is not None:
+            kwargs["ConditionExpression"] = "claim = :token"
+            values[":token"] = {"S": token}
+        try:
+            self._ddb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": push_pk(job_id)}, "sk": {"S": "PUSH"}},
+                UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(sets))),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                **kwargs,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def delete_many(self, keys: Iterable[tuple[str, str]]) -> None:
+        requests = [{"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for pk, sk in keys]
+        for i in range(0, len(requests), _BATCH):
+            self._write(requests[i:i + _BATCH])

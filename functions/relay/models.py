@@ -23,9 +23,14 @@ class State(StrEnum):
     REJECTED = "rejected"
     FAILED = "failed"
     EXPIRED = "expired"
+    #: the request left but its answer never came: maybe sent. Never re-sent blindly; the vendor's
+    #: delivery report (matched by reference_number) settles it.
+    AMBIGUOUS = "ambiguous"
 
 
-TERMINAL_STATES = frozenset({State.ACCEPTED, State.DELIVERED, State.READ, State.REJECTED, State.FAILED, State.EXPIRED})
+TERMINAL_STATES = frozenset(
+    {State.ACCEPTED, State.DELIVERED, State.READ, State.REJECTED, State.FAILED, State.EXPIRED, State.AMBIGUOUS}
+)
 
 
 def utc_now() -> str:

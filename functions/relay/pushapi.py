@@ -74,7 +74,9 @@ class TransportError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.http_status = http_status
-        #: True when the request may have reached the vendor (read timeout): an ambiguous outcome.
+        #: True when the request may have been processed and its answer lost (read timeout, broken
+        #: answer): an ambiguous outcome, never re-sent blindly. HTTP 429/5xx answers are not: the
+        #: vendor said it did not take the request, so it is retried.
         self.sent = sent
 
 
@@ -102,8 +104,8 @@ def _data_entry(entry: Entry, presign: Callable[[Any], str], include_message: bo
     data: dict[str, Any] = {"number": entry.number, "message": entry.message if include_message else ""}
     if media and entry.media is not None:
         data["media"] = presign(entry.media)
-    if entry.reference:
-        data["reference_number"] = entry.reference
+    # the caller's reference, else our recipient id: what a delivery report is matched back by
+    data["reference_number"] = entry.reference or entry.rid
     return data
 
 
@@ -125,8 +127,8 @@ class PushApiClient:
             raise TransportError(f"Push API exchange failed: {type(exc).__name__}", sent=True) from None
         if resp.status_code == 429:  # the vendor drops what is over its rate limit
             raise TransportError("Push API answered HTTP 429", http_status=429)
-        if resp.status_code >= 500:  # it may have queued the push before failing
-            raise TransportError(f"Push API answered HTTP {resp.status_code}", http_status=resp.status_code, sent=True)
+        if resp.status_code >= 500:
+            raise TransportError(f"Push API answered HTTP {resp.status_code}", http_status=resp.status_code)
         try:
             return PushResult.model_validate_json(resp.content)
         except ValidationError:

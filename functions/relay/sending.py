@@ -1,20 +1,40 @@
-"""Sender logic: one PushJob → one Push API request → ledger outcome.
+"""Sender logic: one PushJob → at most one Push API request at a time → ledger outcome.
 
-Seams for "never lose, never duplicate, never exceed" (rate limiter, send claims, ambiguous
-outcomes) are the `before_send` hook and the TransportError.sent flag.
+Guarantees (README, "Never lose, never duplicate, never exceed"):
+- a job is sent only by whoever holds its claim (a conditional write on its push item); a second
+  delivery of the same job finds the claim, or the final state, and sends nothing;
+- a request goes out only with a slot from the shared rate limiter;
+- a request whose answer never came (timeout after it left) is `ambiguous`: never re-sent
+  blindly, settled by the vendor's delivery report (matched by reference_number);
+- what a retry can fix (HTTP 429/5xx, connection errors, vendor 101) is retried with backoff, at
+  most MAX_SEND_ATTEMPTS times; then every recipient is `failed` with the last reason and the job
+  goes to the dead-letter queue, as do jobs the vendor refused for account reasons (401, 403, 405,
+  408, 409): `relay redrive` sends them again once the cause is fixed;
+- 406 (invalid number) on a request for several recipients splits it into one job per recipient,
+  so only the bad number is rejected.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from relay.ledger import Ledger, push_item, recipient_item
-from relay.models import MediaRef, PushJob, State
+from relay.ledger import Ledger, push_item, push_pk, recipient_item
+from relay.models import MediaRef, PushJob, State, short_hash, utc_now
 from relay.pushapi import RETRYABLE_VENDOR_STATUSES, PushApiClient, PushResult, TransportError, build_request
+from relay.ratelimit import RateLimiter
+from relay.sendqueue import SendQueue
+
+#: vendor answers about the account, not the message: stop, alarm, keep the job for a redrive
+ACCOUNT_STATUSES = frozenset({401, 403, 405, 408, 409})
+INVALID_NUMBER = 406
+#: states of a push item from which a send attempt may start
+CLAIMABLE = ("planned", "retry")
+FINAL_JOB_STATES = frozenset({"accepted", "failed", "expired", "ambiguous", "split", "rejected"})
 
 
 class Deferred(Exception):
@@ -27,16 +47,28 @@ class Deferred(Exception):
 
 
 class RetryLater(Exception):
-    """A failure a later try can fix (transport error, vendor 101): the queue redelivers."""
+    """A failure a later try can fix: the queue redelivers it after a backoff."""
 
 
 @dataclass(frozen=True)
 class SendOutcome:
     job_id: str
-    state: State
-    push_id: str | None
-    vendor_status: int | None
-    vendor_message: str
+    state: str
+    push_id: str | None = None
+    vendor_status: int | None = None
+    vendor_message: str = ""
+    #: the job should be kept on the dead-letter queue (for `relay redrive`)
+    dead_letter: bool = False
+    #: nothing was done: another delivery of this job already did it
+    duplicate: bool = False
+    metrics: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SendPolicy:
+    max_attempts: int = 8
+    #: how long a claim protects an attempt in flight; longer than the function timeout
+    lease_seconds: float = 120.0
 
 
 class Sender:
@@ -45,61 +77,133 @@ class Sender:
         api: PushApiClient,
         ledger: Ledger,
         presign: Callable[[MediaRef], str],
+        limiter: RateLimiter | None = None,
+        queue: SendQueue | None = None,
+        policy: SendPolicy | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.api = api
         self.ledger = ledger
         self.presign = presign
+        self.limiter = limiter
+        self.queue = queue
+        self.policy = policy or SendPolicy()
         self.clock = clock
 
     def send(self, job: PushJob) -> SendOutcome:
         now = self.clock()
-        if job.expires_at is not None and now >= job.expires_at:
-            return self._expire(job)
-        if job.not_before is not None and job.not_before > now + 0.5:
+        if job.not_before is not None and job.not_before > now + 0.5 and (job.expires_at is None or job.expires_at > now):
             seconds = int(job.not_before - now + 0.999)
-            raise Deferred(seconds, f"job {job.job_id} waits {seconds}s for its slot")
+            raise Deferred(seconds, f"job {job.job_id} waits {seconds}s for its time")
+        token = uuid.uuid4().hex
+        attempt = self.ledger.claim_job(job.job_id, token, utc_now(), CLAIMABLE)
+        if attempt is None:
+            return self._claimed_elsewhere(job)
+        if job.expires_at is not None and now >= job.expires_at:
+            return self._expire(job, token)
+        if self.limiter is not None:
+            wait = self.limiter.acquire()
+            if wait > 0:
+                self.ledger.set_job_state(job.job_id, "retry", token, attempts=attempt - 1)
+                raise Deferred(max(1, int(wait + 0.999)), f"rate limit: next slot in {wait:.1f}s")
         body = build_request(job, self.presign)
-        self.ledger.put(push_item(job, State.SUBMITTED))
         try:
             result = self.api.push(body)
         except TransportError as exc:
-            self.ledger.put(push_item(job, State.SUBMITTED, last_error=exc.reason, ambiguous=exc.sent or None))
-            raise RetryLater(exc.reason) from None
+            if exc.sent:
+                return self._ambiguous(job, token, exc.reason)
+            return self._retry_or_give_up(job, token, attempt, exc.reason, vendor_status=None)
         if result.status in RETRYABLE_VENDOR_STATUSES:
-            self.ledger.put(push_item(job, State.SUBMITTED, vendor_status=result.status, vendor_message=result.message))
-            raise RetryLater(f"vendor status {result.status}: {result.message}")
-        return self._record(job, result)
+            return self._retry_or_give_up(job, token, attempt, f"vendor status {result.status}: {result.message}",
+                                          vendor_status=result.status)
+        if result.status == INVALID_NUMBER and len(job.entries) > 1 and self.queue is not None:
+            return self._split(job, token, result)
+        return self._record(job, token, result)
 
-    def _expire(self, job: PushJob) -> SendOutcome:
+    # -- outcomes -------------------------------------------------------------------------------
+    def _claimed_elsewhere(self, job: PushJob) -> SendOutcome:
+        item = self.ledger.get(push_pk(job.job_id), "PUSH") or {}
+        state = item.get("state", "")
+        if state in FINAL_JOB_STATES:
+            return SendOutcome(job.job_id, state, item.get("push_id"), duplicate=True)
+        claimed_at = _epoch(item.get("claimed_at"))
+        if state == "sending" and claimed_at is not None and self.clock() - claimed_at > self.policy.lease_seconds:
+            # the attempt holding the claim died after taking it: it may have sent
+            return self._ambiguous(job, str(item.get("claim", "")), "a send attempt stopped mid-flight; it may have been sent")
+        raise Deferred(int(self.policy.lease_seconds), f"job {job.job_id} is being sent by another invocation")
+
+    def _expire(self, job: PushJob, token: str) -> SendOutcome:
         """Too late to be useful (an OTP an hour late is worse than none): recorded, never sent."""
-        reason = f"expired at {datetime.fromtimestamp(job.expires_at or 0, UTC).isoformat(timespec='seconds')} before it was sent"
-        items = [recipient_item(job, entry, State.EXPIRED, reason=reason) for entry in job.entries]
-        self.ledger.put_many([*items, push_item(job, State.EXPIRED, reason=reason)])
-        return SendOutcome(job.job_id, State.EXPIRED, None, None, reason)
+        when = datetime.fromtimestamp(job.expires_at or 0, UTC).isoformat(timespec="seconds")
+        reason = f"expired at {when} before it was sent"
+        self.ledger.put_many(recipient_item(job, entry, State.EXPIRED, reason=reason) for entry in job.entries)
+        self.ledger.set_job_state(job.job_id, "expired", token, reason=reason)
+        return SendOutcome(job.job_id, "expired", vendor_message=reason, metrics={"RecipientsExpired": len(job.entries)})
 
-    def _record(self, job: PushJob, result: PushResult) -> SendOutcome:
+    def _ambiguous(self, job: PushJob, token: str, reason: str) -> SendOutcome:
+        why = f"{reason}: maybe sent; not re-sent; the vendor's delivery report will settle it"
+        self.ledger.put_many(recipient_item(job, entry, State.AMBIGUOUS, reason=why) for entry in job.entries)
+        self.ledger.set_job_state(job.job_id, "ambiguous", token or None, reason=why, ambiguous=True)
+        return SendOutcome(job.job_id, "ambiguous", vendor_message=why, metrics={"RecipientsAmbiguous": len(job.entries)})
+
+    def _retry_or_give_up(self, job: PushJob, token: str, attempt: int, reason: str, vendor_status: int | None) -> SendOutcome:
+        if attempt < self.policy.max_attempts:
+            self.ledger.set_job_state(job.job_id, "retry", token, last_error=reason, vendor_status=vendor_status)
+            raise RetryLater(f"attempt {attempt}/{self.policy.max_attempts}: {reason}")
+        why = f"gave up after {attempt} attempts: {reason}"
+        self.ledger.put_many(recipient_item(job, e, State.FAILED, reason=why, vendor_status=vendor_status) for e in job.entries)
+        self.ledger.set_job_state(job.job_id, "failed", token, reason=why, vendor_status=vendor_status)
+        return SendOutcome(job.job_id, "failed", vendor_status=vendor_status, vendor_message=why, dead_letter=True,
+                           metrics={"RecipientsFailed": len(job.entries), "SendsGivenUp": 1})
+
+    def _split(self, job: PushJob, token: str, result: PushResult) -> SendOutcome:
+        """406 names no number: send each recipient alone, so that only the bad one is rejected."""
+        parts = [
+            job.model_copy(update={"job_id": short_hash(job.job_id, "split", e.rid, size=32), "entries": [e]})
+            for e in job.entries
+        ]
+        items = []
+        for part in parts:
+            items.append(push_item(part, State.PLANNED, split_from=job.job_id))
+            items += [recipient_item(part, e, State.PLANNED) for e in part.entries]
+        self.ledger.put_many(items)
+        self.queue.enqueue(parts)  # type: ignore[union-attr]
+        self.ledger.delete_many((push_pk(job.job_id), f"RCP#{e.rid}") for e in job.entries)
+        self.ledger.set_job_state(job.job_id, "split", token, vendor_status=result.status, vendor_message=result.message)
+        return SendOutcome(job.job_id, "split", vendor_status=result.status, vendor_message=result.message)
+
+    def _record(self, job: PushJob, token: str, result: PushResult) -> SendOutcome:
         vendor = {"vendor_status": result.status, "vendor_message": result.message}
         if result.accepted:
-            state = State.ACCEPTED
             ids = _match_ids(job, result)
             items = []
             for entry in job.entries:
                 msg_id, credit = ids.get(entry.rid, (None, None))
                 items.append(
                     recipient_item(
-                        job, entry, state, push_id=result.push_id, msg_id=msg_id, credit=credit,
+                        job, entry, State.ACCEPTED, push_id=result.push_id, msg_id=msg_id, credit=credit,
                         vendor_pk=f"MSG#{msg_id}" if msg_id else None, **vendor,
                     )
                 )
-            push = push_item(job, state, push_id=result.push_id, vendor_pk=f"PID#{result.push_id}" if result.push_id else None, **vendor)
-        else:
-            state = State.FAILED
-            reason = f"vendor status {result.status}: {result.message}"
-            items = [recipient_item(job, entry, state, reason=reason, **vendor) for entry in job.entries]
-            push = push_item(job, state, reason=reason, **vendor)
-        self.ledger.put_many([*items, push])
-        return SendOutcome(job.job_id, state, result.push_id, result.status, result.message)
+            self.ledger.put_many(items)
+            self.ledger.set_job_state(job.job_id, "accepted", token, push_id=result.push_id,
+                                      vendor_pk=f"PID#{result.push_id}" if result.push_id else None, **vendor)
+            return SendOutcome(job.job_id, "accepted", result.push_id, result.status, result.message,
+                               metrics={"RecipientsAccepted": len(job.entries)})
+        reason = f"vendor status {result.status}: {result.message}"
+        state = State.REJECTED if result.status == INVALID_NUMBER else State.FAILED
+        self.ledger.put_many(recipient_item(job, entry, state, reason=reason, **vendor) for entry in job.entries)
+        account = result.status in ACCOUNT_STATUSES
+        self.ledger.set_job_state(job.job_id, str(state), token, reason=reason, **vendor)
+        metric = "RecipientsRejected" if state == State.REJECTED else "RecipientsFailed"
+        return SendOutcome(job.job_id, str(state), None, result.status, result.message, dead_letter=account,
+                           metrics={metric: len(job.entries), **({"VendorAccountFailures": 1} if account else {})})
+
+
+def _epoch(iso: str | None) -> float | None:
+    if not iso:
+        return None
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def _match_ids(job: PushJob, result: PushResult) -> dict[str, tuple[str | None, str | None]]:
@@ -118,3 +222,4 @@ def _match_ids(job: PushJob, result: PushResult) -> dict[str, tuple[str | None, 
             d = by_number[entry.number].popleft()
             matched[entry.rid] = (d.msg_id, d.credit)
     return matched
+

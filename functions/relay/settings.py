@@ -35,6 +35,14 @@ class Settings(BaseModel):
     per_recipient_spacing_seconds: int = Field(default=5, alias="PER_RECIPIENT_SPACING_SECONDS", ge=0, le=900)
     #: First retry delay after a transport error or vendor 101; doubles per attempt (jittered, ≤ 900 s).
     retry_base_seconds: int = Field(default=15, alias="RETRY_BASE_SECONDS", ge=0, le=900)
+    send_dlq_url: str = Field(default="", alias="SEND_DLQ_URL")
+    #: the vendor's limit, held across every sender together (requests started per rolling window)
+    rate_limit_per_minute: int = Field(default=90, alias="RATE_LIMIT_PER_MINUTE", ge=1, le=100_000)
+    #: the rolling window, a little over the vendor's minute: a request lands after its slot is taken
+    rate_window_seconds: float = Field(default=61.0, alias="RATE_WINDOW_SECONDS", gt=0, le=3600)
+    max_send_attempts: int = Field(default=8, alias="MAX_SEND_ATTEMPTS", ge=1, le=50)
+    #: how long the sender waits for the vendor's answer (read timeout)
+    push_timeout_seconds: float = Field(default=25.0, alias="PUSH_TIMEOUT_SECONDS", gt=0, le=55)
     idempotency_table: str = Field(default="", alias="IDEMPOTENCY_TABLE")
     signing_secret_parameter: str | None = Field(default=None, alias="SIGNING_SECRET_PARAMETER")
     #: local only: overrides the parameter

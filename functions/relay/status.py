@@ -40,13 +40,14 @@ STATE_FOR_STATUS: dict[int, State] = {
 FAILURE_STATUSES = frozenset(s for s, state in STATE_FOR_STATUS.items() if state is State.FAILED)
 
 #: target state → the states it may be reached from (forward only).
+#: `ambiguous` (the request left, its answer never came) is settled by the vendor's own report.
 _ALLOWED_FROM: dict[State, tuple[State, ...]] = {
-    State.DELIVERED: (State.SUBMITTED, State.ACCEPTED),
-    State.READ: (State.SUBMITTED, State.ACCEPTED, State.DELIVERED),
-    State.FAILED: (State.SUBMITTED, State.ACCEPTED, State.DELIVERED),
+    State.DELIVERED: (State.SUBMITTED, State.ACCEPTED, State.AMBIGUOUS),
+    State.READ: (State.SUBMITTED, State.ACCEPTED, State.DELIVERED, State.AMBIGUOUS),
+    State.FAILED: (State.SUBMITTED, State.ACCEPTED, State.DELIVERED, State.AMBIGUOUS),
 }
 #: states in which a status that does not move `state` (0, 4, anything unknown) is still recorded.
-STATUS_ONLY_FROM: tuple[State, ...] = (State.SUBMITTED, State.ACCEPTED)
+STATUS_ONLY_FROM: tuple[State, ...] = (State.SUBMITTED, State.ACCEPTED, State.AMBIGUOUS)
 #: for such a status, the earlier `delivery_status` values it may replace (besides none at all):
 #: 4 (submitted) says more than 0 (unknown); nothing replaces 4.
 _STATUS_ONLY_REPLACES: dict[int, tuple[int, ...]] = {4: (0,)}

@@ -165,11 +165,11 @@ def test_given_a_wrong_token_when_pushed_then_a_401_result_comes_back_without_th
 @pytest.mark.parametrize(
     ("answer", "http_status", "sent"),
     [
-        (Answer(http_status=500), 500, True),
-        (Answer(http_status=503), 503, True),
+        (Answer(http_status=500), 500, False),
+        (Answer(http_status=503), 503, False),
         (Answer(http_status=429), 429, False),
         (Answer(body="<html>oops</html>"), 200, True),
-        (Answer(http_status=502, body="<html>bad gateway</html>"), 502, True),
+        (Answer(http_status=502, body="<html>bad gateway</html>"), 502, False),
     ],
     ids=["500", "503", "429", "html-200", "html-502"],
 )
@@ -388,15 +388,19 @@ def test_given_the_vendor_answers_out_of_order_when_sent_then_each_recipient_kee
     assert found["sk"] == f"RCP#{second.rid}"
 
 
-def test_given_the_vendor_times_out_when_sent_then_the_job_is_retried_and_the_ledger_marks_it_ambiguous(relay):
+def test_given_the_vendor_times_out_when_sent_then_the_job_is_ambiguous_and_never_sent_again(relay):
     job = two_recipient_job()
     relay.api.script(Answer(delay=1.0))
     book = ledger_of(relay)
     with httpx.Client(timeout=httpx.Timeout(0.3)) as http:
         sender = Sender(api=PushApiClient(relay.api.url, lambda: LOCAL_TOKEN, http=http), ledger=book, presign=presign)
-        with pytest.raises(RetryLater):
-            sender.send(job)
-    [head] = book.push(job.job_id)
-    assert head["state"] == "submitted" and head["ambiguous"] is True
-    assert "Timeout" in head["last_error"]
-    assert LOCAL_TOKEN not in json.dumps(head)
+        outcome = sender.send(job)
+        assert outcome.state == "ambiguous" and not outcome.dead_letter
+        again = sender.send(job)  # the queue delivers it again: nothing is sent
+        assert again.duplicate and again.state == "ambiguous"
+    items = book.push(job.job_id)
+    [head] = [i for i in items if i["kind"] == "push"]
+    assert head["state"] == "ambiguous" and head["ambiguous"] is True and "Timeout" in head["reason"]
+    assert {i["state"] for i in items if i["kind"] == "recipient"} == {"ambiguous"}
+    assert len(relay.api.requests) == 1
+    assert LOCAL_TOKEN not in json.dumps(items)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from relay_local.ports import free_port
-from relay_local.standin import Answer, PushApiStandIn
+from relay_local.standin import FAULT_KINDS, Answer, Faults, PushApiStandIn
 
 pytestmark = pytest.mark.integration
 
@@ -428,3 +428,234 @@ def test_latency_applies_to_every_push():
         started = time.perf_counter()
         assert post_push(c, push_body("5511987654321")).json()["status"] == 100
         assert time.perf_counter() - started >= 0.1
+
+
+# -- random faults -----------------------------------------------------------------------------
+
+
+def faulty(faults: Faults, **options: object) -> PushApiStandIn:
+    return PushApiStandIn(port=free_port(), token=TOKEN, faults=faults, **options)
+
+
+def test_fault_http_500_is_not_processed():
+    # Given every push fails with HTTP 500
+    with faulty(Faults(http_500=1.0, seed=1)) as api, httpx.Client(base_url=api.base_url, timeout=2.0) as c:
+        # When pushing (even with a wrong token: faults that do not process do not validate)
+        r = post_push(c, push_body("5511987654321"))
+        bad = post_push(c, push_body("5511987654321", token="wrong"))
+        # Then HTTP 500, recorded as that fault, nothing accepted
+        assert r.status_code == 500 and bad.status_code == 500 and r.text.startswith("500")
+        assert [(q.fault, q.accepted, q.response_status) for q in api.requests] == [("http_500", False, 500)] * 2
+        assert api.accepted_entries == []
+        assert api.stats()["http_500"] == 2 and api.stats()["accepted_requests"] == 0
+
+
+def test_fault_http_429_and_vendor_101_are_not_processed():
+    with faulty(Faults(http_429=1.0, seed=1)) as api, httpx.Client(base_url=api.base_url, timeout=2.0) as c:
+        r = post_push(c, push_body("5511987654321"))
+        assert (r.status_code, r.json()) == (429, {"status": 429, "message": "Rate limit exceeded"})
+        [q] = api.requests
+        assert (q.fault, q.accepted, q.over_limit) == ("http_429", False, False)
+
+        # When switched to vendor 101 at run time
+        api.set_faults(Faults(vendor_101=1.0, seed=1))
+        r = post_push(c, push_body("5511987654321"))
+        assert (r.status_code, r.json()) == (200, {"status": 101, "message": "Service unavailable"})
+        assert (api.requests[-1].fault, api.requests[-1].accepted) == ("vendor_101", False)
+        assert api.accepted_entries == []
+        stats = api.stats()
+        assert (stats["http_429"], stats["vendor_101"], stats["accepted_requests"]) == (1, 1, 0)
+
+        # When faults are switched off, the next push is normal again
+        api.set_faults(None)
+        assert post_push(c, push_body("5511987654321")).json()["status"] == 100
+        assert api.requests[-1].fault is None and api.requests[-1].accepted
+
+
+def test_fault_timeout_before_accept_hangs_then_504_and_is_not_processed():
+    faults = Faults(timeout=1.0, timeout_after_accept=0.0, hang_seconds=0.5, seed=1)
+    with faulty(faults) as api, httpx.Client(base_url=api.base_url) as c:
+        # When the client gives up after 0.2 s
+        started = time.perf_counter()
+        with pytest.raises(httpx.ReadTimeout):
+            c.post("/api/v2/push", json=push_body("5511987654321"), timeout=0.2)
+        assert time.perf_counter() - started < 0.45
+        # Then the request is recorded as a plain timeout, not accepted, with the 504 it would get
+        [q] = api.requests
+        assert (q.fault, q.accepted, q.response_status) == ("timeout", False, 504)
+        assert api.accepted_entries == [] and api.stats()["timeout"] == 1
+
+        # And a patient client gets the 504 after hang_seconds
+        started = time.perf_counter()
+        r = c.post("/api/v2/push", json=push_body("5511987654321"), timeout=2.0)
+        assert r.status_code == 504 and time.perf_counter() - started >= 0.5
+
+
+def test_fault_timeout_after_accept_processes_then_hangs():
+    faults = Faults(timeout=1.0, timeout_after_accept=1.0, hang_seconds=0.5, seed=1)
+    with faulty(faults) as api, httpx.Client(base_url=api.base_url) as c:
+        body = push_body("5511987654321", "447700900123")
+        body["data"][0]["reference_number"] = "ref-1"
+        # When the client gives up after 0.2 s
+        with pytest.raises(httpx.ReadTimeout):
+            c.post("/api/v2/push", json=body, timeout=0.2)
+        # Then the vendor did accept it: entries as sent (no token), ids assigned
+        assert api.accepted_entries == body["data"]
+        assert all("token" not in e and TOKEN not in json.dumps(e) for e in api.accepted_entries)
+        [q] = api.requests
+        assert (q.fault, q.accepted, q.response_body["status"]) == ("timeout_after_accept", True, 100)
+        hung_push_id = int(q.response_body["push_id"])
+        assert [int(row["msg_id"]) for row in q.response_body["data"]] == [hung_push_id + 1, hung_push_id + 2]
+        stats = api.stats()
+        assert (stats["timeout_after_accept"], stats["accepted_requests"], stats["accepted_entries"]) == (1, 1, 2)
+
+        # And the ids were consumed: the next push gets the following ones
+        api.set_faults(None)
+        r = post_push(c, push_body("5511987654321"))
+        assert int(r.json()["push_id"]) == hung_push_id + 3
+
+
+def test_fault_timeout_after_accept_still_validates():
+    faults = Faults(timeout=1.0, timeout_after_accept=1.0, hang_seconds=0.1, seed=1)
+    with faulty(faults) as api, httpx.Client(base_url=api.base_url, timeout=2.0) as c:
+        r = post_push(c, push_body("5511987654321", token="wrong"))
+        assert r.json() == {"status": 401, "message": "Authentication failed"}
+        [q] = api.requests
+        assert (q.fault, q.accepted) == ("timeout_after_accept", False)
+        assert api.accepted_entries == []
+
+
+def run_mixed(faults: Faults, n: int = 200) -> tuple[list[str | None], dict[str, int], PushApiStandIn]:
+    api = faulty(faults)
+    with api, httpx.Client(base_url=api.base_url, timeout=0.1) as c:
+        for i in range(n):
+            body = push_body(f"55119876{i:05d}", f"44770090{i:04d}")
+            for j, entry in enumerate(body["data"]):
+                entry["reference_number"] = f"r{i}-{j}"
+            try:
+                post_push(c, body)
+            except httpx.ReadTimeout:
+                pass
+    return [r.fault for r in api.requests], api.stats(), api
+
+
+def test_mixed_faults_are_near_expectation_and_reproducible():
+    faults = Faults(http_500=0.05, timeout=0.02, http_429=0.01, vendor_101=0.03, hang_seconds=0.3, seed=7)
+    from concurrent.futures import ThreadPoolExecutor
+
+    # When two identical runs go at once (each sequential, on its own stand-in; seed 7 happens to
+    # draw 10 timeouts, each costing the 0.1 s client timeout)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        (kinds, stats, api), (kinds_again, stats_again, _) = pool.map(lambda _: run_mixed(faults), range(2))
+    assert time.perf_counter() - started < 2.0
+
+    # Then the fault counts are near 200 x p (loose bounds)
+    assert stats["requests"] == 200 and stats["over_limit"] == 0
+    assert 2 <= stats["http_500"] <= 22
+    assert 0 <= stats["timeout"] + stats["timeout_after_accept"] <= 12
+    assert 0 <= stats["http_429"] <= 8
+    assert 0 <= stats["vendor_101"] <= 15
+    faulted = sum(stats[k] for k in FAULT_KINDS)
+    assert 8 <= faulted <= 45
+    # And the same seed gives the same run
+    assert kinds == kinds_again and stats == stats_again
+    # And accepted_entries is exactly the data of the accepted requests, in order
+    accepted = [r for r in api.requests if r.accepted]
+    assert len(accepted) == stats["accepted_requests"] == 200 - faulted + stats["timeout_after_accept"]
+    assert api.accepted_entries == [e for r in accepted for e in r.body["data"]]
+    assert stats["accepted_entries"] == len(api.accepted_entries) == 2 * len(accepted)
+    assert all(r.fault in (None, "timeout_after_accept") for r in accepted)
+
+
+def test_other_seed_gives_another_run():
+    faults = Faults(http_500=0.3, vendor_101=0.3, seed=1)
+    kinds, _, _ = run_mixed(faults, n=40)
+    faults.seed = 2
+    other, _, _ = run_mixed(faults, n=40)
+    assert kinds != other
+
+
+def test_scripted_answers_win_over_faults_and_take_no_draw():
+    with faulty(Faults(http_500=1.0, seed=3)) as api, httpx.Client(base_url=api.base_url, timeout=2.0) as c:
+        api.script(Answer(vendor_status=403), Answer())
+        first, second, third = (post_push(c, push_body("5511987654321")) for _ in range(3))
+        assert first.json() == {"status": 403, "message": "Insufficient balance"}
+        assert second.json()["status"] == 100  # a scripted normal answer is processed, no fault
+        assert third.status_code == 500
+        assert [(r.fault, r.accepted) for r in api.requests] == [(None, False), (None, True), ("http_500", False)]
+
+
+def test_rate_limit_drops_happen_before_faults():
+    # Given 2 requests per (1 s) window and every push faulted with vendor 101
+    with faulty(Faults(vendor_101=1.0, seed=3), rate_limit_per_minute=2, clock_scale=60) as api, httpx.Client(
+        base_url=api.base_url, timeout=2.0
+    ) as c:
+        responses = [post_push(c, push_body("5511987654321")) for _ in range(4)]
+        assert [r.status_code for r in responses] == [200, 200, 429, 429]
+        assert [(r.fault, r.over_limit) for r in api.requests] == [("vendor_101", False)] * 2 + [(None, True)] * 2
+        stats = api.stats()
+        assert (stats["over_limit"], stats["vendor_101"], stats["http_429"]) == (2, 2, 0)
+
+
+def test_hanging_answer_does_not_block_other_requests():
+    faults = Faults(timeout=1.0, timeout_after_accept=1.0, hang_seconds=1.5, seed=1)
+    with faulty(faults) as api, httpx.Client(base_url=api.base_url) as c:
+        with pytest.raises(httpx.ReadTimeout):
+            c.post("/api/v2/push", json=push_body("5511987654321"), timeout=0.1)
+        # While that answer still hangs, others are answered at once
+        api.set_faults(None)
+        started = time.perf_counter()
+        assert post_push(c, push_body("447700900123")).json()["status"] == 100
+        assert c.get("/_requests").status_code == 200
+        assert time.perf_counter() - started < 0.3
+        assert len(api.accepted_entries) == 2
+
+
+@pytest.mark.parametrize("after_accept", [0.0, 1.0])
+def test_stop_returns_promptly_while_an_answer_hangs(after_accept):
+    import threading
+
+    api = faulty(Faults(timeout=1.0, timeout_after_accept=after_accept, hang_seconds=10, seed=1)).start()
+    outcome: list[object] = []
+
+    def push() -> None:
+        try:
+            with httpx.Client(base_url=api.base_url, timeout=5.0) as c:
+                outcome.append(post_push(c, push_body("5511987654321")))
+        except httpx.HTTPError as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=push)
+    caller.start()
+    deadline = time.monotonic() + 1.0
+    while not api.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(api.requests) == 1  # the answer is now hanging
+
+    started = time.perf_counter()
+    api.stop()
+    assert time.perf_counter() - started < 1.0
+    caller.join(timeout=1.0)
+    assert not caller.is_alive()
+    assert outcome and isinstance(outcome[0], httpx.HTTPError)  # the hung answer was dropped
+
+
+def test_faults_are_validated_and_shown_in_the_public_listing():
+    with pytest.raises(ValueError):
+        Faults(http_500=0.6, vendor_101=0.6).validate()
+    with pytest.raises(ValueError):
+        PushApiStandIn(faults=Faults(timeout=-0.1))
+    with pytest.raises(ValueError):
+        PushApiStandIn(faults=Faults(hang_seconds=-1))
+    with faulty(Faults(vendor_101=1.0, seed=1)) as api, httpx.Client(base_url=api.base_url, timeout=2.0) as c:
+        post_push(c, push_body("5511987654321"))
+        [item] = c.get("/_requests").json()
+        assert (item["fault"], item["accepted"]) == ("vendor_101", False)
+        assert api.faults == Faults(vendor_101=1.0, seed=1)
+        # reset forgets the recorded requests, so the stats start over
+        api.reset()
+        assert api.stats() == {
+            "requests": 0, "accepted_requests": 0, "accepted_entries": 0, "over_limit": 0,
+            **{k: 0 for k in FAULT_KINDS},
+        }

@@ -164,10 +164,11 @@ def test_given_no_media_name_when_built_then_the_field_is_left_out(name):
     assert "media_name" not in body
 
 
-def test_given_a_reference_when_built_then_it_is_sent_as_reference_number_only_for_that_entry():
+def test_given_a_reference_when_built_then_it_is_sent_as_reference_number_else_our_recipient_id():
     body = build_request(job(entry(1, "a", reference="order-77"), entry(2, "b")), Presign())
     assert body["data"][0]["reference_number"] == "order-77"
-    assert "reference_number" not in body["data"][1] and "reference" not in body["data"][0]
+    # without one, the relay's own id: what a delivery report for an ambiguous send is matched by
+    assert body["data"][1]["reference_number"] == "rid-2" and "reference" not in body["data"][0]
 
 
 # -- _match_ids ---------------------------------------------------------------------------------

@@ -1,0 +1,78 @@
+"""The vendor's rate limit, held across every concurrent sender: a sliding-window limiter in DynamoDB.
+
+`limit` slot items (pk RATE#<scope>, sk SLOT#nnnn) each remember when they were last used. A
+request may go out only after taking a slot that was last used at least `window` seconds ago, with
+a conditional write, so two senders can never take the same slot: at most `limit` requests start
+in any rolling `window`. The window is a little longer than the vendor's minute (RATE_WINDOW_SECONDS,
+default 61) because a request reaches the vendor a little after its slot was taken.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+
+class RateLimiter:
+    def __init__(self, dynamodb: Any, table: str, limit: int, window: float, clock: Callable[[], float] = time.time,
+                 scope: str = "picky-push") -> None:
+        self._ddb = dynamodb
+        self.table = table
+        self.limit = limit
+        self.window = window
+        self.clock = clock
+        self.pk = f"RATE#{scope}"
+        self.requests = 0
+
+    def _slots(self) -> dict[int, float]:
+        used: dict[int, float] = {}
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": self.pk}},
+            "ConsistentRead": True,
+        }
+        while True:
+            self.requests += 1
+            resp = self._ddb.query(**kwargs)
+            for item in resp.get("Items", []):
+                slot = int(item["sk"]["S"].split("#", 1)[1])
+                if slot < self.limit:
+                    used[slot] = float(item["last"]["N"])
+            if "LastEvaluatedKey" not in resp:
+                return used
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def acquire(self) -> float:
+        """Take a slot: 0.0 when granted, else how many seconds until one frees up."""
+        for _attempt in range(3):
+            now = self.clock()
+            used = self._slots()
+            cutoff = now - self.window
+            free = sorted((used.get(slot, 0.0), slot) for slot in range(self.limit) if used.get(slot, 0.0) <= cutoff)
+            if not free:
+                return max(0.05, min(used.values()) + self.window - now)
+            for _last, slot in free[:5]:
+                if self._take(slot, now, cutoff):
+                    return 0.0
+        return 1.0  # heavy contention: come back in a second
+
+    def _take(self, slot: int, now: float, cutoff: float) -> bool:
+        self.requests += 1
+        try:
+            self._ddb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": self.pk}, "sk": {"S": f"SLOT#{slot:04d}"}},
+                UpdateExpression="SET #last = :now, kind = :kind",
+                ConditionExpression="attribute_not_exists(#last) OR #last <= :cutoff",
+                ExpressionAttributeNames={"#last": "last"},
+                ExpressionAttributeValues={":now": {"N": repr(now)}, ":cutoff": {"N": repr(cutoff)}, ":kind": {"S": "rate_slot"}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
