@@ -92,7 +92,7 @@ def recipient_item(job: PushJob, entry: Entry, state: State, at: str | None = No
         "media_key": media.key if media else None,
         "media_kind": str(media.kind) if media else None,
         "reference": entry.reference,
-        "reference_pk": _key("REF#", entry.reference),
+        "reference_pk": _key("REF#", entry.reference or entry.rid),  # what reference_number carries
         "caption_for": entry.caption_for,
         **outcome,
     }

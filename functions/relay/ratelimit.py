@@ -26,6 +26,8 @@ class RateLimiter:
         self.clock = clock
         self.pk = f"RATE#{scope}"
         self.requests = 0
+        #: when the last granted slot was taken (the time the window counts from)
+        self.last_grant = 0.0
 
     def _slots(self) -> dict[int, float]:
         used: dict[int, float] = {}
@@ -57,6 +59,7 @@ class RateLimiter:
                 return max(0.05, min(used.values()) + self.window - now)
             for _last, slot in free[:5]:
                 if self._take(slot, now, cutoff):
+                    self.last_grant = now
                     return 0.0
         return 1.0  # heavy contention: come back in a second
 

@@ -1,0 +1,158 @@
+"""Never lose, never duplicate, never exceed: claims, the shared rate limiter, bounded retries,
+the dead-letter queue, 406 splits and ambiguous outcomes, on moto server + the stand-in."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from relay.ledger import Ledger
+from relay.ratelimit import RateLimiter
+from relay_local.standin import Answer
+
+pytestmark = pytest.mark.integration
+
+
+def put(relay, key: str, body: bytes, message: str = "hi") -> None:
+    relay.client("s3").put_object(Bucket=relay.bucket, Key=key, Body=body, Metadata={"message": message})
+
+
+def recipients(relay) -> dict[str, dict]:
+    items = Ledger(relay.client("dynamodb"), relay.table).scan_all()
+    return {i["number"]: i for i in items if i.get("kind") == "recipient"}
+
+
+def dlq_bodies(relay) -> list[dict]:
+    sqs = relay.client("sqs")
+    url = relay.stack.ref("SendDeadLetterQueue")
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+    return [json.loads(m["Body"]) for m in got]
+
+
+def test_given_a_job_delivered_twice_when_both_copies_are_processed_then_it_is_sent_once(relay, sample):
+    put(relay, "outbox/447700901001/p.jpg", sample("photo.jpg"))
+    ingest = relay.pollers["IngestFunction"]
+    while ingest.poll_once():
+        pass
+    # Given the send queue holds the job twice (SQS delivers at least once)
+    sqs = relay.client("sqs")
+    sender = relay.pollers["SenderFunction"]
+    [message] = sender._receive()
+    sqs.send_message(QueueUrl=sender.queue_url, MessageBody=message["Body"])
+    sqs.change_message_visibility(QueueUrl=sender.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+    # When both copies are processed, even in one batch
+    assert relay.run_until_idle(timeout=30)
+    # Then the vendor got one request and the ledger one accepted recipient
+    assert len(relay.api.requests) == 1
+    assert recipients(relay)["447700901001"]["state"] == "accepted"
+
+
+def test_given_concurrent_senders_when_they_share_the_limiter_then_no_window_holds_more_than_the_limit(relay):
+    ddb = relay.client("dynamodb")
+    limit, window = 5, 1.5
+    grants: list[float] = []
+    lock = threading.Lock()
+    stop = time.monotonic() + 4.0
+
+    def sender() -> None:
+        limiter = RateLimiter(relay.client("dynamodb"), relay.table, limit, window)
+        while time.monotonic() < stop:
+            wait = limiter.acquire()
+            if wait == 0:
+                with lock:
+                    grants.append(limiter.last_grant)  # the time the slot was taken at
+            else:
+                time.sleep(min(wait, 0.05))
+
+    threads = [threading.Thread(target=sender) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    grants.sort()
+    # every rolling window holds at most `limit` grants, and the limiter did let requests through
+    assert max(sum(1 for g in grants if start <= g < start + window) for start in grants) <= limit
+    assert len(grants) >= 2 * limit
+    assert ddb.query(TableName=relay.table, KeyConditionExpression="pk = :p",
+                     ExpressionAttributeValues={":p": {"S": "RATE#picky-push"}})["Count"] == limit
+
+
+@pytest.mark.parametrize("relay_env", [{"RETRY_BASE_SECONDS": "0", "MAX_SEND_ATTEMPTS": "3"}])
+def test_given_a_vendor_that_keeps_failing_when_attempts_run_out_then_recipients_fail_and_the_job_is_dead_lettered(relay, sample):
+    relay.api.script(Answer(http_status=500), Answer(http_status=503), Answer(vendor_status=101))
+    put(relay, "outbox/447700901101/p.jpg", sample("photo.jpg"))
+    assert relay.run_until_idle(timeout=30)
+    assert len(relay.api.requests) == 3  # bounded
+    row = recipients(relay)["447700901101"]
+    assert row["state"] == "failed" and "gave up after 3 attempts" in row["reason"] and "101" in row["reason"]
+    [job] = dlq_bodies(relay)
+    assert job["entries"][0]["number"] == "447700901101"
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_given_an_account_failure_when_sent_then_it_is_not_retried_and_kept_for_a_redrive(relay, sample, status):
+    relay.api.script(Answer(vendor_status=status))
+    put(relay, "outbox/447700901201/p.jpg", sample("photo.jpg"))
+    assert relay.run_until_idle(timeout=30)
+    assert len(relay.api.requests) == 1
+    assert recipients(relay)["447700901201"]["state"] == "failed"
+    assert [j["entries"][0]["number"] for j in dlq_bodies(relay)] == ["447700901201"]
+
+
+def test_given_an_invalid_number_answer_for_several_recipients_then_only_the_bad_one_is_rejected(relay, sample):
+    # the first request (3 recipients) is refused with 406; its recipients are then sent one by one,
+    # and the vendor refuses one of those again
+    relay.api.script(Answer(vendor_status=406), Answer(), Answer(vendor_status=406), Answer())
+    for i in range(3):
+        put(relay, f"outbox/44770090130{i}/p.jpg", sample("photo.jpg"))
+    assert relay.run_until_idle(timeout=30)
+    sizes = [len(r.body["data"]) for r in relay.api.requests]
+    assert sizes == [3, 1, 1, 1]
+    states = sorted(r["state"] for r in recipients(relay).values())
+    assert states == ["accepted", "accepted", "rejected"]
+    # one ledger entry per recipient: the split removed the first request's
+    items = Ledger(relay.client("dynamodb"), relay.table).scan_all()
+    assert len([i for i in items if i.get("kind") == "recipient"]) == 3
+
+
+def test_given_an_attempt_that_died_after_claiming_when_redelivered_then_it_is_ambiguous_not_resent(relay, sample):
+    put(relay, "outbox/447700901401/p.jpg", sample("photo.jpg"))
+    ingest = relay.pollers["IngestFunction"]
+    while ingest.poll_once():
+        pass
+    sender = relay.pollers["SenderFunction"]
+    [message] = sender._receive()
+    job = json.loads(message["Body"])
+    # Given an invocation took the claim long ago and never finished (killed mid-flight)
+    book = Ledger(relay.client("dynamodb"), relay.table)
+    assert book.claim_job(job["job_id"], "dead-invocation", "2026-01-01T00:00:00.000Z", ("planned",)) == 1
+    relay.client("sqs").change_message_visibility(QueueUrl=sender.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+    # When the queue delivers the job again
+    assert relay.run_until_idle(timeout=30)
+    # Then it is not sent again: the recipient is ambiguous, for the delivery report to settle
+    assert relay.api.requests == []
+    row = recipients(relay)["447700901401"]
+    assert row["state"] == "ambiguous" and "may have been sent" in row["reason"]
+
+
+def test_given_a_timeout_after_the_vendor_accepted_then_a_delivery_report_settles_the_ambiguous_recipient(relay, sample):
+    relay.api.script(Answer(delay=1.5))
+    relay.invoker.extra_env["PUSH_TIMEOUT_SECONDS"] = "0.5"
+    put(relay, "outbox/447700901501/p.jpg", sample("photo.jpg"))
+    assert relay.run_until_idle(timeout=30)
+    [req] = relay.api.requests
+    row = recipients(relay)["447700901501"]
+    assert row["state"] == "ambiguous"
+    # the vendor did take it: its report names our reference (the relay's recipient id)
+    from relay.status import VendorEvent, apply_event
+
+    entry = req.body["data"][0]
+    assert entry["reference_number"] == row["rid"]
+    event = VendorEvent.model_validate({"event_id": 1, "data": [{"number": entry["number"], "msg_id": "m-77", "status": 1,
+                                                                  "reference_number": entry["reference_number"]}]})
+    report = apply_event(Ledger(relay.client("dynamodb"), relay.table), event)
+    assert report.updated == 1
+    assert recipients(relay)["447700901501"]["state"] == "delivered"
