@@ -146,6 +146,40 @@ def _sign_event(args: argparse.Namespace) -> int:
     return 0
 
 
+def _redrive(args: argparse.Namespace) -> int:
+    """Dead-lettered jobs (or S3 notifications, with --ingest) back to their queue."""
+    import boto3
+
+    from relay.ledger import Ledger
+    from relay.redrive import redrive
+
+    source, target = ("IngestDeadLetterQueue", "IngestQueue") if args.ingest else ("SendDeadLetterQueue", "SendQueue")
+    if args.stack:  # a deployed stack: its resources by logical id
+        cfn = boto3.client("cloudformation")
+
+        def physical(logical_id: str) -> str:
+            return cfn.describe_stack_resource(StackName=args.stack, LogicalResourceId=logical_id)[
+                "StackResourceDetail"]["PhysicalResourceId"]
+
+        sqs, ddb = boto3.client("sqs"), boto3.client("dynamodb")
+    elif STATE_FILE.exists():  # a running `relay local`
+        from relay_local.stack import create_stack
+
+        state = json.loads(STATE_FILE.read_text())
+        stack = create_stack(state["endpoint"], name=state["stack"], create=False)
+        sqs = boto3.client("sqs", endpoint_url=state["endpoint"], region_name=stack.region)
+        ddb = boto3.client("dynamodb", endpoint_url=state["endpoint"], region_name=stack.region)
+
+        def physical(logical_id: str) -> str:
+            return stack.ref(logical_id)
+    else:
+        print("relay: give --stack NAME (deployed), or run `relay local` first", file=sys.stderr)
+        return 2
+    report = redrive(sqs, physical(source), physical(target), Ledger(ddb, physical("PushLogTable")), limit=args.limit)
+    print(f"moved {report.moved} message(s) from {source} to {target}; {report.jobs_reset} push job(s) reset to retry")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="relay", description="Picky Assist media relay: local tools")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -163,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--aws-port", type=int, default=0)
     serve.add_argument("--api-port", type=int, default=0, help="Push API stand-in port")
     serve.set_defaults(func=_serve)
+    red = sub.add_parser("redrive", help="move dead-lettered jobs back to the send queue once the cause is fixed")
+    red.add_argument("--stack", help="a deployed stack's name (else the running `relay local`)")
+    red.add_argument("--ingest", action="store_true", help="the ingest dead-letter queue instead of the send one")
+    red.add_argument("--limit", type=int, help="move at most this many")
+    red.set_defaults(func=_redrive)
     sub.add_parser("openapi", help="print the API's OpenAPI document (docs/openapi.json)").set_defaults(func=_openapi)
     sign = sub.add_parser("sign-event", help="print an API Gateway event with a fresh X-Relay-Signature")
     sign.add_argument("event")

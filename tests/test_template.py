@@ -80,3 +80,33 @@ def test_given_the_lambda_bundle_then_its_requirements_match_the_runtime_depende
 def test_given_the_api_function_then_it_serves_the_three_routes():
     routes = {(r.method, r.path) for r in functions()["ApiFunction"].api_routes}
     assert routes == {("POST", "/pushes"), ("GET", "/pushes/{id}"), ("POST", "/events/{secret}")}
+
+
+def test_given_the_media_bucket_then_it_is_private_encrypted_and_tls_only():
+    resources = template()["Resources"]
+    bucket = resources["MediaBucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values()) and len(bucket["PublicAccessBlockConfiguration"]) == 4
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
+    [deny] = resources["MediaBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_given_the_functions_then_their_policies_name_actions_and_resources_not_wildcards():
+    for spec_id in ("IngestFunction", "SenderFunction", "ApiFunction"):
+        policies = template()["Resources"][spec_id]["Properties"]["Policies"]
+        for policy in policies:
+            assert set(policy) == {"Statement"}, f"{spec_id} uses a broad SAM policy template: {set(policy)}"
+            for statement in policy["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert all("*" not in a for a in actions), (spec_id, actions)
+                assert statement["Resource"] != "*", spec_id
+
+
+def test_given_the_sender_then_its_concurrency_is_capped_and_alarms_watch_dead_letters_and_the_account():
+    jobs = template()["Resources"]["SenderFunction"]["Properties"]["Events"]["Jobs"]["Properties"]
+    assert jobs["ScalingConfig"]["MaximumConcurrency"] == 2
+    alarms = {k: v["Properties"] for k, v in template()["Resources"].items() if v["Type"] == "AWS::CloudWatch::Alarm"}
+    watched = {a["MetricName"] + ":" + str(a["Dimensions"][0]["Value"]) for a in alarms.values()}
+    assert "ApproximateNumberOfMessagesVisible:{'Fn::GetAtt': ['SendDeadLetterQueue', 'QueueName']}" in watched
+    assert "ApproximateNumberOfMessagesVisible:{'Fn::GetAtt': ['IngestDeadLetterQueue', 'QueueName']}" in watched
+    assert "VendorAccountFailures:picky-relay" in watched

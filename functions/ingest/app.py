@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+import warnings
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -18,6 +21,8 @@ from relay.settings import get_settings
 from relay.uploads import NotAnS3Event, uploads_from_notification
 
 logger = Logger()
+metrics = Metrics(namespace="PickyRelay")
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
@@ -32,6 +37,9 @@ def build_intake() -> Intake:
 
 
 def _log(report: IntakeReport) -> None:
+    metrics.add_metric(name="RecipientsPlanned", unit=MetricUnit.Count, value=report.recipients)
+    metrics.add_metric(name="RecipientsRejected", unit=MetricUnit.Count, value=report.rejected)
+    metrics.add_metric(name="DuplicateUploads", unit=MetricUnit.Count, value=report.duplicates)
     logger.info(
         "planned",
         extra={"sources": report.sources, "duplicates": report.duplicates, "jobs": report.jobs,
@@ -48,6 +56,7 @@ def _prefetchable(body: str) -> list:
         return []
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     intake = build_intake()

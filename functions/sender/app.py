@@ -13,6 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
 from relay.aws import client, presign_client
 from relay.ledger import Ledger
@@ -73,7 +74,16 @@ def _dead_letter(record: SQSRecord, outcome: SendOutcome) -> None:
 
 
 def send_record(record: SQSRecord) -> None:
-    job = PushJob.model_validate_json(record.body)
+    try:
+        job = PushJob.model_validate_json(record.body)
+    except ValidationError as exc:
+        # no retry can fix it: straight to the dead-letter queue, reported, never swallowed
+        logger.error("not a push job: dead-lettered", extra={"message_id": record.message_id, "error": str(exc)[:500]})
+        metrics.add_metric(name="MalformedJobs", unit=MetricUnit.Count, value=1)
+        _dead_letter(record, SendOutcome(job_id="", state="malformed", vendor_message="not a push job"))
+        if not get_settings().send_dlq_url:
+            raise
+        return
     logger.append_keys(job_id=job.job_id)
     try:
         outcome = sender().send(job)

@@ -156,3 +156,23 @@ def test_given_a_timeout_after_the_vendor_accepted_then_a_delivery_report_settle
     report = apply_event(Ledger(relay.client("dynamodb"), relay.table), event)
     assert report.updated == 1
     assert recipients(relay)["447700901501"]["state"] == "delivered"
+
+
+def test_given_dead_lettered_jobs_when_the_cause_is_fixed_and_they_are_redriven_then_they_are_sent(relay, sample):
+    from relay.redrive import redrive
+
+    # Given the vendor refused the account (no balance): the job is failed and dead-lettered
+    relay.api.script(Answer(vendor_status=403))
+    put(relay, "outbox/447700901601/p.jpg", sample("photo.jpg"))
+    assert relay.run_until_idle(timeout=30)
+    assert recipients(relay)["447700901601"]["state"] == "failed"
+    # When the balance is topped up (the stand-in answers normally again) and the job is redriven
+    sqs = relay.client("sqs")
+    report = redrive(sqs, relay.stack.ref("SendDeadLetterQueue"), relay.stack.ref("SendQueue"),
+                     Ledger(relay.client("dynamodb"), relay.table))
+    assert (report.moved, report.jobs_reset) == (1, 1)
+    assert relay.run_until_idle(timeout=30)
+    # Then it is sent and the recipient's one ledger entry says accepted
+    assert [r.response_body["status"] for r in relay.api.requests] == [403, 100]
+    assert recipients(relay)["447700901601"]["state"] == "accepted"
+    assert dlq_bodies(relay) == []

@@ -44,7 +44,7 @@ def test_given_a_wrong_token_in_ssm_when_sending_then_recipients_fail_with_the_v
     assert "not-the-token" not in json.dumps(items)
 
 
-def test_given_one_malformed_job_in_a_batch_when_sent_then_only_it_fails_and_its_neighbours_are_sent(relay):
+def test_given_one_malformed_job_in_a_batch_when_sent_then_it_is_dead_lettered_and_its_neighbours_are_sent(relay):
     upload_samples(relay)
     event = _send_jobs_event(relay)
     bad = json.loads(json.dumps(event["Records"][0]))
@@ -52,5 +52,8 @@ def test_given_one_malformed_job_in_a_batch_when_sent_then_only_it_fails_and_its
     bad["body"] = json.dumps({"job_id": "x", "application": 8, "entries": []})  # a job with no recipient
     event["Records"].insert(1, bad)
     result = relay.invoker.invoke("SenderFunction", event)
-    assert result == {"batchItemFailures": [{"itemIdentifier": "bad-0000"}]}
+    # the bad one is dead-lettered at once (no retry can fix it), its neighbours are sent
+    assert result == {"batchItemFailures": []}
     assert len(relay.api.requests) == 2 and all(r.response_body["status"] == 100 for r in relay.api.requests)
+    dlq = relay.client("sqs").receive_message(QueueUrl=relay.stack.ref("SendDeadLetterQueue"), MaxNumberOfMessages=10)
+    assert [m["Body"] for m in dlq["Messages"]] == [bad["body"]]
