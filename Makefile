@@ -8,7 +8,9 @@ READY  := $(VENV)/.ready
 TOOLS  := .venv-tools
 PYTEST_ARGS ?=
 
-.PHONY: demo test local build validate clean
+N ?= 10000
+
+.PHONY: demo test soak local build validate clean
 
 $(READY): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "python3 3.11+ is needed, found " + sys.version.split()[0])'
@@ -23,6 +25,9 @@ demo: $(READY)  ## upload samples to the embedded stack, run the real handlers, 
 
 test: $(READY)  ## every test: unit, template (cfn-lint), integration (moto server + Push API stand-in)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+soak: $(READY)  ## the guarantees under injected faults: `make soak` (10,000 recipients) or `make soak N=500`
+	$(BIN)/relay soak -n $(N)
 
 local: $(READY)  ## embedded AWS + Push API stand-in in the foreground
 	$(BIN)/relay local

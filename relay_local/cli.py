@@ -72,9 +72,11 @@ def _invoke(args: argparse.Namespace) -> int:
     if any(k.lower() == "x-relay-signature" for k in (event.get("headers") or {})):
         event = resign(event)
         print("# signed the event's body afresh with the local signing secret", file=sys.stderr)
-    relay = LocalRelay()
+    extra = dict(pair.split("=", 1) for pair in args.env or [])
+    relay = LocalRelay(env=extra)
     if STATE_FILE.exists():  # a `relay local` is running: use its stack
         state = json.loads(STATE_FILE.read_text())
+        relay.stack_name = state["stack"]
         aws = EmbeddedAws(port=int(state["endpoint"].rsplit(":", 1)[1]))
         relay.start(aws=aws, create=False)
         relay.api.stop()
@@ -191,12 +193,14 @@ def main(argv: list[str] | None = None) -> int:
     inv = sub.add_parser("invoke", help="run one function of template.yaml in-process (Docker-free `sam local invoke`)")
     inv.add_argument("function", help="logical id, e.g. IngestFunction")
     inv.add_argument("-e", "--event", help="event JSON file (e.g. events/s3-put-outbox.json)")
+    inv.add_argument("--env", action="append", metavar="NAME=VALUE", help="extra function environment (repeatable)")
     inv.set_defaults(func=_invoke)
     serve = sub.add_parser("serve", help="serve template.yaml's API on 127.0.0.1 (Docker-free `sam local start-api`)")
     serve.add_argument("--port", type=int, default=3000)
     serve.add_argument("--aws-port", type=int, default=0)
     serve.add_argument("--api-port", type=int, default=0, help="Push API stand-in port")
     serve.set_defaults(func=_serve)
+    sub.add_parser("soak", help="the guarantees under injected faults, with figures (`relay soak -n 500`, make soak)")
     red = sub.add_parser("redrive", help="move dead-lettered jobs back to the send queue once the cause is fixed")
     red.add_argument("--stack", help="a deployed stack's name (else the running `relay local`)")
     red.add_argument("--ingest", action="store_true", help="the ingest dead-letter queue instead of the send one")
@@ -207,6 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     sign.add_argument("event")
     sign.add_argument("--secret", help="signing secret (default: the local one)")
     sign.set_defaults(func=_sign_event)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["soak"]:  # its own options
+        from relay_local.soak import main as soak_main
+
+        return soak_main(argv[1:])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     return args.func(args)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import sys
 from email.header import Header
-from pathlib import Path
 
 import httpx
 

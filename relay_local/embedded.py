@@ -32,6 +32,7 @@ class EmbeddedAws:
     def start(self) -> EmbeddedAws:
         from moto.server import ThreadedMotoServer
 
+        _linear_sqs_receive()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
@@ -53,3 +54,18 @@ class EmbeddedAws:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _linear_sqs_receive() -> None:
+    """moto (5.x) checks each received message's retention by computing *all* the queue's
+    attributes, each a pass over every queued message: receiving from a queue holding thousands of
+    messages becomes quadratic (a 10,000-recipient soak spent minutes there). Same check, reading
+    the one attribute it needs."""
+    from moto.core.utils import unix_time
+    from moto.sqs.models import SQSBackend
+
+    def is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: str, message: object) -> bool:
+        queue = self.get_queue(queue_name)
+        return int(queue.message_retention_period) + message.sent_timestamp / 1000 > unix_time()  # type: ignore[attr-defined]
+
+    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]

@@ -93,4 +93,18 @@ class Invoker:
             timeout_seconds=spec.timeout,
             invoked_function_arn=f"arn:aws:lambda:{self.stack.region}:{ACCOUNT}:function:{name}",
         )
-        return handler(copy.deepcopy(event), context)
+        try:
+            return handler(copy.deepcopy(event), context)
+        finally:
+            _drop_unpublished_metrics(sys.modules[module_name])
+
+
+def _drop_unpublished_metrics(module: Any) -> None:
+    """With POWERTOOLS_METRICS_DISABLED (the local default) Powertools neither prints nor clears
+    the metrics a handler added, and prints them all once 100 pile up: drop them after each
+    invocation, as a fresh flush would."""
+    from aws_lambda_powertools import Metrics
+
+    for value in vars(module).values():
+        if isinstance(value, Metrics):
+            value.clear_metrics()

@@ -28,6 +28,8 @@ class LocalRelay:
     #: extra function environment (e.g. RETRY_BASE_SECONDS=1 in tests)
     env: dict[str, str] = field(default_factory=dict)
     token: str = LOCAL_TOKEN
+    #: per-queue attribute overrides (logical id → SQS attributes), e.g. a short VisibilityTimeout
+    queue_attributes: dict[str, dict[str, str]] = field(default_factory=dict)
     aws: EmbeddedAws | None = None
     api: PushApiStandIn | None = None
     stack: LocalStack | None = None
@@ -41,7 +43,8 @@ class LocalRelay:
         self.aws = aws or EmbeddedAws(port=self.aws_port).start()
         self.aws.activate()
         self.api = api or PushApiStandIn(port=self.api_port, token=self.token).start()
-        self.stack = create_stack(self.aws.endpoint, name=self.stack_name, create=create)
+        self.stack = create_stack(self.aws.endpoint, name=self.stack_name, create=create,
+                                  queue_attributes=self.queue_attributes)
         self.invoker = Invoker(self.stack, {**self.function_env(), **self.env})
         self.pollers = {
             logical_id: SqsPoller(self.invoker, logical_id)

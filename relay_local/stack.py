@@ -41,7 +41,8 @@ def _client(service: str, endpoint: str, region: str) -> Any:
 
 
 def create_stack(endpoint: str, name: str = "relay-local", region: str = "us-east-1",
-                 parameters: dict[str, str] | None = None, create: bool = True) -> LocalStack:
+                 parameters: dict[str, str] | None = None, create: bool = True,
+                 queue_attributes: dict[str, dict[str, str]] | None = None) -> LocalStack:
     """Create the template's queues, table and bucket on `endpoint` (or, with create=False, only
     work out their names and URLs: to attach to a stack that `relay local` created)."""
     doc = template()
@@ -71,6 +72,7 @@ def create_stack(endpoint: str, name: str = "relay-local", region: str = "us-eas
         attributes = {k: str(resolve(props[k])) for k in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds") if k in props}
         if "RedrivePolicy" in props:
             attributes["RedrivePolicy"] = json.dumps(resolve(props["RedrivePolicy"]))
+        attributes.update((queue_attributes or {}).get(logical_id, {}))  # e.g. short visibility for a soak
         url = (sqs.create_queue(QueueName=qname, Attributes=attributes) if create else sqs.get_queue_url(QueueName=qname))["QueueUrl"]
         refs[logical_id] = url
         attrs[(logical_id, "Arn")] = f"arn:aws:sqs:{region}:{ACCOUNT}:{qname}"

@@ -26,12 +26,10 @@ from pydantic import ValidationError
 
 from relay.api_guard import raw_body, refuse
 from relay.api_models import MAX_BODY_BYTES, ErrorBody, ErrorDetail, EventsAccepted, PushAccepted, PushRequest, PushStatus
-from relay.aws import client, presign_client
-from relay.ledger import Ledger
+from relay import wiring
+from relay.aws import client
 from relay.pushes import AlreadyAccepted, InvalidRequest, PushService, request_id_for
-from relay.s3media import MediaStore
 from relay.secrets import secret_provider
-from relay.sendqueue import SendQueue
 from relay.settings import get_settings
 from relay.status import VendorEvent, apply_event
 
@@ -53,12 +51,7 @@ _ERRORS = {
 @cache
 def _service() -> PushService:
     settings = get_settings()
-    return PushService(
-        settings,
-        MediaStore(client("s3"), presign_client(settings.s3_addressing_style)),
-        Ledger(client("dynamodb"), settings.push_log_table),
-        SendQueue(client("sqs"), settings.send_queue_url),
-    )
+    return PushService(settings, wiring.media_store(settings), wiring.ledger(settings), wiring.send_queue(settings))
 
 
 @cache

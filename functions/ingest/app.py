@@ -12,11 +12,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from relay.aws import client, presign_client
+from relay import wiring
 from relay.intake import Intake, IntakeReport
-from relay.ledger import Ledger
-from relay.s3media import MediaStore
-from relay.sendqueue import SendQueue
 from relay.settings import get_settings
 from relay.uploads import NotAnS3Event, uploads_from_notification
 
@@ -28,12 +25,7 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 def build_intake() -> Intake:
     settings = get_settings()
-    return Intake(
-        settings,
-        MediaStore(client("s3"), presign_client(settings.s3_addressing_style)),
-        Ledger(client("dynamodb"), settings.push_log_table),
-        SendQueue(client("sqs"), settings.send_queue_url),
-    )
+    return Intake(settings, wiring.media_store(settings), wiring.ledger(settings), wiring.send_queue(settings))
 
 
 def _log(report: IntakeReport) -> None:

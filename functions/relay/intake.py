@@ -63,11 +63,7 @@ class Intake:
         self.ledger = ledger
         self.queue = queue
         self.clock = clock
-        self.rules = PlanRules(
-            cap=settings.recipients_per_push,
-            dynamic_channels=settings.dynamic_media_channels,
-            spacing_seconds=settings.per_recipient_spacing_seconds,
-        )
+        self.rules = PlanRules.from_settings(settings)
         self._pool = ThreadPoolExecutor(max_workers=S3_CONCURRENCY, thread_name_prefix="media-check")
         self._heads: dict[tuple[str, str], Future[ObjectHead]] = {}
         self.candidates: list[Candidate] = []

@@ -199,6 +199,16 @@ class Ledger:
             time.sleep(min(2.0, 0.05 * 2**attempt) * random.random())
         raise RuntimeError(f"DynamoDB left {len(pending.get(self.table, []))} items unwritten after retries")
 
+    def _update_if(self, pk: str, sk: str, **kwargs: Any) -> dict[str, Any] | None:
+        """UpdateItem; None when its ConditionExpression does not hold."""
+        self.requests += 1
+        try:
+            return self._ddb.update_item(TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}}, **kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return None
+            raise
+
     def put(self, plain: dict[str, Any]) -> None:
         self.requests += 1
         self._ddb.put_item(TableName=self.table, Item=to_item(plain))
@@ -332,27 +342,18 @@ class Ledger:
                 attrs[f":d{i}"] = _attr(s)
             listed = f" OR #ds IN ({', '.join(f':d{i}' for i in range(len(previous)))})" if previous else ""
             condition += f" AND (attribute_not_exists(#ds){listed})"
-        self.requests += 1
-        try:
-            self._ddb.update_item(
-                TableName=self.table,
-                Key={"pk": {"S": pk}, "sk": {"S": sk}},
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=attrs,
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self._update_if(
+            pk, sk,
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=attrs,
+        ) is not None
 
     # -- send claims ----------------------------------------------------------------------------
     def claim_job(self, job_id: str, token: str, now_iso: str, claimable: tuple[str, ...]) -> int | None:
         """Take the job for one send attempt: push item state → `sending` with our token, only
         from a claimable state. Returns the attempt number, or None when someone has it already."""
-        self.requests += 1
         names = {"#s": "state"}
         values: dict[str, Any] = {
             ":sending": {"S": "sending"}, ":token": {"S": token}, ":at": {"S": now_iso},
@@ -360,26 +361,19 @@ class Ledger:
             **{f":c{i}": {"S": state} for i, state in enumerate(claimable)},
         }
         allowed = ", ".join(f":c{i}" for i in range(len(claimable)))
-        try:
-            resp = self._ddb.update_item(
-                TableName=self.table,
-                Key={"pk": {"S": push_pk(job_id)}, "sk": {"S": "PUSH"}},
-                UpdateExpression="SET #s = :sending, claim = :token, claimed_at = :at, #a = :at, kind = :push,"
-                " job_id = :jid, attempts = if_not_exists(attempts, :zero) + :one",
-                ConditionExpression=f"attribute_not_exists(pk) OR #s IN ({allowed})",
-                ExpressionAttributeNames={**names, "#a": "at"},
-                ExpressionAttributeValues=values,
-                ReturnValues="UPDATED_NEW",
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return None
-            raise
-        return int(resp["Attributes"]["attempts"]["N"])
+        resp = self._update_if(
+            push_pk(job_id), "PUSH",
+            UpdateExpression="SET #s = :sending, claim = :token, claimed_at = :at, #a = :at, kind = :push,"
+            " job_id = :jid, attempts = if_not_exists(attempts, :zero) + :one",
+            ConditionExpression=f"attribute_not_exists(pk) OR #s IN ({allowed})",
+            ExpressionAttributeNames={**names, "#a": "at"},
+            ExpressionAttributeValues=values,
+            ReturnValues="UPDATED_NEW",
+        )
+        return None if resp is None else int(resp["Attributes"]["attempts"]["N"])
 
     def set_job_state(self, job_id: str, state: str, token: str | None = None, **fields: Any) -> bool:
         """Move the push item to `state` (only while we hold the claim, when `token` is given)."""
-        self.requests += 1
         sets = {"state": state, "at": utc_now(), **{k: v for k, v in fields.items() if v is not None}}
         names = {f"#f{i}": k for i, k in enumerate(sets)}
         values = {f":v{i}": _attr(v) for i, v in enumerate(sets.values())}
@@ -387,20 +381,13 @@ class Ledger:
         if token is not None:
             kwargs["ConditionExpression"] = "claim = :token"
             values[":token"] = {"S": token}
-        try:
-            self._ddb.update_item(
-                TableName=self.table,
-                Key={"pk": {"S": push_pk(job_id)}, "sk": {"S": "PUSH"}},
-                UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(sets))),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                **kwargs,
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self._update_if(
+            push_pk(job_id), "PUSH",
+            UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(sets))),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            **kwargs,
+        ) is not None
 
     def delete_many(self, keys: Iterable[tuple[str, str]]) -> None:
         requests = [{"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for pk, sk in keys]

@@ -137,12 +137,7 @@ def classify(filename: str, head: bytes, size: int) -> MediaCheck:
     bytes), `size` within the kind's limit. Raises `MediaRejected` with a user-facing reason."""
     if size < 0:
         raise ValueError(f"size must be >= 0, got {size}")
-    ext = _extension(filename)
-    if not ext:
-        raise MediaRejected("file name has no extension")
-    if ext in _BLOCKED:
-        raise MediaRejected(f"unsupported extension .{ext}")
-    rule = _RULES.get(ext, _OTHER_DOCUMENT)
+    ext, rule = _rule_for(filename)
     if size == 0:
         raise MediaRejected("empty file")
 
@@ -168,13 +163,17 @@ def classify(filename: str, head: bytes, size: int) -> MediaCheck:
 def classify_by_name(filename: str) -> MediaCheck:
     """What a file named so would be, without its bytes (media given as a URL the vendor fetches
     itself). Raises `MediaRejected` for a missing or blocked extension."""
+    _ext, rule = _rule_for(filename)
+    return MediaCheck(rule.kind, rule.content_type, None)
+
+
+def _rule_for(filename: str) -> tuple[str, _Rule]:
     ext = _extension(filename)
     if not ext:
         raise MediaRejected("file name has no extension")
     if ext in _BLOCKED:
         raise MediaRejected(f"unsupported extension .{ext}")
-    rule = _RULES.get(ext, _OTHER_DOCUMENT)
-    return MediaCheck(rule.kind, rule.content_type, None)
+    return ext, _RULES.get(ext, _OTHER_DOCUMENT)
 
 
 def shorten_media_name(name: str, limit: int = 20) -> str:

@@ -17,11 +17,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from relay.media import CAPTION_KINDS, MediaKind, shorten_media_name
 from relay.models import MAX_TEXT, Entry, MediaRef, PushJob, Rejection, Source, job_id_for
 from relay.numbers import InvalidNumber, normalize_number
+
+if TYPE_CHECKING:
+    from relay.settings import Settings
 
 #: A job's JSON stays under this so that it fits one SQS message with room to spare.
 MAX_JOB_BYTES = 200_000
@@ -63,6 +66,14 @@ class PlanRules:
     cap: int = 100
     dynamic_channels: frozenset[int] = frozenset({8})
     spacing_seconds: int = 5
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PlanRules:
+        return cls(
+            cap=settings.recipients_per_push,
+            dynamic_channels=settings.dynamic_media_channels,
+            spacing_seconds=settings.per_recipient_spacing_seconds,
+        )
 
 
 #: What the media checks found for each S3 key: a MediaRef, or the reason it was refused.

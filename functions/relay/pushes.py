@@ -93,11 +93,7 @@ class PushService:
             )
             for index, r in enumerate(req.recipients, start=1)
         ]
-        rules = PlanRules(
-            cap=self.settings.recipients_per_push,
-            dynamic_channels=self.settings.dynamic_media_channels,
-            spacing_seconds=self.settings.per_recipient_spacing_seconds,
-        )
+        rules = PlanRules.from_settings(self.settings)
         result = plan(candidates, lookup, rules, now, send_at=send_at, expires_at=expires_at)
         record_plan(result, result.rejections, [source], self.ledger, self.queue, now)
         return PushAccepted(

@@ -39,8 +39,11 @@ class Settings(BaseModel):
     #: the vendor's limit, held across every sender together (requests started per rolling window)
     rate_limit_per_minute: int = Field(default=90, alias="RATE_LIMIT_PER_MINUTE", ge=1, le=100_000)
     #: the rolling window, a little over the vendor's minute: a request lands after its slot is taken
+    rate_limit_table: str = Field(default="", alias="RATE_LIMIT_TABLE")
     rate_window_seconds: float = Field(default=61.0, alias="RATE_WINDOW_SECONDS", gt=0, le=3600)
     max_send_attempts: int = Field(default=8, alias="MAX_SEND_ATTEMPTS", ge=1, le=50)
+    #: a claimed attempt older than this whose claimer never finished is taken as dead (ambiguous)
+    send_lease_seconds: float = Field(default=120.0, alias="SEND_LEASE_SECONDS", gt=0, le=3600)
     #: how long the sender waits for the vendor's answer (read timeout)
     push_timeout_seconds: float = Field(default=25.0, alias="PUSH_TIMEOUT_SECONDS", gt=0, le=55)
     idempotency_table: str = Field(default="", alias="IDEMPOTENCY_TABLE")

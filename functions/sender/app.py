@@ -15,14 +15,12 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from relay.aws import client, presign_client
-from relay.ledger import Ledger
+from relay import wiring
+from relay.aws import client
 from relay.models import PushJob
 from relay.pushapi import TIMEOUT, PushApiClient
 from relay.ratelimit import RateLimiter
-from relay.s3media import MediaStore
 from relay.sending import Deferred, RetryLater, Sender, SendOutcome, SendPolicy
-from relay.sendqueue import SendQueue
 from relay.settings import get_settings
 from relay.token import token_provider
 
@@ -36,18 +34,18 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 @cache
 def sender() -> Sender:
     settings = get_settings()
-    store = MediaStore(client("s3"), presign_client(settings.s3_addressing_style))
+    store = wiring.media_store(settings)
     http = httpx.Client(timeout=httpx.Timeout(connect=TIMEOUT.connect, read=settings.push_timeout_seconds,
                                               write=TIMEOUT.write, pool=TIMEOUT.pool),
                         headers={"User-Agent": "picky-media-relay/0.1"})
     return Sender(
         api=PushApiClient(settings.picky_api_url, token_provider(settings), http=http),
-        ledger=Ledger(client("dynamodb"), settings.push_log_table),
+        ledger=wiring.ledger(settings),
         presign=lambda media: store.presign(media, settings.presign_ttl_seconds),
-        limiter=RateLimiter(client("dynamodb"), settings.push_log_table, settings.rate_limit_per_minute,
+        limiter=RateLimiter(client("dynamodb"), settings.rate_limit_table or settings.push_log_table, settings.rate_limit_per_minute,
                             settings.rate_window_seconds),
-        queue=SendQueue(client("sqs"), settings.send_queue_url),
-        policy=SendPolicy(max_attempts=settings.max_send_attempts),
+        queue=wiring.send_queue(settings),
+        policy=SendPolicy(max_attempts=settings.max_send_attempts, lease_seconds=settings.send_lease_seconds),
     )
 
 

@@ -58,7 +58,7 @@ def test_given_concurrent_senders_when_they_share_the_limiter_then_no_window_hol
     stop = time.monotonic() + 4.0
 
     def sender() -> None:
-        limiter = RateLimiter(relay.client("dynamodb"), relay.table, limit, window)
+        limiter = RateLimiter(relay.client("dynamodb"), relay.stack.ref("RateLimitTable"), limit, window)
         while time.monotonic() < stop:
             wait = limiter.acquire()
             if wait == 0:
@@ -76,7 +76,7 @@ def test_given_concurrent_senders_when_they_share_the_limiter_then_no_window_hol
     # every rolling window holds at most `limit` grants, and the limiter did let requests through
     assert max(sum(1 for g in grants if start <= g < start + window) for start in grants) <= limit
     assert len(grants) >= 2 * limit
-    assert ddb.query(TableName=relay.table, KeyConditionExpression="pk = :p",
+    assert ddb.query(TableName=relay.stack.ref("RateLimitTable"), KeyConditionExpression="pk = :p",
                      ExpressionAttributeValues={":p": {"S": "RATE#picky-push"}})["Count"] == limit
 
 

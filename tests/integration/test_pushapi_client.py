@@ -21,7 +21,7 @@ import sender.app  # noqa: F401 - imported at collection, so Powertools binds th
 from relay.ledger import Ledger
 from relay.models import Entry, MediaRef, PushJob
 from relay.pushapi import PushApiClient, PushResult, TransportError, build_request
-from relay.sending import RetryLater, Sender
+from relay.sending import Sender
 from relay_local.poller import pump
 from relay_local.ports import free_port
 from relay_local.session import LOCAL_TOKEN

@@ -1,0 +1,219 @@
+"""`relay soak` / `make soak`: the guarantees under faults, with figures.
+
+The real handlers run against moto server and the Push API stand-in at a compressed clock (a rate
+limit of 900 requests/minute instead of 90). Recipients arrive three ways: per-recipient files,
+manifests and signed webhook pushes. Meanwhile the stand-in injects faults (HTTP 500, timeouts —
+some after it accepted the push —, 429s, vendor 101s) and drops what is over its rate limit, as the
+vendor does; 10% of the S3 notifications and send jobs are delivered twice; webhook calls are
+retried with their Idempotency-Key; and one sender invocation, in a process of its own, is killed
+mid-batch. Then it counts, from the ledger and from what the stand-in accepted:
+
+    soak: recipients=N terminal=N lost=0 duplicated=0 ambiguous=K over_limit=0 wall_over_floor=X
+
+`terminal`: recipients with exactly one ledger entry in a final state; `lost` = recipients − terminal;
+`duplicated`: recipients the stand-in accepted more than once; `ambiguous`: recipients whose request
+left but whose answer never came (not re-sent; counted apart); `over_limit`: requests the stand-in
+dropped for the rate limit; `wall_over_floor`: the whole run's wall time over the time the rate
+limit alone needs for the requests the stand-in saw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from relay.ledger import Ledger
+from relay.models import TERMINAL_STATES
+from relay.signing import sign
+from relay_local.embedded import EmbeddedAws
+from relay_local.poller import SqsPoller, pump
+from relay_local.serve import ApiServer
+from relay_local.session import LOCAL_SIGNING_SECRET, LOCAL_TOKEN, LocalRelay
+from relay_local.standin import Faults, PushApiStandIn
+from relay_local.template import ROOT
+
+SAMPLES = ROOT / "samples" / "media"
+
+
+class DuplicatingPoller(SqsPoller):
+    """Delivers a share of the messages twice, as SQS (and S3's notifications) may."""
+
+    def __init__(self, base: SqsPoller, rng: random.Random, share: float) -> None:
+        self.__dict__.update(base.__dict__)
+        self.rng = rng
+        self.share = share
+        self.duplicated = 0
+
+    def _receive(self) -> list[dict[str, Any]]:
+        messages = super()._receive()
+        for m in messages:
+            if int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")) == 1 and self.rng.random() < self.share:
+                self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=m["Body"])
+                self.duplicated += 1
+        return messages
+
+
+def _number(i: int) -> str:
+    return f"4477{i:08d}"
+
+
+def _soak_env(rate: int) -> dict[str, str]:
+    return {
+        "RATE_LIMIT_PER_MINUTE": str(rate),
+        "RATE_WINDOW_SECONDS": "61",
+        "RETRY_BASE_SECONDS": "1",
+        "PUSH_TIMEOUT_SECONDS": "1",
+        "MAX_SEND_ATTEMPTS": "12",
+        "SEND_LEASE_SECONDS": "4",
+        "POWERTOOLS_LOG_LEVEL": "CRITICAL",
+        # small requests, so that there are many of them to fail, retry and rate-limit
+        "RECIPIENTS_PER_PUSH": "10",
+    }
+
+
+def run(recipients: int = 10_000, rate: int = 900, seed: int = 7, kill: bool = True, out=print,
+        aws: EmbeddedAws | None = None) -> dict[str, Any]:
+    """Run a soak (on `aws`, an already running embedded AWS, if given) and return its figures."""
+    rng = random.Random(seed)
+    env = _soak_env(rate)
+    relay = LocalRelay(stack_name=f"soak{seed}x{int(time.time() * 1000) % 10**8}", env=env,
+                       queue_attributes={"SendQueue": {"VisibilityTimeout": "5"}, "IngestQueue": {"VisibilityTimeout": "20"}})
+    # the stand-in drops what is over the rate limit, as the vendor does, and misbehaves at random
+    vendor = PushApiStandIn(token=LOCAL_TOKEN, rate_limit_per_minute=rate, faults=Faults(
+        http_500=0.05, timeout=0.02, timeout_after_accept=0.5, http_429=0.01, vendor_101=0.02, hang_seconds=1.5, seed=seed))
+    relay.start(aws=aws, api=vendor.start())
+    assert relay.api is not None and relay.aws is not None and relay.stack is not None
+    pollers = {k: DuplicatingPoller(p, rng, 0.10) for k, p in relay.pollers.items()}
+    relay.pollers.update(pollers)
+    s3 = relay.client("s3")
+    photo = (SAMPLES / "photo.jpg").read_bytes()
+    s3.put_object(Bucket=relay.bucket, Key="media/chart.png", Body=(SAMPLES / "chart.png").read_bytes())
+    s3.put_object(Bucket=relay.bucket, Key="media/photo.jpg", Body=photo)
+
+    files = int(recipients * 0.4)
+    manifest_rows = int(recipients * 0.4)
+    webhook = recipients - files - manifest_rows
+    started = time.monotonic()
+    out(f"soak: {recipients} recipients ({files} files, {manifest_rows} manifest rows, {webhook} webhook), "
+        f"rate {rate}/min, faults on, 10% duplicate deliveries, seed {seed}")
+
+    # 1. per-recipient files, in waves that ingest takes as they come (as on AWS; it also keeps
+    #    moto's queues short: moto recounts a whole queue on every message sent to it)
+    ingest = relay.pollers["IngestFunction"]
+    for i in range(files):
+        s3.put_object(Bucket=relay.bucket, Key=f"outbox/{_number(i)}/p.jpg", Body=photo, Metadata={"message": f"hi {i}"})
+        if i % 250 == 249:
+            pump([ingest], timeout=300)
+    # 2. manifests of up to 1,000 rows, every row its own media key
+    for start in range(0, manifest_rows, 1000):
+        rows = [{"number": _number(files + i), "media": "media/chart.png", "name": str(i)}
+                for i in range(start, min(start + 1000, manifest_rows))]
+        body = json.dumps({"message": "Hello {name}", "recipients": rows}).encode()
+        s3.put_object(Bucket=relay.bucket, Key=f"manifests/m{start}.json", Body=body)
+    # 3. signed webhook pushes, 100 recipients each, 10% retried with the same Idempotency-Key
+    with ApiServer(relay, pump=False) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+        offset = files + manifest_rows
+        for start in range(0, webhook, 100):
+            body = json.dumps({"message": "webhook", "media": {"key": "media/photo.jpg"}, "recipients": [
+                {"number": _number(offset + i)} for i in range(start, min(start + 100, webhook))]}).encode()
+            key = f"soak-{seed}-{start}"
+            for _try in range(2 if rng.random() < 0.10 else 1):
+                answer = http.post("/pushes", content=body, headers={
+                    "Content-Type": "application/json", "Idempotency-Key": key, **sign(LOCAL_SIGNING_SECRET, body)})
+                if answer.status_code != 202:
+                    raise RuntimeError(f"webhook push refused: {answer.status_code} {answer.text}")
+    out(f"soak: inputs in after {time.monotonic() - started:.0f}s; planning and sending…")
+
+    # plan everything, then kill one sender invocation mid-batch (in a process of its own)
+    pump([ingest], timeout=600)
+    killed = _kill_one_sender(relay, env) if kill else 0
+    if not pump(list(relay.pollers.values()), timeout=3600):
+        out("soak: the queues did not drain within an hour")
+    wall = time.monotonic() - started
+    figures = _figures(relay, recipients, wall, rate)
+    figures["killed_jobs"] = killed
+    figures["duplicate_deliveries"] = sum(p.duplicated for p in pollers.values())
+    relay.stop()
+    return figures
+
+
+def _kill_one_sender(relay: LocalRelay, env: dict[str, str]) -> int:
+    """Hand one batch of send jobs to a sender in another process and SIGKILL it once it has sent
+    its first request (or after 3 s). Its messages come back after their visibility timeout."""
+    assert relay.api is not None and relay.aws is not None and relay.stack is not None
+    poller = relay.pollers["SenderFunction"]
+    messages = SqsPoller._receive(poller)  # noqa: SLF001 - a plain receive, no duplicates here
+    if not messages:
+        return 0
+    work = Path(tempfile.mkdtemp(prefix="relay-soak-"))
+    (work / "event.json").write_text(json.dumps(poller.event_for(messages)))
+    (work / ".relay-local.json").write_text(json.dumps(
+        {"endpoint": relay.aws.endpoint, "api_url": relay.api.url, "stack": relay.stack.name}))
+    before = len(relay.api.requests)
+    relay_cmd = Path(sys.executable).with_name("relay")
+    args = [str(relay_cmd), "invoke", "SenderFunction", "-e", "event.json", *sum((["--env", f"{k}={v}"] for k, v in env.items()), [])]
+    proc = subprocess.Popen(args, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "POWERTOOLS_LOG_LEVEL": "CRITICAL"})
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and proc.poll() is None and len(relay.api.requests) == before:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return len(messages)
+
+
+def _figures(relay: LocalRelay, recipients: int, wall: float, rate: int) -> dict[str, Any]:
+    assert relay.api is not None
+    items = Ledger(relay.client("dynamodb"), relay.table).scan_all()
+    per_number: dict[str, list[str]] = {}
+    for item in items:
+        if item.get("kind") == "recipient":
+            per_number.setdefault(item["number"], []).append(item["state"])
+    terminal = sum(1 for states in per_number.values() if len(states) == 1 and states[0] in TERMINAL_STATES)
+    ambiguous = sum(1 for states in per_number.values() if states == ["ambiguous"])
+    accepted = Counter(str(e.get("number")) for e in relay.api.accepted_entries)
+    stats = relay.api.stats()
+    floor = max(1.0, stats["requests"] * 60.0 / rate)  # the rate limit alone, for every request the vendor saw
+    return {
+        "recipients": recipients,
+        "terminal": terminal,
+        "lost": recipients - terminal,
+        "duplicated": sum(1 for n in accepted.values() if n > 1),
+        "ambiguous": ambiguous,
+        "over_limit": stats["over_limit"],
+        "wall_over_floor": round(wall / floor, 2),
+        "wall_seconds": round(wall, 1),
+        "requests": stats["requests"],
+        "states": dict(Counter(s for states in per_number.values() for s in states)),
+        "faults": {k: v for k, v in stats.items() if k not in ("requests", "over_limit")},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="relay soak")
+    parser.add_argument("-n", "--recipients", type=int, default=10_000)
+    parser.add_argument("--rate", type=int, default=900, help="rate limit per minute (compressed clock)")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    f = run(args.recipients, args.rate, args.seed)
+    print(f"soak: {f['requests']} vendor requests in {f['wall_seconds']}s; states {f['states']}; stand-in {f['faults']}; "
+          f"{f['duplicate_deliveries']} duplicate deliveries; killed a sender holding {f['killed_jobs']} job(s)")
+    print(f"soak: recipients={f['recipients']} terminal={f['terminal']} lost={f['lost']} duplicated={f['duplicated']} "
+          f"ambiguous={f['ambiguous']} over_limit={f['over_limit']} wall_over_floor={f['wall_over_floor']}")
+    return 0 if f["lost"] == 0 and f["duplicated"] == 0 and f["over_limit"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""A small soak: the guarantees hold under injected faults, duplicate deliveries and a killed sender."""
+
+from __future__ import annotations
+
+import pytest
+
+from relay_local.soak import run
+
+pytestmark = pytest.mark.integration
+
+
+def test_given_faults_duplicates_and_a_killed_sender_when_400_recipients_flow_then_none_is_lost_or_sent_twice(embedded_aws):
+    lines: list[str] = []
+    figures = run(recipients=400, rate=900, seed=11, out=lines.append, aws=embedded_aws)
+    # every recipient ends in exactly one final ledger state
+    assert figures["terminal"] == figures["recipients"] == 400 and figures["lost"] == 0
+    # the vendor never got one twice (ambiguous ones are never re-sent), nor more than the limit
+    assert figures["duplicated"] == 0
+    assert figures["over_limit"] == 0
+    # and the run really was hostile
+    assert figures["duplicate_deliveries"] > 0 and figures["killed_jobs"] > 0
+    assert sum(v for k, v in figures["faults"].items() if k not in ("accepted_requests", "accepted_entries")) > 0
+    assert figures["states"].get("accepted", 0) >= 300
