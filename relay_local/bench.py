@@ -111,6 +111,29 @@ def _run_timed(script: str, env: dict[str, str]) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def _import_self_ms(script: str, env: dict[str, str]) -> dict[str, float]:
+    """Self import time per top-level package (python -X importtime)."""
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", script], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=120)
+    per: dict[str, float] = defaultdict(float)
+    for line in out.stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, _cum, name = (part.strip() for part in line[len("import time:"):].split("|"))
+        top = name.split(".")[0]
+        # the project's own modules one by one, other packages as a whole
+        per[name if top in ("relay", "ingest", "sender", "api") else top] += int(self_us) / 1000
+    return per
+
+
+def _extra_imports(script: str, env: dict[str, str]) -> dict[str, float]:
+    """Packages (by self import time) the handler imports and the floor does not."""
+    floor = _import_self_ms(FLOOR_SCRIPT, env)
+    ours = _import_self_ms(script, env)
+    extra = {pkg: ms - floor.get(pkg, 0.0) for pkg, ms in ours.items()}
+    return {pkg: round(ms, 1) for pkg, ms in sorted(extra.items(), key=lambda kv: -kv[1]) if ms >= 1.0}
+
+
 def bench_coldstart(runs: int, out=print) -> dict[str, Any]:
     env = _clean_env(COLD_ENV)
     samples: dict[str, list[float]] = defaultdict(list)
@@ -122,6 +145,7 @@ def bench_coldstart(runs: int, out=print) -> dict[str, Any]:
         for name, script in COLD_SCRIPTS.items():
             samples[name].append(_run_timed(script, env))
             floors[name].append(_run_timed(FLOOR_SCRIPT, env))
+    result_extra = {name: _extra_imports(script, env) for name, script in COLD_SCRIPTS.items()}
     try:
         import awscrt  # noqa: F401
         crt = True
@@ -133,8 +157,11 @@ def bench_coldstart(runs: int, out=print) -> dict[str, Any]:
         result[name] = {"handler_ms": round(h * 1000, 1), "floor_ms": round(f * 1000, 1), "over_floor": round(h / f, 3),
                         "handler_samples_ms": [round(s * 1000, 1) for s in samples[name]],
                         "floor_samples_ms": [round(s * 1000, 1) for s in floors[name]]}
+        result[name]["import_ms_beyond_floor"] = result_extra[name]
         out(f"coldstart {name:6s}: handler {h * 1000:6.0f} ms, floor (boto3 + its clients) {f * 1000:6.0f} ms, "
             f"ratio {h / f:.2f} (median of {runs})")
+        top = ", ".join(f"{pkg} {ms:.0f}" for pkg, ms in list(result_extra[name].items())[:8])
+        out(f"coldstart {name:6s}: imports beyond the floor's, ms (self time, -X importtime, one run): {top}")
     out(f"coldstart: awscrt importable in the venv: {'YES (it slows botocore imports)' if crt else 'no'}")
     return result
 
@@ -154,6 +181,7 @@ class AwsCounter:
         self.batch_items = 0  # items written with BatchWriteItem
         self.sample_item: dict[str, Any] | None = None
         self.sqs_bodies: list[int] = []
+        self.visibility: list[int] = []  # VisibilityTimeout of each ChangeMessageVisibility
 
     def attach(self, client: Any) -> None:
         service = client.meta.service_model.service_name
@@ -187,7 +215,9 @@ class AwsCounter:
                 size = sum(len(e.get("MessageBody", "").encode()) for e in params.get("Entries", []))
                 self.sqs_bodies += [len(e.get("MessageBody", "").encode()) for e in params.get("Entries", [])]
                 self.sqs_chunks += max(1, math.ceil(size / 65536))
-            elif op == "SendMessage":
+            if op == "ChangeMessageVisibility":
+                self.visibility.append(int(params.get("VisibilityTimeout", 0)))
+            if op == "SendMessage":
                 self.sqs_chunks += max(1, math.ceil(len(params.get("MessageBody", "").encode()) / 65536))
             elif service == "sqs":
                 self.sqs_chunks += 1
@@ -331,6 +361,21 @@ def bench_delivery(aws: Any, recipients: int, stamp: str, out=print) -> dict[str
         counter = AwsCounter()
         for service in ("dynamodb", "sqs", "s3"):
             counter.attach(relay_aws.client(service))
+        # instrumentation only (this process's Sender object): when slots were granted, and how
+        # long the limiter said a deferred job had to wait
+        import sender.app as sender_app
+
+        limiter = sender_app.sender().limiter
+        grants: list[float] = []
+        waits: list[float] = []
+        acquire = limiter.acquire
+
+        def timed_acquire() -> float:
+            wait = acquire()
+            (waits.append(wait) if wait > 0 else grants.append(limiter.last_grant))
+            return wait
+
+        limiter.acquire = timed_acquire  # type: ignore[method-assign]
         # the same loop as relay_local.poller.pump, timing where the wall time goes
         busy = idle = 0.0
         invocations = 0
@@ -360,18 +405,39 @@ def bench_delivery(aws: Any, recipients: int, stamp: str, out=print) -> dict[str
         span = reqs[-1] - reqs[0] if reqs else 0.0
         # requests per whole window, counted from the first request
         per_window = Counter(int((r - reqs[0]) // DELIVERY_WINDOW) for r in reqs) if reqs else Counter()
+        arrivals = sorted(r.at for r in vendor.requests if not r.over_limit)
+        spans = [arrivals[i + DELIVERY_RATE] - arrivals[i] for i in range(len(arrivals) - DELIVERY_RATE)]
+        late = [a - g for a, g in zip(sorted(r.at for r in vendor.requests), grants)] if len(grants) == len(reqs) else []
+        vis = counter.visibility
+        lost = sum(v - w for v, w in zip(vis, waits)) if len(vis) == len(waits) else None
+        analysis = {
+            "min_span_of_rate_plus_1_arrivals_s": round(min(spans), 4) if spans else None,
+            "slot_to_arrival_ms": {"min": round(min(late) * 1000, 1), "median": round(statistics.median(late) * 1000, 1),
+                                   "max": round(max(late) * 1000, 1)} if late else None,
+            "deferral_wait_asked_s_mean": round(statistics.mean(waits), 3) if waits else 0.0,
+            "deferral_visibility_given_s_mean": round(statistics.mean(vis), 3) if vis else 0.0,
+            "deferral_seconds_lost_to_whole_second_visibility": round(lost, 2) if lost is not None else None,
+            "busy_seconds_per_request": round(busy / max(1, stats["requests"]), 4),
+        }
         out(f"delivery: {recipients} recipients, {stats['requests']} requests ({accepted} accepted) at "
             f"{DELIVERY_RATE}/{DELIVERY_WINDOW:g}s in {wall:.2f}s; floor {floor:.2f}s; ratio {wall / floor:.2f}; "
             f"over limit {stats['over_limit']}; drained={ok}")
         out(f"delivery: {invocations} sender invocations, {deferrals} rate-limit deferrals (ChangeMessageVisibility); "
             f"busy {busy:.2f}s in poll/invoke, idle {idle:.2f}s sleeping; first request at +{first:.2f}s, "
             f"first→last request {span:.2f}s; requests per window {[per_window[k] for k in sorted(per_window)]}")
+        out(f"delivery: why: deferred jobs asked to wait {analysis['deferral_wait_asked_s_mean']:.2f}s on average but "
+            f"SQS visibility is whole seconds (given {analysis['deferral_visibility_given_s_mean']:.2f}s; "
+            f"{analysis['deferral_seconds_lost_to_whole_second_visibility']}s of job-waiting in total beyond what the limiter asked); "
+            f"slot taken → request at the stand-in {analysis['slot_to_arrival_ms']} ms; shortest span of "
+            f"{DELIVERY_RATE + 1} consecutive arrivals {analysis['min_span_of_rate_plus_1_arrivals_s']}s "
+            f"(< {DELIVERY_WINDOW:g}s means over the vendor's limit); sender busy {analysis['busy_seconds_per_request'] * 1000:.0f} ms per request")
         return {"recipients": recipients, "requests": stats["requests"], "accepted_requests": accepted,
                 "wall_seconds": round(wall, 3), "floor_seconds": round(floor, 3), "wall_over_floor": round(wall / floor, 3),
                 "over_limit": stats["over_limit"], "drained": ok, "invocations": invocations, "deferrals": deferrals,
                 "busy_seconds": round(busy, 3), "idle_seconds": round(idle, 3), "first_request_after_s": round(first, 3),
                 "first_to_last_request_s": round(span, 3),
-                "requests_per_window": [per_window[k] for k in sorted(per_window)], "counts": counter.summary()}
+                "requests_per_window": [per_window[k] for k in sorted(per_window)], "analysis": analysis,
+                "counts": counter.summary()}
     finally:
         relay.stop()
 
@@ -394,7 +460,9 @@ ctx = LocalContext(function_name=args["name"], memory_limit_in_mb=args["memory"]
 t = time.perf_counter()
 result = handler(event, ctx)
 seconds = time.perf_counter() - t
-print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "seconds": seconds,
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")]
+hwm_mb = int(hwm[0].split()[1]) / 1024 if hwm else None
+print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "vmhwm_mb": hwm_mb, "seconds": seconds,
                   "result": result, "counts": counter.summary()}, default=str))
 """
 
@@ -408,7 +476,10 @@ def _run_child(relay: Any, logical_id: str, event: dict[str, Any], work: Path) -
     env = _clean_env({**relay.invoker.environment(logical_id), "POWERTOOLS_LOG_LEVEL": "CRITICAL"})
     args = json.dumps({"handler": spec.handler, "event": str(path), "name": logical_id, "memory": spec.memory,
                        "timeout": spec.timeout})
-    out = subprocess.run([sys.executable, "-c", CHILD, args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    # Linux carries a process's peak RSS across fork+exec (ru_maxrss of a child of this big process
+    # would start at the parent's peak): a small shell in between forks the child from itself.
+    cmd = ["/bin/sh", "-c", '"$0" "$@"; rc=$?; exit $rc', sys.executable, "-c", CHILD, args]
+    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     if out.returncode != 0:
         raise RuntimeError(f"{logical_id} child failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -423,15 +494,23 @@ def bench_memory(relay: Any, n_media: int, out=print) -> dict[str, Any]:
     # a second manifest with the same rows: a new upload, so it is planned (not a duplicate)
     s3.put_object(Bucket=relay.bucket, Key="manifests/bench-rss.json", Body=body)
     ingest = _run_child(relay, "IngestFunction", _s3_event(relay.bucket, "manifests/bench-rss.json", len(body), "rss"), work)
-    out(f"memory: IngestFunction on the {n_media}-row manifest: peak RSS {ingest['rss_mb']:.0f} MB "
+    out(f"memory: IngestFunction on the {n_media}-row manifest: peak RSS {ingest['rss_mb']:.0f} MB (VmHWM {ingest['vmhwm_mb']:.0f}) "
         f"({ingest['seconds']:.2f}s, {ingest['result']})")
     # one full sender batch: 10 jobs of 100 recipients off the send queue the plans filled
     poller = relay.pollers["SenderFunction"]
-    messages = SqsPoller._receive(poller)[:10]  # noqa: SLF001 - a plain receive
+    messages: list[dict[str, Any]] = []
+    for _ in range(30):  # full jobs only (the warm-up's one-recipient job stays behind)
+        got = SqsPoller._receive(poller)  # noqa: SLF001 - a plain receive
+        if not got:
+            break
+        messages += [m for m in got if len(json.loads(m["Body"]).get("entries", [])) >= 100]
+        if len(messages) >= 10:
+            break
+    messages = messages[:10]
     jobs = [json.loads(m["Body"]) for m in messages]
     n_rcp = sum(len(j.get("entries", [])) for j in jobs)
     sender = _run_child(relay, "SenderFunction", poller.event_for(messages), work)
-    out(f"memory: SenderFunction on {len(messages)} jobs / {n_rcp} recipients: peak RSS {sender['rss_mb']:.0f} MB "
+    out(f"memory: SenderFunction on {len(messages)} jobs / {n_rcp} recipients: peak RSS {sender['rss_mb']:.0f} MB (VmHWM {sender['vmhwm_mb']:.0f}) "
         f"({sender['seconds']:.2f}s, failures {len((sender['result'] or {}).get('batchItemFailures') or [])}, "
         f"vendor requests {len(relay.api.requests)})")
     return {"ingest": ingest, "sender": {**sender, "jobs": len(messages), "recipients": n_rcp}}
@@ -476,7 +555,16 @@ def cost(plan: dict[str, Any], memory: dict[str, Any], out=print) -> dict[str, A
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m relay_local.bench")
     parser.add_argument("--quick", action="store_true", help="fewer runs and rows: a smoke check in about a minute")
+    parser.add_argument("--only", choices=["delivery"], help="run one part alone (no results file)")
     args = parser.parse_args(argv)
+    if args.only == "delivery":
+        from relay_local.embedded import EmbeddedAws
+
+        if str(FUNCTIONS) not in sys.path:
+            sys.path.insert(0, str(FUNCTIONS))
+        with EmbeddedAws() as aws:
+            print(json.dumps(bench_delivery(aws, 400 if args.quick else 1_000, time.strftime("%H%M%S")), default=str))
+        return 0
     quick = args.quick
     runs = 3 if quick else 9
     n_media = 2_000 if quick else 10_000

@@ -35,7 +35,7 @@ def _log(report: IntakeReport) -> None:
     logger.info(
         "planned",
         extra={"sources": report.sources, "duplicates": report.duplicates, "jobs": report.jobs,
-               "recipients": report.recipients, "rejected": report.rejected},
+               "recipients": report.recipients, "rejected": report.rejected, "s3_keys": report.keys[:20]},
     )
     for rej in report.rejections:
         logger.warning("recipient rejected", extra={"s3_object": rej.object_pk[4:], "number": rej.number, "reason": rej.reason})

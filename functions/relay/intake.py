@@ -35,6 +35,8 @@ class IntakeReport:
     recipients: int = 0
     rejected: int = 0
     rejections: list[Rejection] = field(default_factory=list)
+    #: the S3 keys planned (log correlation)
+    keys: list[str] = field(default_factory=list)
 
 
 def media_ref(head: ObjectHead) -> MediaRef | str:
@@ -191,4 +193,5 @@ class Intake:
             recipients=result.entries,
             rejected=len(rejections),
             rejections=rejections,
+            keys=[source.key for source in self.sources],
         )
