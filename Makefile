@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 
 N ?= 10000
 
-.PHONY: demo test soak local build validate clean
+.PHONY: demo test soak bench local build validate clean
 
 $(READY): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "python3 3.11+ is needed, found " + sys.version.split()[0])'
@@ -28,6 +28,9 @@ test: $(READY)  ## every test: unit, template (cfn-lint), integration (moto serv
 
 soak: $(READY)  ## the guarantees under injected faults: `make soak` (10,000 recipients) or `make soak N=500`
 	$(BIN)/relay soak -n $(N)
+
+bench: $(READY)  ## speed and cost figures (not tests): cold start, plan throughput, delivery, memory, cost
+	$(BIN)/python -m relay_local.bench $(BENCH_ARGS)
 
 local: $(READY)  ## embedded AWS + Push API stand-in in the foreground
 	$(BIN)/relay local

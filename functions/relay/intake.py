@@ -88,6 +88,10 @@ class Intake:
             self._heads[(bucket, key)] = self._pool.submit(self.store.inspect, bucket, key)
         return self._heads[(bucket, key)]
 
+    def _checked(self, bucket: str, key: str) -> ObjectHead:
+        """The object's head, from its prefetch (dropped once read: only what planning needs stays)."""
+        return (self._heads.pop((bucket, key), None) or self._pool.submit(self.store.inspect, bucket, key)).result()
+
     def take(self, upload: Upload) -> None:
         """Claim the upload and add its recipients. Raises only for what a retry can fix."""
         if upload.kind is None:
@@ -115,7 +119,7 @@ class Intake:
             )
             return
         try:
-            head = self._head(upload.bucket, upload.key).result()
+            head = self._checked(upload.bucket, upload.key)
         except ObjectMissing as exc:
             self.rejections.append(
                 Rejection(rid=rid, number=number, object_pk=source.object_pk, source_id=source.source_id, reason=str(exc), media_key=upload.key)
@@ -173,10 +177,11 @@ class Intake:
 
     def _check_media(self, bucket: str, keys: set[str]) -> None:
         todo = [k for k in keys if k not in self.media]
-        futures = {k: self._head(bucket, k) for k in todo}
-        for key, future in futures.items():
+        for key in todo:
+            self._head(bucket, key)
+        for key in todo:  # keep only what planning needs (a MediaRef or a reason), not the futures
             try:
-                self.media[key] = media_ref(future.result())
+                self.media[key] = media_ref(self._checked(bucket, key))
             except ObjectMissing:
                 self.media[key] = "no such object in the bucket"
 

@@ -58,13 +58,15 @@ class RateLimiter:
             if not free:
                 return max(0.05, min(used.values()) + self.window - now)
             for _last, slot in free[:5]:
-                if self._take(slot, now, cutoff):
-                    self.last_grant = now
+                if self._take(slot, cutoff):
                     return 0.0
         return 1.0  # heavy contention: come back in a second
 
-    def _take(self, slot: int, now: float, cutoff: float) -> bool:
+    def _take(self, slot: int, cutoff: float) -> bool:
+        """The slot, stamped with the time it is really taken (later than the look that found it
+        free: the window then counts from as late as possible)."""
         self.requests += 1
+        now = self.clock()
         try:
             self._ddb.update_item(
                 TableName=self.table,
@@ -78,4 +80,5 @@ class RateLimiter:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return False
             raise
+        self.last_grant = now
         return True

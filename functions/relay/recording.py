@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from relay.ledger import Ledger, push_item, recipient_item, rejection_item, source_item
 from relay.models import Rejection, Source, State
@@ -22,11 +22,14 @@ def record_plan(
     queue, then the sources marked `planned` (a crash before that lets a redelivery plan again,
     with the same deterministic ids). Returns per-source counts."""
     sources = list(sources)
-    items = [rejection_item(r) for r in rejections]
-    for job in result.jobs:
-        items.append(push_item(job, State.PLANNED))
-        items += [recipient_item(job, e, State.PLANNED) for e in job.entries]
-    ledger.put_many(items)
+
+    def items() -> Iterator[dict]:  # streamed into batches of 25: a 10,000-row plan is not held twice
+        yield from (rejection_item(r) for r in rejections)
+        for job in result.jobs:
+            yield push_item(job, State.PLANNED)
+            yield from (recipient_item(job, e, State.PLANNED) for e in job.entries)
+
+    ledger.put_many(items())
     queue.enqueue(result.jobs, now=now)
     counts: dict[str, dict[str, int]] = {s.object_pk: {"recipients": 0, "rejected": 0} for s in sources}
     for job in result.jobs:

@@ -69,6 +69,9 @@ class SendPolicy:
     max_attempts: int = 8
     #: how long a claim protects an attempt in flight; longer than the function timeout
     lease_seconds: float = 120.0
+    #: a rate-limit slot this close is waited for in place; a longer wait goes back to the queue
+    #: (SQS delays come in whole seconds, too coarse for a slot due in 200 ms)
+    wait_in_place_seconds: float = 1.0
 
 
 class Sender:
@@ -81,6 +84,7 @@ class Sender:
         queue: SendQueue | None = None,
         policy: SendPolicy | None = None,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.api = api
         self.ledger = ledger
@@ -89,6 +93,7 @@ class Sender:
         self.queue = queue
         self.policy = policy or SendPolicy()
         self.clock = clock
+        self.sleep = sleep
 
     def send(self, job: PushJob) -> SendOutcome:
         now = self.clock()
@@ -103,6 +108,9 @@ class Sender:
             return self._expire(job, token)
         if self.limiter is not None:
             wait = self.limiter.acquire()
+            if 0 < wait <= self.policy.wait_in_place_seconds:
+                self.sleep(wait)
+                wait = self.limiter.acquire()
             if wait > 0:
                 self.ledger.set_job_state(job.job_id, "retry", token, attempts=attempt - 1)
                 raise Deferred(max(1, int(wait + 0.999)), f"rate limit: next slot in {wait:.1f}s")
