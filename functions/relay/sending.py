@@ -72,6 +72,10 @@ class SendPolicy:
     #: a rate-limit slot this close is waited for in place; a longer wait goes back to the queue
     #: (SQS delays come in whole seconds, too coarse for a slot due in 200 ms)
     wait_in_place_seconds: float = 1.0
+    #: channels that take per-recipient media in one request; on the others, such requests go one
+    #: recipient at a time, at least `spacing_seconds` apart across every sender (the vendor's rule)
+    dynamic_channels: frozenset[int] = frozenset({8})
+    spacing_seconds: float = 5.0
 
 
 class Sender:
@@ -83,6 +87,7 @@ class Sender:
         limiter: RateLimiter | None = None,
         queue: SendQueue | None = None,
         policy: SendPolicy | None = None,
+        channel_limiter: Callable[[int], RateLimiter] | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -94,6 +99,8 @@ class Sender:
         self.policy = policy or SendPolicy()
         self.clock = clock
         self.sleep = sleep
+        #: one slot per `spacing_seconds` for a channel without dynamic media (None: planner spacing only)
+        self.channel_limiter = channel_limiter
 
     def send(self, job: PushJob) -> SendOutcome:
         now = self.clock()
@@ -106,14 +113,14 @@ class Sender:
             return self._claimed_elsewhere(job)
         if job.expires_at is not None and now >= job.expires_at:
             return self._expire(job, token)
-        if self.limiter is not None:
-            wait = self.limiter.acquire()
+        for limiter, what in self._limiters(job):
+            wait = limiter.acquire()
             if 0 < wait <= self.policy.wait_in_place_seconds:
                 self.sleep(wait)
-                wait = self.limiter.acquire()
+                wait = limiter.acquire()
             if wait > 0:
                 self.ledger.set_job_state(job.job_id, "retry", token, attempts=attempt - 1)
-                raise Deferred(max(1, int(wait + 0.999)), f"rate limit: next slot in {wait:.1f}s")
+                raise Deferred(max(1, int(wait + 0.999)), f"{what}: next slot in {wait:.1f}s")
         body = build_request(job, self.presign)
         try:
             result = self.api.push(body)
@@ -127,6 +134,15 @@ class Sender:
         if result.status == INVALID_NUMBER and len(job.entries) > 1 and self.queue is not None:
             return self._split(job, token, result)
         return self._record(job, token, result)
+
+    def _limiters(self, job: PushJob) -> list[tuple[RateLimiter, str]]:
+        limiters = []
+        spaced = job.dynamic and job.application not in self.policy.dynamic_channels
+        if spaced and self.channel_limiter is not None:
+            limiters.append((self.channel_limiter(job.application), f"channel {job.application} spacing"))
+        if self.limiter is not None:
+            limiters.append((self.limiter, "rate limit"))
+        return limiters
 
     # -- outcomes -------------------------------------------------------------------------------
     def _claimed_elsewhere(self, job: PushJob) -> SendOutcome:

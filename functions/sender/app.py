@@ -45,7 +45,11 @@ def sender() -> Sender:
         limiter=RateLimiter(client("dynamodb"), settings.rate_limit_table or settings.push_log_table, settings.rate_limit_per_minute,
                             settings.rate_window_seconds),
         queue=wiring.send_queue(settings),
-        policy=SendPolicy(max_attempts=settings.max_send_attempts, lease_seconds=settings.send_lease_seconds),
+        policy=SendPolicy(max_attempts=settings.max_send_attempts, lease_seconds=settings.send_lease_seconds,
+                          dynamic_channels=settings.dynamic_media_channels, spacing_seconds=settings.per_recipient_spacing_seconds),
+        channel_limiter=lambda application: RateLimiter(
+            client("dynamodb"), settings.rate_limit_table or settings.push_log_table, 1,
+            settings.per_recipient_spacing_seconds, scope=f"channel-{application}"),
     )
 
 

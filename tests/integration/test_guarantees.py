@@ -176,3 +176,24 @@ def test_given_dead_lettered_jobs_when_the_cause_is_fixed_and_they_are_redriven_
     assert [r.response_body["status"] for r in relay.api.requests] == [403, 100]
     assert recipients(relay)["447700901601"]["state"] == "accepted"
     assert dlq_bodies(relay) == []
+
+
+@pytest.mark.parametrize("relay_env", [{"RETRY_BASE_SECONDS": "0", "PER_RECIPIENT_SPACING_SECONDS": "1"}])
+def test_given_two_plans_for_a_channel_without_dynamic_media_then_their_requests_are_spaced_across_plans(relay, sample):
+    import json as _json
+
+    s3 = relay.client("s3")
+    s3.put_object(Bucket=relay.bucket, Key="media/a.png", Body=sample("chart.png"))
+    ingest = relay.pollers["IngestFunction"]
+    # two manifests planned by two ingest invocations: each plans its first request for "now"
+    for m in range(2):
+        rows = [{"number": f"4477009017{m}{i}", "media": "media/a.png"} for i in range(2)]
+        s3.put_object(Bucket=relay.bucket, Key=f"manifests/web{m}.json",
+                      Body=_json.dumps({"application": 10, "message": "hi", "recipients": rows}).encode())
+        while ingest.poll_once():
+            pass
+    assert relay.run_until_idle(timeout=60)
+    times = sorted(r.at for r in relay.api.requests)
+    assert len(times) == 4 and all(r.response_body["status"] == 100 for r in relay.api.requests)
+    # the vendor's rule holds across plans and senders: one request per recipient, >= 1 s apart
+    assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= 0.9
