@@ -93,7 +93,8 @@ def _error(status: int, message: str, field: str | None = None) -> Response:
     return _json(status, ErrorBody(message=message, field=field))
 
 
-@app.post("/pushes", status_code=202, responses={202: {"description": "Planned", "content": {"application/json": {"model": PushAccepted}}}, **_ERRORS})
+@app.post("/pushes", status_code=202, responses={202: {"description": "Planned", "content": {"application/json": {"model": PushAccepted}}},
+                                                 **{code: answer for code, answer in _ERRORS.items() if code != 404}})
 def create_push(push: PushRequest):  # noqa: ANN201 - answers are documented in `responses`
     key = app.current_event.headers.get(IDEMPOTENCY_HEADER) or app.current_event.headers.get(IDEMPOTENCY_HEADER.lower())
     if key:
