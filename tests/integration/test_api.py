@@ -137,12 +137,13 @@ def test_given_the_same_idempotency_key_when_a_push_is_retried_then_it_is_planne
     assert len(relay.api.requests) == 1
 
 
-@pytest.mark.parametrize("relay_env", [{"RETRY_BASE_SECONDS": "0", "PER_RECIPIENT_SPACING_SECONDS": "2"}])
+@pytest.mark.parametrize("relay_env", [{"RETRY_BASE_SECONDS": "0", "PER_RECIPIENT_SPACING_SECONDS": "3"}])
 def test_given_an_expiry_when_a_job_is_still_unsent_then_it_is_never_sent_and_recorded_expired(api, relay):
     _, http = api
-    # one request per recipient on this channel, 2 s apart: the third is due after the expiry
+    # one request per recipient on this channel, 3 s apart: the second is due at +3 s, well before
+    # the expiry at +4.5 s; the third at +6 s, after it
     recipients = [{"number": f"44770090050{i}", "media": {"key": "media/photo.jpg"}} for i in range(3)]
-    resp = post_push(http, {"application": 10, "message": "OTP 123456", "expires_at": iso(3), "recipients": recipients})
+    resp = post_push(http, {"application": 10, "message": "OTP 123456", "expires_at": iso(4.5), "recipients": recipients})
     assert resp.status_code == 202
     status = wait_for(http, resp.json()["id"], all_final, timeout=30)
     states = {r["number"]: r["state"] for r in status["recipients"]}
