@@ -65,7 +65,7 @@ def table(rows: list[dict]) -> str:
     lines = []
     for r in rows:
         media = r.get("media_key") or ("(text)" if r.get("caption_for") else "")
-        note = r.get("reason") or ("caption of the document above, sent as text" if r.get("caption_for") else "")
+        note = r.get("reason") or ("caption of the file above, sent as its own text" if r.get("caption_for") else "")
         lines.append((r.get("number") or "-", _cut(media, 34), r["state"], str(r.get("push_id", "")), str(r.get("msg_id", "")), _cut(note, 70)))
     widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
