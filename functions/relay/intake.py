@@ -90,7 +90,8 @@ class Intake:
 
     def _checked(self, bucket: str, key: str) -> ObjectHead:
         """The object's head, from its prefetch (dropped once read: only what planning needs stays)."""
-        return (self._heads.pop((bucket, key), None) or self._pool.submit(self.store.inspect, bucket, key)).result()
+        self._head(bucket, key)
+        return self._heads.pop((bucket, key)).result()
 
     def take(self, upload: Upload) -> None:
         """Claim the upload and add its recipients. Raises only for what a retry can fix."""

@@ -125,9 +125,7 @@ class PushApiClient:
             raise TransportError(f"no answer from the Push API: {type(exc).__name__}", sent=True) from None
         except httpx.HTTPError as exc:  # the request may have arrived: an ambiguous outcome
             raise TransportError(f"Push API exchange failed: {type(exc).__name__}", sent=True) from None
-        if resp.status_code == 429:  # the vendor drops what is over its rate limit
-            raise TransportError("Push API answered HTTP 429", http_status=429)
-        if resp.status_code >= 500:
+        if resp.status_code == 429 or resp.status_code >= 500:  # not taken: retried, not ambiguous
             raise TransportError(f"Push API answered HTTP {resp.status_code}", http_status=resp.status_code)
         try:
             return PushResult.model_validate_json(resp.content)

@@ -73,9 +73,8 @@ class SendPolicy:
     #: (SQS delays come in whole seconds, too coarse for a slot due in 200 ms)
     wait_in_place_seconds: float = 1.0
     #: channels that take per-recipient media in one request; on the others, such requests go one
-    #: recipient at a time, at least `spacing_seconds` apart across every sender (the vendor's rule)
+    #: recipient at a time, spaced by the `channel_limiter` across every sender (the vendor's rule)
     dynamic_channels: frozenset[int] = frozenset({8})
-    spacing_seconds: float = 5.0
 
 
 class Sender:
@@ -99,7 +98,7 @@ class Sender:
         self.policy = policy or SendPolicy()
         self.clock = clock
         self.sleep = sleep
-        #: one slot per `spacing_seconds` for a channel without dynamic media (None: planner spacing only)
+        #: a one-slot limiter per channel without dynamic media (None: the planner's spacing only)
         self.channel_limiter = channel_limiter
 
     def send(self, job: PushJob) -> SendOutcome:

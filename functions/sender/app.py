@@ -35,6 +35,7 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 def sender() -> Sender:
     settings = get_settings()
     store = wiring.media_store(settings)
+    rate_table = settings.rate_limit_table or settings.push_log_table
     http = httpx.Client(timeout=httpx.Timeout(connect=TIMEOUT.connect, read=settings.push_timeout_seconds,
                                               write=TIMEOUT.write, pool=TIMEOUT.pool),
                         headers={"User-Agent": "picky-media-relay/0.1"})
@@ -42,14 +43,12 @@ def sender() -> Sender:
         api=PushApiClient(settings.picky_api_url, token_provider(settings), http=http),
         ledger=wiring.ledger(settings),
         presign=lambda media: store.presign(media, settings.presign_ttl_seconds),
-        limiter=RateLimiter(client("dynamodb"), settings.rate_limit_table or settings.push_log_table, settings.rate_limit_per_minute,
-                            settings.rate_window_seconds),
+        limiter=RateLimiter(client("dynamodb"), rate_table, settings.rate_limit_per_minute, settings.rate_window_seconds),
         queue=wiring.send_queue(settings),
         policy=SendPolicy(max_attempts=settings.max_send_attempts, lease_seconds=settings.send_lease_seconds,
-                          dynamic_channels=settings.dynamic_media_channels, spacing_seconds=settings.per_recipient_spacing_seconds),
+                          dynamic_channels=settings.dynamic_media_channels),
         channel_limiter=lambda application: RateLimiter(
-            client("dynamodb"), settings.rate_limit_table or settings.push_log_table, 1,
-            settings.per_recipient_spacing_seconds, scope=f"channel-{application}"),
+            client("dynamodb"), rate_table, 1, settings.per_recipient_spacing_seconds, scope=f"channel-{application}"),
     )
 
 
