@@ -9,6 +9,9 @@ TOOLS  := .venv-tools
 PYTEST_ARGS ?=
 
 N ?= 10000
+# the functions' runtime (template.yaml Globals), and the interpreter that compiles their bytecode
+RUNTIME := $(shell sed -n 's/^ *Runtime: *\(python[0-9.]*\).*/\1/p' template.yaml | head -1)
+LAMBDA_PYTHON ?= $(RUNTIME)
 
 .PHONY: demo test soak bench local build validate clean
 
@@ -45,8 +48,9 @@ $(TOOLS)/.ready:
 validate: $(TOOLS)/.ready  ## sam validate --lint
 	SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam validate --lint
 
-build: $(TOOLS)/.ready  ## sam build (needs python3.12 on PATH, the template's runtime)
+build: $(TOOLS)/.ready  ## sam build + hash-checked bytecode (needs the template's runtime, python3.12, on PATH)
 	SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam build
+	$(LAMBDA_PYTHON) relay_local/bytecode.py --runtime $(RUNTIME) .aws-sam/build
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache
