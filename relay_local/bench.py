@@ -3,7 +3,9 @@
 Benchmarks print figures; they are not tests. Measured in one run:
 
 1. cold start of each handler module (fresh process: import + what the handler builds per
-   container) over a floor (fresh process: import boto3 + the same clients);
+   container) over a floor (fresh process: import boto3 + the same clients), in a Lambda-like
+   layout (relay_local.lambda_layout): the bundle as `make build` ships it, beside the same
+   third-party modules alone and the bundle with no bytecode (as a plain `sam build` ships it);
 2. plan throughput of IngestFunction on a manifest of N rows, each with its own media object,
    against moto server, over a floor script making only the AWS calls planning cannot avoid
    (ranged GETs, BatchWriteItem of the same items, SendMessageBatch of the same bodies); AWS
@@ -75,18 +77,29 @@ _T0 = "import time\n_t0 = time.perf_counter()\n"
 _PRINT = "print(repr(time.perf_counter() - _t0))\n"
 _WIRING = ("from relay import wiring\nfrom relay.settings import get_settings\n"
            "_s = get_settings()\nwiring.media_store(_s); wiring.ledger(_s); wiring.send_queue(_s)\n")
-COLD_SCRIPTS = {
-    "ingest": _T0 + "import ingest.app\n" + _WIRING + _PRINT,
-    "sender": _T0 + "import sender.app\nsender.app.sender()\n" + _PRINT,
-    "api": _T0 + "import api.app\napi.app._service()\n" + _PRINT,
+#: each handler module and what it builds once per container
+COLD_INIT = {
+    "ingest": "import ingest.app\n" + _WIRING,
+    "sender": "import sender.app\nsender.app.sender()\n",
+    "api": "import api.app\napi.app._service()\n",
 }
+COLD_SCRIPTS = {name: _T0 + init + _PRINT for name, init in COLD_INIT.items()}
 # what each handler needs from AWS, and nothing else: s3 + presign signer + dynamodb + sqs
-FLOOR_SCRIPT = _T0 + (
+_CLIENTS = (
     "import boto3\nfrom botocore.config import Config\n"
     "boto3.client('s3')\n"
     "boto3.client('s3', config=Config(signature_version='s3v4', s3={'addressing_style': 'virtual'}))\n"
     "boto3.client('dynamodb')\nboto3.client('sqs')\n"
-) + _PRINT
+)
+FLOOR_SCRIPT = _T0 + _CLIENTS + _PRINT
+_OUR_PACKAGES = ("relay", "ingest", "sender", "api")
+#: after a handler's init, the third-party modules it loaded (from the bundle or the runtime), in import order
+_MODULES_SCRIPT = (
+    "import json, sys\n{init}"
+    "roots = {roots!r}\n"
+    "print(json.dumps([n for n, m in list(sys.modules.items()) if n.split('.')[0] not in {ours!r}\n"
+    "    and any(str(getattr(m, '__file__', None) or '').startswith(r) for r in roots)]))\n"
+)
 
 
 #: variables the relay's settings read: never inherited from the bench's own environment
@@ -102,18 +115,20 @@ def _clean_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-
-
-def _run_timed(script: str, env: dict[str, str]) -> float:
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    out = subprocess.run([sys.executable, "-S", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
     if out.returncode != 0:
         raise RuntimeError(f"cold-start script failed:\n{out.stderr[-2000:]}")
-    return float(out.stdout.strip().splitlines()[-1])
+    return out
 
 
-def _import_self_ms(script: str, env: dict[str, str]) -> dict[str, float]:
+def _run_timed(script: str, env: dict[str, str], cwd: Path) -> float:
+    return float(_run(["-c", script], env, cwd).stdout.strip().splitlines()[-1])
+
+
+def _import_self_ms(script: str, env: dict[str, str], cwd: Path) -> dict[str, float]:
     """Self import time per top-level package (python -X importtime)."""
-    out = subprocess.run([sys.executable, "-X", "importtime", "-c", script], cwd=ROOT, env=env, capture_output=True,
+    out = subprocess.run([sys.executable, "-S", "-X", "importtime", "-c", script], cwd=cwd, env=env, capture_output=True,
                          text=True, timeout=120)
     per: dict[str, float] = defaultdict(float)
     for line in out.stderr.splitlines():
@@ -122,47 +137,75 @@ def _import_self_ms(script: str, env: dict[str, str]) -> dict[str, float]:
         self_us, _cum, name = (part.strip() for part in line[len("import time:"):].split("|"))
         top = name.split(".")[0]
         # the project's own modules one by one, other packages as a whole
-        per[name if top in ("relay", "ingest", "sender", "api") else top] += int(self_us) / 1000
+        per[name if top in _OUR_PACKAGES else top] += int(self_us) / 1000
     return per
 
 
-def _extra_imports(script: str, env: dict[str, str]) -> dict[str, float]:
+def _extra_imports(script: str, floor_env: dict[str, str], env: dict[str, str], cwd: Path) -> dict[str, float]:
     """Packages (by self import time) the handler imports and the floor does not."""
-    floor = _import_self_ms(FLOOR_SCRIPT, env)
-    ours = _import_self_ms(script, env)
+    floor = _import_self_ms(FLOOR_SCRIPT, floor_env, cwd)
+    ours = _import_self_ms(script, env, cwd)
     extra = {pkg: ms - floor.get(pkg, 0.0) for pkg, ms in ours.items()}
     return {pkg: round(ms, 1) for pkg, ms in sorted(extra.items(), key=lambda kv: -kv[1]) if ms >= 1.0}
 
 
+def _libraries_script(name: str, env: dict[str, str], layout: Any) -> str:
+    """The floor plus every third-party module the handler loads, and nothing of ours."""
+    script = _MODULES_SCRIPT.format(init=COLD_INIT[name], roots=(str(layout.task), str(layout.runtime)),
+                                    ours=set(_OUR_PACKAGES))
+    modules = json.loads(_run(["-c", script], env, layout.root).stdout.strip().splitlines()[-1])
+    return _T0 + _CLIENTS + f"import importlib\nfor _m in {modules!r}:\n    importlib.import_module(_m)\n" + _PRINT
+
+
 def bench_coldstart(runs: int, out=print) -> dict[str, Any]:
-    env = _clean_env(COLD_ENV)
-    samples: dict[str, list[float]] = defaultdict(list)
-    floors: dict[str, list[float]] = defaultdict(list)
-    for name in COLD_SCRIPTS:  # one unmeasured round: .pyc files and the page cache warm
-        _run_timed(COLD_SCRIPTS[name], env)
-    _run_timed(FLOOR_SCRIPT, env)
-    for _ in range(runs):  # interleaved, so that machine noise hits handler and floor alike
-        for name, script in COLD_SCRIPTS.items():
-            samples[name].append(_run_timed(script, env))
-            floors[name].append(_run_timed(FLOOR_SCRIPT, env))
-    result_extra = {name: _extra_imports(script, env) for name, script in COLD_SCRIPTS.items()}
-    try:
-        import awscrt  # noqa: F401
-        crt = True
-    except ImportError:
-        crt = False
-    result: dict[str, Any] = {"runs": runs, "awscrt_importable": crt}
-    for name in COLD_SCRIPTS:
-        h, f = statistics.median(samples[name]), statistics.median(floors[name])
-        result[name] = {"handler_ms": round(h * 1000, 1), "floor_ms": round(f * 1000, 1), "over_floor": round(h / f, 3),
-                        "handler_samples_ms": [round(s * 1000, 1) for s in samples[name]],
-                        "floor_samples_ms": [round(s * 1000, 1) for s in floors[name]]}
-        result[name]["import_ms_beyond_floor"] = result_extra[name]
-        out(f"coldstart {name:6s}: handler {h * 1000:6.0f} ms, floor (boto3 + its clients) {f * 1000:6.0f} ms, "
-            f"ratio {h / f:.2f} (median of {runs})")
-        top = ", ".join(f"{pkg} {ms:.0f}" for pkg, ms in list(result_extra[name].items())[:8])
+    """Cold starts as Lambda pays them: in a Lambda-like layout (relay_local.lambda_layout), each
+    variant beside the floor, interleaved so that machine noise hits them alike."""
+    from relay_local.lambda_layout import build_layout
+
+    layout = build_layout(OUT_DIR / "lambda")
+    base = _clean_env(COLD_ENV)
+    floor_env = layout.env(base)
+    env = layout.env(base, layout.task)
+    source_env = layout.env(base, layout.task_source)
+    out(f"coldstart: layout {layout.root.relative_to(ROOT)}: runtime provides {', '.join(layout.provided)}; "
+        f"the bundle holds {', '.join(layout.bundled)} and the functions' packages")
+    if layout.unwanted:
+        out(f"coldstart: WARNING: the bundle holds {', '.join(layout.unwanted)}, which slow every cold start")
+    libraries = {name: _libraries_script(name, env, layout) for name in COLD_INIT}
+    variants = {  # name -> (script, env): what is measured for each handler, floor first
+        "floor": lambda name: (FLOOR_SCRIPT, floor_env),
+        "handler": lambda name: (COLD_SCRIPTS[name], env),
+        "libraries": lambda name: (libraries[name], env),
+        "without_bytecode": lambda name: (COLD_SCRIPTS[name], source_env),
+    }
+    for name in COLD_INIT:  # one unmeasured round: the page cache warm
+        for variant in variants.values():
+            _run_timed(*variant(name), layout.root)
+    samples: dict[str, dict[str, list[float]]] = {name: defaultdict(list) for name in COLD_INIT}
+    for _ in range(runs):
+        for name in COLD_INIT:
+            for key, variant in variants.items():
+                samples[name][key].append(_run_timed(*variant(name), layout.root))
+    result: dict[str, Any] = {"runs": runs, "layout": {"runtime": list(layout.provided), "bundle": list(layout.bundled),
+                                                       "unwanted_in_bundle": layout.unwanted}}
+    for name in COLD_INIT:
+        med = {key: statistics.median(values) for key, values in samples[name].items()}
+        floor = med["floor"]
+        result[name] = {
+            **{f"{key}_ms": round(ms * 1000, 1) for key, ms in med.items()},
+            "over_floor": round(med["handler"] / floor, 3),
+            "libraries_over_floor": round(med["libraries"] / floor, 3),
+            "without_bytecode_over_floor": round(med["without_bytecode"] / floor, 3),
+            "samples_ms": {key: [round(v * 1000, 1) for v in values] for key, values in samples[name].items()},
+            "import_ms_beyond_floor": _extra_imports(COLD_SCRIPTS[name], floor_env, env, layout.root),
+        }
+        r = result[name]
+        out(f"coldstart {name:6s}: floor (boto3 + its clients) {r['floor_ms']:4.0f} ms | handler as `make build` ships it "
+            f"{r['handler_ms']:4.0f} ms = {r['over_floor']:.2f} | the same third-party modules alone {r['libraries_ms']:4.0f} ms "
+            f"= {r['libraries_over_floor']:.2f} | with no bytecode (plain `sam build`) {r['without_bytecode_ms']:4.0f} ms "
+            f"= {r['without_bytecode_over_floor']:.2f} (medians of {runs})")
+        top = ", ".join(f"{pkg} {ms:.0f}" for pkg, ms in list(r["import_ms_beyond_floor"].items())[:8])
         out(f"coldstart {name:6s}: imports beyond the floor's, ms (self time, -X importtime, one run): {top}")
-    out(f"coldstart: awscrt importable in the venv: {'YES (it slows botocore imports)' if crt else 'no'}")
     return result
 
 
@@ -561,8 +604,11 @@ def cost(plan: dict[str, Any], memory: dict[str, Any], out=print) -> dict[str, A
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m relay_local.bench")
     parser.add_argument("--quick", action="store_true", help="fewer runs and rows: a smoke check in about a minute")
-    parser.add_argument("--only", choices=["delivery"], help="run one part alone (no results file)")
+    parser.add_argument("--only", choices=["coldstart", "delivery"], help="run one part alone (no results file)")
     args = parser.parse_args(argv)
+    if args.only == "coldstart":
+        print(json.dumps(bench_coldstart(3 if args.quick else 9), default=str))
+        return 0
     if args.only == "delivery":
         from relay_local.embedded import EmbeddedAws
 
@@ -608,9 +654,12 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps(results, indent=2, default=str))
     print(f"bench: results written to {path.relative_to(ROOT)}")
     c, p, d, m = results["coldstart"], results["plan"], results["delivery"], results["memory"]
-    print(f"bench: coldstart.ingest_over_floor={c['ingest']['over_floor']:.2f}")
-    print(f"bench: coldstart.sender_over_floor={c['sender']['over_floor']:.2f}")
-    print(f"bench: coldstart.api_over_floor={c['api']['over_floor']:.2f}")
+    for name in COLD_INIT:
+        print(f"bench: coldstart.{name}_over_floor={c[name]['over_floor']:.2f}")
+    for name in COLD_INIT:
+        print(f"bench: coldstart.{name}_libraries_over_floor={c[name]['libraries_over_floor']:.2f}")
+    for name in COLD_INIT:
+        print(f"bench: coldstart.{name}_without_bytecode_over_floor={c[name]['without_bytecode_over_floor']:.2f}")
     print(f"bench: plan.throughput_vs_floor={p['throughput_vs_floor']:.2f}")
     print(f"bench: plan.ddb_requests_per_recipient={p['ddb_requests_per_recipient']:.3f}")
     print(f"bench: plan.s3_requests_per_recipient={p['s3_requests_per_recipient']:.2f}")

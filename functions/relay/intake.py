@@ -12,12 +12,11 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from pathlib import PurePosixPath
 
 from relay.aws import S3_CONCURRENCY
 from relay.ledger import Ledger
 from relay.manifest import ManifestError, PlaceholderError, parse_manifest, render
-from relay.media import MediaRejected, classify
+from relay.media_refs import media_ref
 from relay.models import MediaRef, Rejection, Source, short_hash
 from relay.planner import Candidate, Plan, PlanRules, plan, reject
 from relay.recording import record_plan
@@ -37,18 +36,6 @@ class IntakeReport:
     rejections: list[Rejection] = field(default_factory=list)
     #: the S3 keys planned (log correlation)
     keys: list[str] = field(default_factory=list)
-
-
-def media_ref(head: ObjectHead) -> MediaRef | str:
-    """A checked media object, or why it is refused."""
-    filename = PurePosixPath(head.key).name
-    try:
-        check = classify(filename, head.head, head.size)
-    except MediaRejected as exc:
-        return exc.reason
-    return MediaRef(
-        bucket=head.bucket, key=head.key, kind=check.kind, content_type=check.content_type, size=head.size, filename=filename
-    )
 
 
 class Intake:

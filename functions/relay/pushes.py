@@ -13,9 +13,9 @@ from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from relay.api_models import MediaSpec, PushAccepted, PushRequest, PushStatus, Rejected, RecipientStatus
-from relay.intake import media_ref
 from relay.ledger import Ledger
 from relay.media import SNIFF_BYTES, MediaRejected, classify, classify_by_name
+from relay.media_refs import media_ref
 from relay.models import MediaRef, Source, short_hash
 from relay.planner import Candidate, PlanRules, plan
 from relay.recording import record_plan
