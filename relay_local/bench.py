@@ -53,20 +53,20 @@ S3_GET = 0.0004 / 1000
 S3_PUT = 0.005 / 1000
 
 # -- 1. cold start -------------------------------------------------------------------------------
-COLD_ENV = {
+COLD_ENV = {  # as template.yaml configures the functions on AWS: secrets named in SSM, not given
     "MEDIA_BUCKET": "bench-media-bucket",
     "PUSH_LOG_TABLE": "bench-push-log",
     "SEND_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
     "SEND_DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
-    "PICKY_TOKEN": "x",
+    "PICKY_TOKEN_PARAMETER": "/picky-relay/token",
+    "SIGNING_SECRET_PARAMETER": "/picky-relay/signing-secret",
+    "EVENTS_SECRET_PARAMETER": "/picky-relay/events-secret",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
-    "SIGNING_SECRET": "x",
-    "EVENTS_SECRET": "x",
-    "IDEMPOTENCY_TABLE": "t",
-    "RATE_LIMIT_TABLE": "t",
+    "IDEMPOTENCY_TABLE": "bench-idempotency",
+    "RATE_LIMIT_TABLE": "bench-rate-limit",
     "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_METRICS_NAMESPACE": "PickyRelay",
     "POWERTOOLS_SERVICE_NAME": "picky-media-relay",
@@ -75,23 +75,22 @@ COLD_ENV = {
 
 _T0 = "import time\n_t0 = time.perf_counter()\n"
 _PRINT = "print(repr(time.perf_counter() - _t0))\n"
-_WIRING = ("from relay import wiring\nfrom relay.settings import get_settings\n"
-           "_s = get_settings()\nwiring.media_store(_s); wiring.ledger(_s); wiring.send_queue(_s)\n")
-#: each handler module and what it builds once per container
+#: each handler module and what it builds once per container (nothing is fetched: no network)
 COLD_INIT = {
-    "ingest": "import ingest.app\n" + _WIRING,
+    "ingest": "import ingest.app\ningest.app.build_intake()\n",
     "sender": "import sender.app\nsender.app.sender()\n",
-    "api": "import api.app\napi.app._service()\n",
+    "api": "import api.app\napi.app._service(); api.app._idempotent_create(); api.app._signing_secret(); api.app._events_secret()\n",
 }
 COLD_SCRIPTS = {name: _T0 + init + _PRINT for name, init in COLD_INIT.items()}
-# what each handler needs from AWS, and nothing else: s3 + presign signer + dynamodb + sqs
-_CLIENTS = (
-    "import boto3\nfrom botocore.config import Config\n"
-    "boto3.client('s3')\n"
-    "boto3.client('s3', config=Config(signature_version='s3v4', s3={'addressing_style': 'virtual'}))\n"
-    "boto3.client('dynamodb')\nboto3.client('sqs')\n"
-)
-FLOOR_SCRIPT = _T0 + _CLIENTS + _PRINT
+#: the floor: boto3 and the clients each handler needs, and nothing else
+_PRESIGN = "boto3.client('s3', config=Config(signature_version='s3v4', s3={'addressing_style': 'virtual'}))\n"
+_CLIENTS = {
+    "ingest": "boto3.client('s3')\nboto3.client('dynamodb')\nboto3.client('sqs')\n",
+    "sender": _PRESIGN + "boto3.client('dynamodb')\nboto3.client('sqs')\nboto3.client('ssm')\n",
+    "api": "boto3.client('s3')\nboto3.client('dynamodb')\nboto3.client('sqs')\nboto3.client('ssm')\n",
+}
+FLOOR_SCRIPTS = {name: _T0 + "import boto3\nfrom botocore.config import Config\n" + clients + _PRINT
+                 for name, clients in _CLIENTS.items()}
 _OUR_PACKAGES = ("relay", "ingest", "sender", "api")
 #: after a handler's init, the third-party modules it loaded (from the bundle or the runtime), in import order
 _MODULES_SCRIPT = (
@@ -104,7 +103,8 @@ _MODULES_SCRIPT = (
 
 #: variables the relay's settings read: never inherited from the bench's own environment
 _SETTING_NAMES = {"MEDIA_BUCKET", "PUSH_LOG_TABLE", "SEND_QUEUE_URL", "PICKY_TOKEN", "PICKY_API_URL", "SIGNING_SECRET",
-                  "EVENTS_SECRET", "IDEMPOTENCY_TABLE", "RATE_LIMIT_TABLE", "SEND_DLQ_URL"}
+                  "EVENTS_SECRET", "IDEMPOTENCY_TABLE", "RATE_LIMIT_TABLE", "SEND_DLQ_URL", "PICKY_TOKEN_PARAMETER",
+                  "SIGNING_SECRET_PARAMETER", "EVENTS_SECRET_PARAMETER"}
 
 
 def _clean_env(extra: dict[str, str]) -> dict[str, str]:
@@ -141,9 +141,10 @@ def _import_self_ms(script: str, env: dict[str, str], cwd: Path) -> dict[str, fl
     return per
 
 
-def _extra_imports(script: str, floor_env: dict[str, str], env: dict[str, str], cwd: Path) -> dict[str, float]:
+def _extra_imports(name: str, floor_env: dict[str, str], env: dict[str, str], cwd: Path) -> dict[str, float]:
     """Packages (by self import time) the handler imports and the floor does not."""
-    floor = _import_self_ms(FLOOR_SCRIPT, floor_env, cwd)
+    floor = _import_self_ms(FLOOR_SCRIPTS[name], floor_env, cwd)
+    script = COLD_SCRIPTS[name]
     ours = _import_self_ms(script, env, cwd)
     extra = {pkg: ms - floor.get(pkg, 0.0) for pkg, ms in ours.items()}
     return {pkg: round(ms, 1) for pkg, ms in sorted(extra.items(), key=lambda kv: -kv[1]) if ms >= 1.0}
@@ -154,7 +155,7 @@ def _libraries_script(name: str, env: dict[str, str], layout: Any) -> str:
     script = _MODULES_SCRIPT.format(init=COLD_INIT[name], roots=(str(layout.task), str(layout.runtime)),
                                     ours=set(_OUR_PACKAGES))
     modules = json.loads(_run(["-c", script], env, layout.root).stdout.strip().splitlines()[-1])
-    return _T0 + _CLIENTS + f"import importlib\nfor _m in {modules!r}:\n    importlib.import_module(_m)\n" + _PRINT
+    return FLOOR_SCRIPTS[name].replace(_PRINT, "") + f"import importlib\nfor _m in {modules!r}:\n    importlib.import_module(_m)\n" + _PRINT
 
 
 def bench_coldstart(runs: int, out=print) -> dict[str, Any]:
@@ -173,7 +174,7 @@ def bench_coldstart(runs: int, out=print) -> dict[str, Any]:
         out(f"coldstart: WARNING: the bundle holds {', '.join(layout.unwanted)}, which slow every cold start")
     libraries = {name: _libraries_script(name, env, layout) for name in COLD_INIT}
     variants = {  # name -> (script, env): what is measured for each handler, floor first
-        "floor": lambda name: (FLOOR_SCRIPT, floor_env),
+        "floor": lambda name: (FLOOR_SCRIPTS[name], floor_env),
         "handler": lambda name: (COLD_SCRIPTS[name], env),
         "libraries": lambda name: (libraries[name], env),
         "without_bytecode": lambda name: (COLD_SCRIPTS[name], source_env),
@@ -197,10 +198,10 @@ def bench_coldstart(runs: int, out=print) -> dict[str, Any]:
             "libraries_over_floor": round(med["libraries"] / floor, 3),
             "without_bytecode_over_floor": round(med["without_bytecode"] / floor, 3),
             "samples_ms": {key: [round(v * 1000, 1) for v in values] for key, values in samples[name].items()},
-            "import_ms_beyond_floor": _extra_imports(COLD_SCRIPTS[name], floor_env, env, layout.root),
+            "import_ms_beyond_floor": _extra_imports(name, floor_env, env, layout.root),
         }
         r = result[name]
-        out(f"coldstart {name:6s}: floor (boto3 + its clients) {r['floor_ms']:4.0f} ms | handler as `make build` ships it "
+        out(f"coldstart {name:6s}: floor (boto3 + {_CLIENTS[name].count('boto3.client')} clients) {r['floor_ms']:4.0f} ms | handler as `make build` ships it "
             f"{r['handler_ms']:4.0f} ms = {r['over_floor']:.2f} | the same third-party modules alone {r['libraries_ms']:4.0f} ms "
             f"= {r['libraries_over_floor']:.2f} | with no bytecode (plain `sam build`) {r['without_bytecode_ms']:4.0f} ms "
             f"= {r['without_bytecode_over_floor']:.2f} (medians of {runs})")

@@ -1,4 +1,6 @@
-"""S3 adapter: read what planning needs from an object, and presign media URLs."""
+"""S3 adapters: `MediaStore` reads what planning needs from an object (IngestFunction, ApiFunction);
+`Presigner` signs media URLs at send time (SenderFunction). Apart, so that each handler creates only
+the S3 client it uses."""
 
 from __future__ import annotations
 
@@ -41,9 +43,8 @@ def decode_metadata(value: str) -> str:
 
 
 class MediaStore:
-    def __init__(self, s3: Any, signer: Any) -> None:
+    def __init__(self, s3: Any) -> None:
         self._s3 = s3
-        self._signer = signer
 
     def inspect(self, bucket: str, key: str, nbytes: int = SNIFF_BYTES) -> ObjectHead:
         try:
@@ -78,6 +79,11 @@ class MediaStore:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 raise ObjectMissing(f"s3://{bucket}/{key} does not exist") from None
             raise
+
+
+class Presigner:
+    def __init__(self, signer: Any) -> None:
+        self._signer = signer
 
     def presign(self, media: MediaRef, ttl_seconds: int) -> str:
         """A GET URL that also tells S3 which Content-Type and file name to serve (a caller's own

@@ -1,5 +1,8 @@
 """Secrets: a local value from the environment, else an SSM SecureString (Powertools parameters,
-fetched once and cached for five minutes, so a rotated secret is picked up). Never logged."""
+fetched once and cached for five minutes, so a rotated secret is picked up). Never logged.
+
+The SSM provider and its client are made with the provider, once per container (with the rest of a
+handler's clients); the first fetch waits for the first call."""
 
 from __future__ import annotations
 
@@ -20,9 +23,14 @@ def secret_provider(local: SecretStr | None, parameter: str | None, what: str) -
     if not parameter:
         raise SecretNotConfigured(f"{what}: set its SSM parameter name (or, locally, the value itself)")
 
-    def from_ssm() -> str:
-        from aws_lambda_powertools.utilities.parameters import get_parameter
+    # only where secrets live in SSM: a local run never loads it
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
 
-        return get_parameter(parameter, decrypt=True, max_age=CACHE_SECONDS)
+    from relay.aws import client
+
+    ssm = SSMProvider(boto3_client=client("ssm"))
+
+    def from_ssm() -> str:
+        return ssm.get(parameter, decrypt=True, max_age=CACHE_SECONDS)
 
     return from_ssm

@@ -34,7 +34,7 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 @cache
 def sender() -> Sender:
     settings = get_settings()
-    store = wiring.media_store(settings)
+    signer = wiring.presigner(settings)
     rate_table = settings.rate_limit_table or settings.push_log_table
     http = httpx.Client(timeout=httpx.Timeout(connect=TIMEOUT.connect, read=settings.push_timeout_seconds,
                                               write=TIMEOUT.write, pool=TIMEOUT.pool),
@@ -42,7 +42,7 @@ def sender() -> Sender:
     return Sender(
         api=PushApiClient(settings.picky_api_url, token_provider(settings), http=http),
         ledger=wiring.ledger(settings),
-        presign=lambda media: store.presign(media, settings.presign_ttl_seconds),
+        presign=lambda media: signer.presign(media, settings.presign_ttl_seconds),
         limiter=RateLimiter(client("dynamodb"), rate_table, settings.rate_limit_per_minute, settings.rate_window_seconds),
         queue=wiring.send_queue(settings),
         policy=SendPolicy(max_attempts=settings.max_send_attempts, lease_seconds=settings.send_lease_seconds,

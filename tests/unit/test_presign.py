@@ -9,7 +9,7 @@ import pytest
 from relay.aws import presign_client
 from relay.media import MediaKind
 from relay.models import MediaRef
-from relay.s3media import MediaStore, decode_metadata
+from relay.s3media import Presigner, decode_metadata
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def aws_signer(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     presign_client.cache_clear()
-    yield MediaStore(s3=None, signer=presign_client("virtual"))
+    yield Presigner(presign_client("virtual"))
     presign_client.cache_clear()
 
 
