@@ -10,8 +10,8 @@ Benchmarks print figures; they are not tests. Measured in one run:
    against moto server, over a floor script making only the AWS calls planning cannot avoid
    (ranged GETs, BatchWriteItem of the same items, SendMessageBatch of the same bodies); AWS
    requests per recipient counted with botocore event hooks on the handler's own clients;
-3. delivery time through SenderFunction and the Push API stand-in at a compressed rate limit
-   (20 requests per 1 s window), over the time the rate limit alone needs;
+3. delivery time through SenderFunction and the Push API stand-in at the vendor's limit with its
+   window compressed (90 requests per 12 s, not per 60 s), over the time the rate limit alone needs;
 4. peak RSS of IngestFunction (the N-row manifest) and SenderFunction (10 jobs of 100 recipients),
    each in a process of its own;
 5. cost per 1,000 recipients on AWS from the measured counts and durations.
@@ -378,8 +378,13 @@ def _plan_floor(relay: Any, n_media: int, counter: AwsCounter) -> dict[str, Any]
 
 
 # -- 3. delivery time -----------------------------------------------------------------------------
-DELIVERY_RATE = 20  # requests per window
-DELIVERY_WINDOW = 1.0  # seconds
+# The vendor's own limit, 90 requests per window, with the window compressed from 60 s to 12 s. The
+# compression must leave the limit binding, as it is on AWS (a request costs the sender tens of ms;
+# the vendor allows one every 667 ms): at 20 per 1 s the sender's own work per request on the
+# embedded stack (60-95 ms on a 2-core machine) is slower than the limit, and the figure would time
+# the machine, not the rate limiting. The sender's time per request is printed beside it.
+DELIVERY_RATE = 90  # requests per window
+DELIVERY_WINDOW = 12.0  # seconds
 
 
 def bench_delivery(aws: Any, recipients: int, stamp: str, out=print) -> dict[str, Any]:
@@ -616,12 +621,12 @@ def main(argv: list[str] | None = None) -> int:
         if str(FUNCTIONS) not in sys.path:
             sys.path.insert(0, str(FUNCTIONS))
         with EmbeddedAws() as aws:
-            print(json.dumps(bench_delivery(aws, 400 if args.quick else 1_000, time.strftime("%H%M%S")), default=str))
+            print(json.dumps(bench_delivery(aws, 1_000 if args.quick else 2_000, time.strftime("%H%M%S")), default=str))
         return 0
     quick = args.quick
     runs = 3 if quick else 9
     n_media = 2_000 if quick else 10_000
-    n_delivery = 400 if quick else 1_000
+    n_delivery = 1_000 if quick else 2_000
     stamp = time.strftime("%Y%m%dT%H%M%S")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")
     if str(FUNCTIONS) not in sys.path:

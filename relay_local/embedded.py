@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import threading
 
 from relay_local.ports import free_port
 
@@ -33,6 +35,7 @@ class EmbeddedAws:
         from moto.server import ThreadedMotoServer
 
         _linear_sqs_receive()
+        _atomic_dynamodb_writes()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
@@ -69,3 +72,26 @@ def _linear_sqs_receive() -> None:
         return int(queue.message_retention_period) + message.sent_timestamp / 1000 > unix_time()  # type: ignore[attr-defined]
 
     SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
+
+
+_DYNAMODB_WRITE_LOCK = threading.RLock()
+
+
+def _atomic_dynamodb_writes() -> None:
+    """DynamoDB applies a write and checks its condition atomically; moto (5.x) checks, then writes,
+    with nothing between concurrent requests, so two senders could both take one rate-limit slot or
+    one job claim. One lock around moto's item writes gives the guarantee the relay relies on."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        method = getattr(DynamoDBBackend, name)
+        if getattr(method, "__relay_atomic__", False):
+            continue
+
+        def locked(*args, __method=method, **kwargs):  # type: ignore[no-untyped-def]
+            with _DYNAMODB_WRITE_LOCK:
+                return __method(*args, **kwargs)
+
+        functools.update_wrapper(locked, method)
+        locked.__relay_atomic__ = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, locked)

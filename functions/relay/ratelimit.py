@@ -5,6 +5,11 @@ request may go out only after taking a slot that was last used at least `window`
 a conditional write, so two senders can never take the same slot: at most `limit` requests start
 in any rolling `window`. The window is a little longer than the vendor's minute (RATE_WINDOW_SECONDS,
 default 61) because a request reaches the vendor a little after its slot was taken.
+
+Each limiter keeps the slot times it last read. Slots only ever get newer, so a slot that view shows
+busy is busy, and a slot it shows free is tried with the conditional write straight away; the slots
+are read again only when that write finds a slot taken by another sender. A sender working alone
+then spends one DynamoDB request per grant, not two (a Query of every slot and a write).
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ class RateLimiter:
         self.requests = 0
         #: when the last granted slot was taken (the time the window counts from)
         self.last_grant = 0.0
+        #: slot -> when it was last used, as last read (and as this limiter has used them since)
+        self._view: dict[int, float] | None = None
 
     def _slots(self) -> dict[int, float]:
         used: dict[int, float] = {}
@@ -52,14 +59,19 @@ class RateLimiter:
         """Take a slot: 0.0 when granted, else how many seconds until one frees up."""
         for _attempt in range(3):
             now = self.clock()
-            used = self._slots()
+            fresh = self._view is None
+            if self._view is None:
+                self._view = self._slots()
+            used = self._view
             cutoff = now - self.window
             free = sorted((used.get(slot, 0.0), slot) for slot in range(self.limit) if used.get(slot, 0.0) <= cutoff)
-            if not free:
+            if not free:  # the view can only be older than the table: no slot is free there either
                 return max(0.05, min(used.values()) + self.window - now)
-            for _last, slot in free[:5]:
+            for _last, slot in free[:5] if fresh else free[:1]:
                 if self._take(slot, cutoff):
+                    used[slot] = self.last_grant
                     return 0.0
+            self._view = None  # another sender took what the view showed free: read the slots again
         return 1.0  # heavy contention: come back in a second
 
     def _take(self, slot: int, cutoff: float) -> bool:

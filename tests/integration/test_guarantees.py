@@ -80,6 +80,32 @@ def test_given_concurrent_senders_when_they_share_the_limiter_then_no_window_hol
                      ExpressionAttributeValues={":p": {"S": "RATE#picky-push"}})["Count"] == limit
 
 
+def test_given_one_sender_alone_when_it_takes_slots_then_it_reads_them_once_and_writes_one_per_grant(relay):
+    # Given a limiter of 5 slots per minute, used by one sender
+    limiter = RateLimiter(relay.client("dynamodb"), relay.stack.ref("RateLimitTable"), 5, 60.0)
+    # When it takes every slot, then asks for one more
+    waits = [limiter.acquire() for _ in range(6)]
+    # Then five are granted, the sixth waits about a window, and the slots were read once
+    assert waits[:5] == [0.0] * 5 and 55 < waits[5] <= 60
+    assert limiter.requests == 1 + 5
+
+
+def test_given_another_sender_took_the_slot_its_view_shows_free_when_acquiring_then_it_reads_again(relay):
+    table = relay.stack.ref("RateLimitTable")
+    mine = RateLimiter(relay.client("dynamodb"), table, 2, 60.0)
+    other = RateLimiter(relay.client("dynamodb"), table, 2, 60.0)
+    # Given my view shows both slots free, and I take one
+    assert mine.acquire() == 0.0
+    # When another sender takes the other slot behind my back
+    assert other.acquire() == 0.0
+    # Then my next request is refused a slot (after reading the slots again), not granted on a stale view
+    before = mine.requests
+    assert mine.acquire() > 50
+    assert mine.requests - before == 2  # the refused write, then the read
+    assert relay.client("dynamodb").query(TableName=table, KeyConditionExpression="pk = :p",
+                                          ExpressionAttributeValues={":p": {"S": "RATE#picky-push"}})["Count"] == 2
+
+
 @pytest.mark.parametrize("relay_env", [{"RETRY_BASE_SECONDS": "0", "MAX_SEND_ATTEMPTS": "3"}])
 def test_given_a_vendor_that_keeps_failing_when_attempts_run_out_then_recipients_fail_and_the_job_is_dead_lettered(relay, sample):
     relay.api.script(Answer(http_status=500), Answer(http_status=503), Answer(vendor_status=101))
