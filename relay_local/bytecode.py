@@ -30,7 +30,9 @@ ZIP_EPOCH = 315532800  # 1980-01-01T00:00:00Z
 
 
 def compile_tree(root: Path, prefix: str = LAMBDA_TASK_ROOT, workers: int = 0) -> int:
-    """Write a hash-checked `.pyc` beside every `.py` under `root`; tracebacks name `prefix/...`.
+    """Write a hash-checked `.pyc` beside every `.py` under `root`, recording the sources as
+    `prefix/...` (where Lambda puts them), not the build folder: the same sources give the same bytes
+    wherever they are built.
 
     Returns how many `.pyc` files the tree holds afterwards; raises if a module fails to compile.
     """

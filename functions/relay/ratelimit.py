@@ -60,7 +60,7 @@ class RateLimiter:
         for _attempt in range(3):
             now = self.clock()
             fresh = self._view is None
-            if self._view is None:
+            if fresh:
                 self._view = self._slots()
             used = self._view
             cutoff = now - self.window
