@@ -1,0 +1,57 @@
+"""The Lambda bundle: what functions/requirements.txt pulls in, and each handler started from it alone.
+
+The layout (relay_local.lambda_layout) holds only the bundle and the runtime's boto3, runs with no
+site-packages and cannot write bytecode, as under /var/task; dated like a `sam deploy` zip.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from relay_local.bench import COLD_ENV, COLD_INIT, _clean_env
+from relay_local.lambda_layout import FUNCTIONS, RUNTIME_PROVIDES, UNWANTED, build_layout, closure, requirement_lines
+
+
+def _names(dists) -> set[str]:
+    return {re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower() for d in dists}
+
+
+def test_given_the_requirements_then_the_bundle_has_no_awscrt_no_cli_packages_and_no_boto3_of_its_own():
+    bundled = _names(closure(requirement_lines(FUNCTIONS / "requirements.txt")))
+    provided = _names(closure(RUNTIME_PROVIDES))
+
+    assert {"pydantic", "pydantic-core", "aws-lambda-powertools", "httpx"} <= bundled
+    assert not bundled & UNWANTED
+    # boto3 comes with the runtime; a bundled copy would shadow it and add to every cold start
+    assert not bundled & {"boto3", "botocore", "s3transfer"}
+    assert {"boto3", "botocore"} <= provided
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory):
+    return build_layout(tmp_path_factory.mktemp("lambda") / "layout")
+
+
+@pytest.mark.parametrize("handler", sorted(COLD_INIT))
+def test_given_the_bundle_as_make_build_ships_it_when_a_handler_starts_then_it_imports_and_runs_on_bytecode_alone(
+        layout, handler):
+    report = ("import json, sys\nprint(json.dumps(sorted(m.__file__ for m in list(sys.modules.values())"
+              f" if str(getattr(m, '__file__', None) or '').startswith({str(layout.task)!r}) and m.__file__.endswith('.py'))))\n")
+
+    run = subprocess.run([sys.executable, "-S", "-v", "-c", COLD_INIT[handler] + report],
+                         env=layout.env(_clean_env(COLD_ENV), layout.task), cwd=layout.root,
+                         capture_output=True, text=True, timeout=120)
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    imported = set(json.loads(run.stdout.strip().splitlines()[-1]))
+    from_bytecode = {importlib.util.source_from_cache(pyc)
+                     for pyc in re.findall(r"# code object from '([^']+\.pyc)'", run.stderr)}
+    assert any(path.endswith(f"/{handler}/app.py") for path in imported)
+    assert imported and imported <= from_bytecode, sorted(imported - from_bytecode)[:10]
+    assert "bytecode is stale" not in run.stderr
