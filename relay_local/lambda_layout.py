@@ -36,7 +36,7 @@ RUNTIME_PROVIDES = ["boto3"]
 UNWANTED = {"awscrt", "click", "rich", "pygments"}
 
 
-def _canonical(name: str) -> str:
+def canonical_name(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
@@ -49,13 +49,13 @@ def closure(requirements: list[str]) -> list[md.Distribution]:
         req = todo.pop()
         if req.marker is not None and not req.marker.evaluate(env):
             continue
-        key = _canonical(req.name)
+        key = canonical_name(req.name)
         if key in seen:
             continue
         dist = md.distribution(req.name)
         seen[key] = dist
         todo += [Requirement(r) for r in dist.requires or []]
-    return sorted(seen.values(), key=lambda d: _canonical(d.metadata["Name"]))
+    return sorted(seen.values(), key=lambda d: canonical_name(d.metadata["Name"]))
 
 
 def requirement_lines(path: Path) -> list[str]:
@@ -96,7 +96,7 @@ class Layout:
 
     @property
     def unwanted(self) -> list[str]:
-        return sorted(UNWANTED & {_canonical(n) for n in self.bundled})
+        return sorted(UNWANTED & {canonical_name(n) for n in self.bundled})
 
 
 def build_layout(root: Path) -> Layout:

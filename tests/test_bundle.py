@@ -15,11 +15,19 @@ import sys
 import pytest
 
 from relay_local.bench import COLD_ENV, COLD_INIT, _clean_env
-from relay_local.lambda_layout import FUNCTIONS, RUNTIME_PROVIDES, UNWANTED, build_layout, closure, requirement_lines
+from relay_local.lambda_layout import (
+    FUNCTIONS,
+    RUNTIME_PROVIDES,
+    UNWANTED,
+    build_layout,
+    canonical_name,
+    closure,
+    requirement_lines,
+)
 
 
 def _names(dists) -> set[str]:
-    return {re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower() for d in dists}
+    return {canonical_name(d.metadata["Name"]) for d in dists}
 
 
 def test_given_the_requirements_then_the_bundle_has_no_awscrt_no_cli_packages_and_no_boto3_of_its_own():
