@@ -37,10 +37,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from relay_local.template import ROOT
+from relay_local.template import FUNCTIONS, ROOT
 
 SAMPLES = ROOT / "samples" / "media"
-FUNCTIONS = ROOT / "functions"
 OUT_DIR = ROOT / ".bench"
 
 # -- prices (us-east-1, on-demand) ---------------------------------------------------------------

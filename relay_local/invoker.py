@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from relay_local.stack import ACCOUNT, LocalStack
-from relay_local.template import ROOT, functions
+from relay_local.template import FUNCTIONS as FUNCTIONS_DIR, functions
 
-FUNCTIONS_DIR = ROOT / "functions"
 
 
 @dataclass

@@ -26,9 +26,8 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 from relay_local.bytecode import compile_tree, date_like_a_lambda_zip
-from relay_local.template import ROOT
+from relay_local.template import FUNCTIONS, ROOT
 
-FUNCTIONS = ROOT / "functions"
 #: what the Lambda Python runtime brings (functions/requirements.txt leaves boto3 to it)
 RUNTIME_PROVIDES = ["boto3"]
 #: present in a bundle, these slow every cold start: botocore imports awscrt when it can, httpx

@@ -18,6 +18,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
+#: the functions' CodeUri: handlers and the core package
+FUNCTIONS = ROOT / "functions"
 _SUB = re.compile(r"\$\{([^}!]+)\}")
 
 
