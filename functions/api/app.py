@@ -1,8 +1,13 @@
-"""ApiFunction: POST /pushes (signed), GET /pushes/{id}, POST /events/{secret} (vendor webhook).
+"""ApiFunction: POST /pushes (signed), GET /pushes/{id} (signed), POST /events/{secret} (vendor webhook).
 
-Thin: size, signature and text encoding are checked before routing (relay.api_guard) (so an unsigned caller learns nothing from
-validation errors); routing and body validation are Powertools'; the rules live in relay.pushes
-and relay.status; errors map to HTTP in one place (`_error`).
+Thin: event kind, size, signature and text encoding are checked before routing (relay.api_guard), so
+an unsigned caller learns nothing from validation errors; routing and body validation are
+Powertools'; the rules live in relay.pushes and relay.status; errors map to HTTP in one place.
+
+Replays: every POST /pushes goes through Powertools idempotency. Its key is the caller's
+Idempotency-Key, else the request's signature, so a signed request replayed inside the 5-minute
+window gets the first answer and plans nothing new (a different body needs a different signature).
+The push id is an HMAC of that key under the signing secret (relay.pushes.request_id_for).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from relay.api_models import MAX_BODY_BYTES, ErrorBody, ErrorDetail, EventsAccep
 from relay import wiring
 from relay.aws import client
 from relay.pushes import AlreadyAccepted, InvalidRequest, PushService, request_id_for
+from relay.signing import given_signature
 from relay.secrets import secret_provider
 from relay.settings import get_settings
 from relay.status import VendorEvent, apply_event
@@ -40,6 +46,8 @@ IDEMPOTENCY_TTL = 24 * 3600
 
 _ERRORS = {
     401: {"description": "Missing, malformed, stale or wrong signature", "content": {"application/json": {"model": ErrorBody}}},
+    400: {"description": "Body marked base64 but not base64, or not an API Gateway REST (v1) proxy event",
+          "content": {"application/json": {"model": ErrorBody}}},
     404: {"description": "Unknown push id", "content": {"application/json": {"model": ErrorBody}}},
     409: {"description": "Idempotency-Key in use by a request still running", "content": {"application/json": {"model": ErrorBody}}},
     413: {"description": f"Body over {MAX_BODY_BYTES} bytes", "content": {"application/json": {"model": ErrorBody}}},
@@ -66,8 +74,10 @@ def _events_secret() -> Any:
     return secret_provider(s.events_secret, s.events_secret_parameter, "EVENTS_SECRET")
 
 
-#: keyed on the Idempotency-Key header (not the whole event); the body must match to replay.
+#: keyed on the Idempotency-Key header, else on the signature (not the whole event); the body must match to replay.
 IDEMPOTENCY = IdempotencyConfig(event_key_jmespath="key", payload_validation_jmespath="body", expires_after_seconds=IDEMPOTENCY_TTL)
+#: the idempotency key of a request sent without Idempotency-Key: its signature, accepted once
+SIGNATURE_KEY_PREFIX = "X-Relay-Signature:"
 PUSH_ID = re.compile(r"^[0-9a-f]{24}$")
 
 
@@ -79,7 +89,8 @@ def _idempotent_create() -> Any:
     @idempotent_function(data_keyword_argument="call", config=config, persistence_store=store)
     def create(call: dict[str, str]) -> dict[str, Any]:
         request = PushRequest.model_validate_json(call["body"])
-        return _service().create(request, request_id_for(call["key"])).model_dump(mode="json", exclude_none=True)
+        push_id = request_id_for(_signing_secret()(), call["key"])
+        return _service().create(request, push_id).model_dump(mode="json", exclude_none=True)
 
     return create
 
@@ -96,16 +107,20 @@ def _error(status: int, message: str, field: str | None = None) -> Response:
 @app.post("/pushes", status_code=202, responses={202: {"description": "Planned", "content": {"application/json": {"model": PushAccepted}}},
                                                  **{code: answer for code, answer in _ERRORS.items() if code != 404}})
 def create_push(push: PushRequest):  # noqa: ANN201 - answers are documented in `responses`
-    key = app.current_event.headers.get(IDEMPOTENCY_HEADER) or app.current_event.headers.get(IDEMPOTENCY_HEADER.lower())
-    if key:
-        if len(key) > 255:
-            return _error(422, "Idempotency-Key is longer than 255 characters", IDEMPOTENCY_HEADER)
-        return _json(202, _idempotent_create()(call={"key": key, "body": raw_body(app.current_event.raw_event).decode("utf-8", "replace")}))
-    return _json(202, _service().create(push, request_id_for(None)))
+    headers = app.current_event.headers
+    key = headers.get(IDEMPOTENCY_HEADER) or headers.get(IDEMPOTENCY_HEADER.lower())
+    if key and len(key) > 255:
+        return _error(422, "Idempotency-Key is longer than 255 characters", IDEMPOTENCY_HEADER)
+    # api_guard verified the signature before routing, so it is there
+    key = key or SIGNATURE_KEY_PREFIX + given_signature(app.current_event.raw_event.get("headers"))
+    body = raw_body(app.current_event.raw_event).decode("utf-8", "replace")
+    return _json(202, _idempotent_create()(call={"key": key, "body": body}))
 
 
-@app.get("/pushes/<id>", responses={200: {"description": "Per-recipient state", "content": {"application/json": {"model": PushStatus}}}, 404: _ERRORS[404]})
+@app.get("/pushes/<id>", responses={200: {"description": "Per-recipient state", "content": {"application/json": {"model": PushStatus}}},
+                                    401: _ERRORS[401], 404: _ERRORS[404]})
 def get_push(id: str):  # noqa: A002, ANN201 - the route's name for it
+    """Signed like a POST, over the line `GET /pushes/<id>` (relay.signing); 404 only after that."""
     status = _service().status(id) if PUSH_ID.match(id) else None
     if status is None:
         return _error(404, "no push with this id")
@@ -139,8 +154,24 @@ def _validation(exc: RequestValidationError) -> Response:
         for e in exc.errors()
     ]
     first = detail[0]
+    if first.type == "json_invalid":  # Powertools puts the character offset where the field goes
+        return _json(422, ErrorBody(message=_json_error(exc), field="body",
+                                    detail=[ErrorDetail(loc=["body"], msg=_json_error(exc), type="json_invalid")]))
     field = ".".join(str(p) for p in first.loc)
     return _json(422, ErrorBody(message=f"{field}: {first.msg}", field=field, detail=detail))
+
+
+def _json_error(exc: RequestValidationError) -> str:
+    """`body is not valid JSON: <what> at line L column C`, from the decoder's own words."""
+    error = exc.errors()[0]
+    why = str((error.get("ctx") or {}).get("error") or "invalid JSON")
+    offset = next((p for p in error.get("loc", ()) if isinstance(p, int)), None)
+    doc = exc.body if isinstance(exc.body, str) else ""
+    if offset is None or offset > len(doc):
+        return f"body is not valid JSON: {why}"
+    line = doc.count("\n", 0, offset) + 1
+    column = offset - (doc.rfind("\n", 0, offset) + 1) + 1
+    return f"body is not valid JSON: {why} at line {line} column {column}"
 
 
 @app.exception_handler(InvalidRequest)

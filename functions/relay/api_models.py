@@ -18,6 +18,8 @@ from pydantic import (
     model_validator,
 )
 
+from relay.text_rules import check_identifier, check_message
+
 #: Largest request body accepted (base64 media included); larger → 413.
 MAX_BODY_BYTES = 5 * 1024 * 1024
 #: Most recipients in one POST /pushes; more → 422.
@@ -37,6 +39,11 @@ class MediaSpec(_In):
     base64: str | None = Field(default=None, min_length=1)
     filename: str | None = Field(default=None, min_length=1, max_length=255, pattern=r"^[^/\\]+$")
 
+    @field_validator("key", "filename")
+    @classmethod
+    def _identifier_text(cls, value: str | None) -> str | None:
+        return None if value is None else check_identifier(value)
+
     @model_validator(mode="after")
     def _one_source(self) -> MediaSpec:
         given = [name for name in ("key", "url", "base64") if getattr(self, name) is not None]
@@ -52,6 +59,21 @@ class RecipientIn(_In):
     message: str | None = Field(default=None, description="This recipient's text/caption (else the push's `message`)")
     media: MediaSpec | None = Field(default=None, description="This recipient's own media (dynamic media)")
     reference: str | None = Field(default=None, max_length=128, description="Your id, echoed in delivery events")
+
+    @field_validator("number")
+    @classmethod
+    def _number_text(cls, value: str | int) -> str | int:
+        return check_identifier(value) if isinstance(value, str) else value
+
+    @field_validator("reference")
+    @classmethod
+    def _reference_text(cls, value: str | None) -> str | None:
+        return None if value is None else check_identifier(value)
+
+    @field_validator("message")
+    @classmethod
+    def _message_text(cls, value: str | None) -> str | None:
+        return None if value is None else check_message(value)
 
 
 class PushRequest(_In):
@@ -70,9 +92,21 @@ class PushRequest(_In):
     def _priority(cls, value: object) -> object:
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
+    @field_validator("message")
+    @classmethod
+    def _message_text(cls, value: str | None) -> str | None:
+        return None if value is None else check_message(value)
+
+    @field_validator("media_name")
+    @classmethod
+    def _name_text(cls, value: str | None) -> str | None:
+        return None if value is None else check_identifier(value)
+
     @field_validator("voice")
     @classmethod
     def _voice_channel(cls, voice: bool, info: ValidationInfo) -> bool:
+        # an explicit other channel is refused here; without `application`, PushService checks the
+        # configured default (relay.pushes), since the model does not know it
         if voice and info.data.get("application") not in (None, 10):
             raise ValueError("voice notes are only sent on WhatsApp Web Automation (application 10)")
         return voice
@@ -105,6 +139,8 @@ class RecipientStatus(BaseModel):
     vendor_message: str | None = None
     delivery_status: int | None = None
     reason: str | None = None
+    error_code: str | None = Field(default=None, description="The vendor's error code from a failed delivery report")
+    error_message: str | None = Field(default=None, description="The vendor's error message from a failed delivery report")
     caption_for: str | None = None
     updated_at: str
 

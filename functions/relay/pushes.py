@@ -5,14 +5,16 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from relay.api_models import MediaSpec, PushAccepted, PushRequest, PushStatus, Rejected, RecipientStatus
+from botocore.exceptions import ClientError
+
 from relay.ledger import Ledger
 from relay.media import SNIFF_BYTES, MediaRejected, classify, classify_by_name
 from relay.media_refs import media_ref
@@ -26,6 +28,8 @@ from relay.settings import Settings
 #: send_at at most this far ahead: a job waits on the queue in ≤ 12 h steps, each a receive.
 MAX_SEND_AHEAD = 7 * 24 * 3600
 API_MEDIA_PREFIX = "api-media/"
+#: application (channel) that sends audio as a voice note
+VOICE_APPLICATION = 10
 
 
 class InvalidRequest(ValueError):
@@ -43,9 +47,32 @@ class AlreadyAccepted(Exception):
         self.request_id = request_id
 
 
-def request_id_for(idempotency_key: str | None) -> str:
-    """Deterministic from the caller's Idempotency-Key, random otherwise."""
-    return short_hash("idempotency-key", idempotency_key) if idempotency_key else uuid.uuid4().hex[:24]
+def request_id_for(secret: str, idempotency_key: str) -> str:
+    """A push id: HMAC-SHA256 of the request's idempotency key under the signing secret (96 bits).
+
+    Deterministic, so a retry finds its push again even if its idempotency record is gone, and
+    unguessable without the secret: knowing (or guessing) someone's order number does not give
+    the id of its push. The key is the caller's Idempotency-Key, else the request's signature (a
+    signature is accepted once; see app.py)."""
+    mac = hmac.new(secret.encode(), b"push-id\x00" + idempotency_key.encode("utf-8", "surrogatepass"), hashlib.sha256)
+    return mac.hexdigest()[:24]
+
+
+def key_allowed(key: str, prefixes: tuple[str, ...]) -> bool:
+    """Whether `media.key` may be sent: under a configured prefix (API_MEDIA_PREFIXES, default
+    `media/`), with no path tricks. S3 keys are literal, but `..`/`.` segments, empty segments and
+    backslashes are refused: a URL made of them may be normalised to another object by whoever
+    fetches it, and they are never needed for real media."""
+    if key.startswith("/") or "\\" in key or any(part in ("", ".", "..") for part in key.split("/")):
+        return False
+    return any(key.startswith(prefix) for prefix in prefixes)
+
+
+def not_available(key: str, prefixes: tuple[str, ...]) -> str:
+    """One answer for a key that is not allowed and a key that does not exist, so a caller cannot
+    learn which objects are in the bucket."""
+    allowed = ", ".join(prefixes) or "(none configured)"
+    return f"no object the API may send; media keys must name an existing object under {allowed}"
 
 
 def _timestamp(value: datetime | None) -> float | None:
@@ -70,13 +97,19 @@ class PushService:
             raise InvalidRequest("send_at", "send_at is more than 7 days ahead")
         if expires_at is not None and expires_at <= max(now, send_at or now):
             raise InvalidRequest("expires_at", "expires_at must be later than now and than send_at")
+        application = req.application or self.settings.picky_application
+        if req.voice and application != VOICE_APPLICATION:
+            raise InvalidRequest(
+                "voice",
+                f"voice notes are only sent on WhatsApp Web Automation (application {VOICE_APPLICATION});"
+                f" this push goes on application {application}",
+            )
         source = Source(kind="api", bucket=self.settings.media_bucket, key=request_id)
         if not self.ledger.begin_source(source):
             raise AlreadyAccepted(request_id)
 
         lookup: dict[str, MediaRef | str] = {}
         global_key = self._media(req.media, request_id, lookup) if req.media else None
-        application = req.application or self.settings.picky_application
         candidates = [
             Candidate(
                 rid=short_hash(source.source_id, index),
@@ -124,10 +157,18 @@ class PushService:
         return name
 
     def _stored(self, bucket: str, key: str) -> MediaRef | str:
+        prefixes = self.settings.api_media_prefixes
+        if not key_allowed(key, prefixes):
+            return not_available(key, prefixes)
         try:
             return media_ref(self.store.inspect(bucket, key))
         except ObjectMissing:
-            return "no such object in the bucket"
+            return not_available(key, prefixes)
+        except ClientError as exc:
+            # without s3:ListBucket, S3 answers a missing key with 403 AccessDenied
+            if exc.response.get("Error", {}).get("Code") in ("AccessDenied", "403", "Forbidden"):
+                return not_available(key, prefixes)
+            raise
 
     def _external(self, url: str) -> MediaRef | str:
         try:
@@ -172,6 +213,8 @@ class PushService:
                 vendor_message=i.get("vendor_message"),
                 delivery_status=i.get("delivery_status"),
                 reason=i.get("reason"),
+                error_code=i.get("error_code") or None,
+                error_message=i.get("error_message") or None,
                 caption_for=i.get("caption_for"),
                 updated_at=i.get("at") or datetime.now(UTC).isoformat(),
             )

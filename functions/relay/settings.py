@@ -53,6 +53,8 @@ class Settings(BaseModel):
     events_secret_parameter: str | None = Field(default=None, alias="EVENTS_SECRET_PARAMETER")
     #: local only: overrides the parameter
     events_secret: SecretStr | None = Field(default=None, alias="EVENTS_SECRET")
+    #: ApiFunction: the only key prefixes `media.key` may name (comma-separated; each ends in "/")
+    api_media_prefixes: tuple[str, ...] = Field(default=("media/",), alias="API_MEDIA_PREFIXES")
     #: virtual-hosted on AWS; the local stack sets "path" because bucket.127.0.0.1 does not resolve.
     s3_addressing_style: Literal["virtual", "path"] = Field(default="virtual", alias="S3_ADDRESSING_STYLE")
 
@@ -61,6 +63,14 @@ class Settings(BaseModel):
     def _split_channels(cls, value: object) -> object:
         if isinstance(value, str):
             return frozenset(int(part) for part in value.replace(" ", "").split(",") if part)
+        return value
+
+    @field_validator("api_media_prefixes", mode="before")
+    @classmethod
+    def _split_prefixes(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip().lstrip("/") for p in value.split(",") if p.strip().strip("/")]
+            return tuple(p if p.endswith("/") else p + "/" for p in parts)
         return value
 
     @field_validator(

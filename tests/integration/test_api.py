@@ -8,15 +8,17 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 
-from relay.signing import sign
+from relay.signing import sign, sign_status
 from relay_local.serve import ApiServer
 from relay_local.session import LOCAL_EVENTS_SECRET, LOCAL_SIGNING_SECRET
 
 pytestmark = pytest.mark.integration
+EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
 @pytest.fixture
@@ -34,10 +36,15 @@ def post_push(http: httpx.Client, body: dict | bytes, headers: dict | None = Non
     return http.post("/pushes", content=raw, headers={"Content-Type": "application/json", **sign(secret, raw, now), **(headers or {})})
 
 
+def get_status(http: httpx.Client, push_id: str, secret: str = LOCAL_SIGNING_SECRET) -> httpx.Response:
+    """GET /pushes/{id}, signed over the line `GET /pushes/<id>`."""
+    return http.get(f"/pushes/{push_id}", headers=sign_status(secret, push_id))
+
+
 def wait_for(http: httpx.Client, push_id: str, done, timeout: float = 30) -> dict:
     deadline = time.monotonic() + timeout
     while True:
-        status = http.get(f"/pushes/{push_id}").json()
+        status = get_status(http, push_id).json()
         if done(status) or time.monotonic() > deadline:
             return status
         time.sleep(0.2)
@@ -88,9 +95,12 @@ def test_given_delivery_events_when_the_vendor_posts_them_then_recipients_move_t
     # a wrong secret is a 404 and changes nothing
     wrong = http.post("/events/not-the-secret", json={"event_id": 1, "data": [{"msg_id": ids["447700900202"], "status": 3}]})
     assert wrong.status_code == 404
-    states = {r["number"]: r for r in http.get(f"/pushes/{resp.json()['id']}").json()["recipients"]}
+    states = {r["number"]: r for r in get_status(http, resp.json()["id"]).json()["recipients"]}
     assert states["447700900201"]["state"] == "read"
     assert states["447700900202"]["state"] == "failed" and "Message undeliverable" in states["447700900202"]["reason"]
+    # the vendor's error code and message are shown as they came
+    assert states["447700900202"]["error_code"] == "131026"
+    assert states["447700900202"]["error_message"] == "Message undeliverable"
 
 
 @pytest.mark.parametrize(
@@ -210,5 +220,192 @@ def test_given_a_body_over_5_mb_when_posted_then_413(api):
 
 def test_given_an_unknown_id_when_read_then_404(api):
     _, http = api
-    assert http.get("/pushes/0123456789abcdef01234567").status_code == 404
-    assert http.get("/pushes/not-an-id").status_code == 404
+    assert get_status(http, "0123456789abcdef01234567").status_code == 404
+    assert get_status(http, "not-an-id").status_code == 404
+
+
+# -- issue 9: security and faults of the HTTP API ---------------------------------------------------------
+FOREIGN_EVENTS = Path(__file__).resolve().parents[1] / "fixtures" / "foreign-events"
+UNAUTHORIZED = {"message": "Unauthorized"}
+
+
+def recipient_items(relay) -> list[dict]:
+    items = relay.client("dynamodb").scan(TableName=relay.table)["Items"]
+    return [i for i in items if i.get("kind", {}).get("S") == "recipient"]
+
+
+@pytest.mark.parametrize("variant", ["unsigned", "signed-for-another-id", "wrong-secret", "stale", "post-signature"])
+def test_given_a_push_when_its_status_is_read_without_a_valid_signature_then_401_like_post(api, variant):
+    # Given a push that exists
+    _, http = api
+    push_id = post_push(http, {"message": "secret text", "recipients": [{"number": "447700901001"}]}).json()["id"]
+    headers = {
+        "unsigned": {},
+        "signed-for-another-id": sign_status(LOCAL_SIGNING_SECRET, "0123456789abcdef01234567"),
+        "wrong-secret": sign_status("guess", push_id),
+        "stale": sign_status(LOCAL_SIGNING_SECRET, push_id, now=time.time() - 301),
+        "post-signature": sign(LOCAL_SIGNING_SECRET, b""),
+    }[variant]
+    # When its status is read without a valid signature for this id
+    resp = http.get(f"/pushes/{push_id}", headers=headers)
+    # Then the answer is POST's 401, and nothing of the push is in it
+    assert resp.status_code == 401 and resp.json() == UNAUTHORIZED
+    assert "447700901001" not in resp.text and "secret text" not in resp.text
+
+
+def test_given_a_signed_status_read_then_unknown_ids_are_404_only_after_authentication(api):
+    _, http = api
+    assert get_status(http, "0123456789abcdef01234567").json() == {"message": "no push with this id"}
+    assert http.get("/pushes/0123456789abcdef01234567").status_code == 401
+
+
+def test_given_an_idempotency_key_when_posted_then_the_push_id_is_not_a_plain_hash_of_the_key(api):
+    # Given a caller's order number as Idempotency-Key
+    _, http = api
+    key = "order-1001"
+    # When a push is posted with it
+    push_id = post_push(http, {"message": "hi", "recipients": [{"number": "447700901002"}]}, {"Idempotency-Key": key}).json()["id"]
+    # Then its id is the HMAC of the key under the signing secret: not computable from the key alone
+    import hashlib
+    import hmac
+
+    from relay.models import short_hash
+
+    assert push_id != short_hash("idempotency-key", key)
+    assert push_id != hashlib.sha256(key.encode()).hexdigest()[:24]
+    assert push_id == hmac.new(LOCAL_SIGNING_SECRET.encode(), b"push-id\x00" + key.encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def test_given_a_signed_request_without_idempotency_key_when_replayed_then_the_first_answer_and_nothing_new_is_planned(api, relay):
+    # Given one signed request, captured on the wire (no Idempotency-Key)
+    _, http = api
+    raw = json.dumps({"message": "pay now", "recipients": [{"number": "447700901003"}]}).encode()
+    headers = {"Content-Type": "application/json", **sign(LOCAL_SIGNING_SECRET, raw)}
+    # When it is sent, then replayed byte for byte within the 5-minute window
+    first = http.post("/pushes", content=raw, headers=headers)
+    replay = http.post("/pushes", content=raw, headers=headers)
+    # Then the replay gets the first answer, and the push is planned and sent once
+    assert first.status_code == replay.status_code == 202
+    assert replay.json() == first.json()
+    wait_for(http, first.json()["id"], all_final)
+    assert [i["number"]["S"] for i in recipient_items(relay)] == ["447700901003"]
+    assert [d["number"] for r in relay.api.requests for d in r.body["data"]] == ["447700901003"]
+    # and the same signature on another body is refused (the body is signed)
+    other = http.post("/pushes", content=raw.replace(b"pay now", b"pay me"), headers=headers)
+    assert other.status_code == 401
+
+
+def test_given_a_signed_request_with_idempotency_key_when_replayed_then_nothing_new_is_planned(api, relay):
+    _, http = api
+    raw = json.dumps({"message": "once", "recipients": [{"number": "447700901004"}]}).encode()
+    headers = {"Content-Type": "application/json", "Idempotency-Key": "crm-9", **sign(LOCAL_SIGNING_SECRET, raw)}
+    first = http.post("/pushes", content=raw, headers=headers)
+    replay = http.post("/pushes", content=raw, headers=headers)
+    assert first.status_code == replay.status_code == 202 and replay.json() == first.json()
+    assert len(recipient_items(relay)) == 1
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["manifests/campaign.json", "outbox/447700900127/statement.jpg", "media/../manifests/campaign.json", "media//photo.jpg",
+     "./media/photo.jpg", "/media/photo.jpg", "media/absent.jpg", "api-media/other/x.pdf"],
+)
+def test_given_a_media_key_outside_the_allowed_prefixes_or_absent_when_posted_then_one_answer_for_both(api, relay, sample, key):
+    # Given objects outside media/ that exist (a manifest, someone's outbox file)
+    _, http = api
+    s3 = relay.client("s3")
+    for existing in ("manifests/campaign.json", "outbox/447700900127/statement.jpg", "api-media/other/x.pdf"):
+        s3.put_object(Bucket=relay.bucket, Key=existing, Body=sample("photo.jpg"))
+    # When a push names one of them, a path trick, or a key that does not exist
+    resp = post_push(http, {"message": "x", "recipients": [{"number": "447700901005", "media": {"key": key}}]})
+    # Then the recipient is rejected with the same reason whether it exists or not, and nothing is sent
+    assert resp.status_code == 202
+    [rejected] = resp.json()["rejected"]
+    assert rejected["reason"].replace(repr(key), "<key>") == (
+        "media <key>: no object the API may send; media keys must name an existing object under media/")
+    time.sleep(0.3)
+    assert "447700901005" not in [d["number"] for r in relay.api.requests for d in r.body["data"]]
+
+
+@pytest.mark.parametrize("relay_env", [{"RETRY_BASE_SECONDS": "0", "API_MEDIA_PREFIXES": "media/,brand/"}])
+def test_given_configured_media_prefixes_when_posted_then_keys_under_them_are_sent(api, relay, sample):
+    _, http = api
+    relay.client("s3").put_object(Bucket=relay.bucket, Key="brand/logo.jpg", Body=sample("photo.jpg"))
+    resp = post_push(http, {"message": "x", "media": {"key": "brand/logo.jpg"}, "recipients": [{"number": "447700901006"}]})
+    assert resp.status_code == 202 and resp.json()["rejected"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"message": "hi\x00there", "recipients": [{"number": "447700901007"}]}, "message"),
+        ({"message": "ring\x07", "recipients": [{"number": "447700901007"}]}, "message"),
+        ({"message": "\u202eevil", "recipients": [{"number": "447700901007"}]}, "message"),
+        ({"message": "ok", "recipients": [{"number": "447700901007", "message": "x\x1b[31m"}]}, "recipients.0.message"),
+        ({"message": "ok", "recipients": [{"number": "447700901007", "reference": "order\u20661"}]}, "recipients.0.reference"),
+        ({"message": "ok", "recipients": [{"number": "447700901007", "reference": "order\n1"}]}, "recipients.0.reference"),
+        ({"message": "ok", "recipients": [{"number": "4477009\x0001007"}]}, "recipients.0.number"),
+    ],
+    ids=["NUL", "BEL", "RLO", "ESC-in-recipient-message", "LRI-in-reference", "newline-in-reference", "NUL-in-number"],
+)
+def test_given_control_characters_when_posted_then_422_naming_the_field_and_nothing_planned(api, relay, body, field):
+    _, http = api
+    resp = post_push(http, body)
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["field"].startswith(field) and "U+" in resp.json()["message"]
+    assert recipient_items(relay) == []
+
+
+def test_given_layout_characters_in_a_message_when_posted_then_accepted():
+    from relay.api_models import PushRequest
+
+    PushRequest.model_validate({"message": "line 1\nline 2\ttab\r\n", "recipients": [{"number": "447700901008"}]})
+
+
+def test_given_a_body_marked_base64_that_is_not_when_invoked_then_400_saying_so(relay):
+    # Given an API Gateway event whose body claims to be base64 but is not
+    event = json.loads((EVENTS / "api-post-pushes.json").read_text())
+    event = {**event, "body": "{not base64!}", "isBase64Encoded": True}
+    # When ApiFunction gets it
+    result = relay.invoker.invoke("ApiFunction", event)
+    # Then a clear 400, not a crash
+    assert result["statusCode"] == 400
+    assert json.loads(result["body"]) == {"message": "body is marked isBase64Encoded but is not valid base64"}
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("http-api-v2-post-pushes.json", "HTTP API (payload format 2.0)"), ("function-url-get-push.json", "Function URL"),
+     ("vpc-lattice-v1-post-pushes.json", "VPC Lattice"), ("vpc-lattice-v2-get-push.json", "VPC Lattice")],
+)
+def test_given_an_event_that_is_not_a_rest_proxy_event_when_invoked_then_a_clear_400_in_the_callers_shape(relay, name, kind):
+    # Given a real-shaped HTTP API v2 / Function URL / VPC Lattice event
+    event = json.loads((FOREIGN_EVENTS / name).read_text())
+    # When ApiFunction gets it
+    result = relay.invoker.invoke("ApiFunction", event)
+    # Then it answers 400 in a shape that caller reads, saying what ApiFunction takes
+    assert result["statusCode"] == 400 and result["headers"]["Content-Type"] == "application/json"
+    message = json.loads(result["body"])["message"]
+    assert "REST API (v1) proxy events" in message and kind in message
+    if name.startswith("vpc-lattice"):
+        assert result["statusDescription"] == "400 Bad Request" and result["isBase64Encoded"] is False
+    assert recipient_items(relay) == []
+
+
+def test_given_a_body_that_is_not_json_when_posted_then_422_naming_the_body_with_line_and_column(api):
+    _, http = api
+    resp = post_push(http, b'{"message": "x",\n "recipients": [}')
+    assert resp.status_code == 422
+    answer = resp.json()
+    assert answer["field"] == "body"
+    assert answer["message"].startswith("body is not valid JSON: ") and "line 2 column" in answer["message"]
+
+
+def test_given_voice_without_application_when_the_default_channel_is_not_10_then_422_naming_voice(api, relay):
+    _, http = api
+    resp = post_push(http, {"message": "x", "voice": True, "recipients": [{"number": "447700901009"}]})
+    assert resp.status_code == 422 and resp.json()["field"] == "voice"
+    assert "application 10" in resp.json()["message"]
+    assert recipient_items(relay) == []
+    ok = post_push(http, {"message": "x", "voice": True, "application": 10, "recipients": [{"number": "447700901009"}]})
+    assert ok.status_code == 202
