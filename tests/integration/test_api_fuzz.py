@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from relay.api_models import PushAccepted, PushStatus
-from relay.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, signature
+from relay.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, sign_status, signature
 from relay_local.serve import ApiServer
 from relay_local.session import LOCAL_EVENTS_SECRET, LOCAL_SIGNING_SECRET, LocalRelay
 
@@ -297,7 +297,7 @@ def test_given_a_missing_wrong_or_stale_signature_then_401_that_echoes_nothing(a
 # -- 4. GET /pushes/{id} ---------------------------------------------------------------------------------
 @fuzz(150)
 @given(data=st.data())
-def test_given_any_push_id_then_200_or_404_never_5xx(api, data):
+def test_given_any_push_id_signed_then_200_or_404_and_unsigned_401_never_5xx(api, data):
     raw = data.draw(st.one_of(
         st.text(max_size=40),
         st.text(alphabet="0123456789abcdef", min_size=24, max_size=24),
@@ -305,14 +305,23 @@ def test_given_any_push_id_then_200_or_404_never_5xx(api, data):
         st.sampled_from([api.existing_id, api.existing_id.upper(), api.existing_id + "/", "..", ".", "%2F", "a/b"]),
     ), label="id")
     keep_slashes = data.draw(st.booleans(), label="keep slashes")
-    path = "/pushes/" + quote(raw, safe="/" if keep_slashes else "")
-    r = api.client.get(path)
+    segment = quote(raw, safe="/" if keep_slashes else "")
+    path = "/pushes/" + segment
+    # signed over the id as it appears in the path (relay.signing)
+    r = api.client.get(path, headers=sign_status(LOCAL_SIGNING_SECRET, segment))
     event(str(r.status_code))
     # 403: no route matched (API Gateway's "Missing Authentication Token"), e.g. "/pushes/" or "/pushes/a/b"
     assert r.status_code in {200, 403, 404}, (path, r.status_code, r.text[:300])
     if r.status_code == 200:
         status = PushStatus.model_validate_json(r.content)
         assert status.id == raw == api.existing_id
+    # and unsigned, or signed for the existing push's id instead, it is 401 (or 403: no route), never 200 or 404
+    if segment != api.existing_id:
+        other = data.draw(st.sampled_from([{}, sign_status(LOCAL_SIGNING_SECRET, api.existing_id)]), label="other headers")
+        refused = api.client.get(path, headers=other)
+        assert refused.status_code in {401, 403}, (path, refused.status_code)
+        if refused.status_code == 401:
+            assert refused.json() == UNAUTHORIZED
 
 
 # -- 5. POST /events/{secret} ---------------------------------------------------------------------------
