@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import logging
 import signal
@@ -86,6 +87,7 @@ def _invoke(args: argparse.Namespace) -> int:
         relay.start()
         upload_samples(relay)
         print("# a fresh embedded stack with the sample media uploaded (start `relay local` to keep one)", file=sys.stderr)
+        post_first(relay, args.function, event)
     try:
         result = relay.invoker.invoke(args.function, event)
         print(json.dumps(result, indent=2, default=str))
@@ -133,18 +135,51 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def resign(event: dict, secret: str | None = None) -> dict:
-    """An API Gateway event whose X-Relay-Signature is made now (event files go stale in 5 minutes)."""
-    from relay.signing import sign
+    """An API Gateway event whose X-Relay-Signature is made now (event files go stale in 5 minutes):
+    over the body for a POST, over `GET /pushes/<id>` for a status read (relay.signing)."""
+    from relay.signing import sign, sign_status
     from relay_local.session import LOCAL_SIGNING_SECRET
 
-    body = (event.get("body") or "").encode()
+    secret = secret or LOCAL_SIGNING_SECRET
     headers = {k: v for k, v in (event.get("headers") or {}).items() if not k.lower().startswith("x-relay-")}
-    headers.update(sign(secret or LOCAL_SIGNING_SECRET, body))
+    if event.get("httpMethod") == "GET":
+        headers.update(sign_status(secret, str((event.get("pathParameters") or {}).get("id") or "")))
+    else:
+        body = event.get("body") or ""
+        headers.update(sign(secret, base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()))
     return {**event, "headers": headers, "multiValueHeaders": {k: [v] for k, v in headers.items()}}
 
 
+def post_first(relay: object, function: str, event: dict) -> None:
+    """On a fresh stack, a status read (`events/api-get-push.json`) would only ever find nothing: post
+    `events/api-post-pushes.json` first, so the GET answers the push that file creates (its id is
+    derived from the file's Idempotency-Key and the local signing secret)."""
+    if function != "ApiFunction" or event.get("httpMethod") != "GET" or event.get("resource") != "/pushes/{id}":
+        return
+    post = resign(json.loads((Path(__file__).resolve().parents[1] / "events" / "api-post-pushes.json").read_text()))
+    created = relay.invoker.invoke("ApiFunction", post)  # type: ignore[attr-defined]
+    print(f"# posted events/api-post-pushes.json first (a fresh stack has no push): {created['statusCode']} {created['body']}",
+          file=sys.stderr)
+
+
 def _sign_event(args: argparse.Namespace) -> int:
-    print(json.dumps(resign(json.loads(Path(args.event).read_text()), args.secret), indent=2))
+    """`relay sign-event FILE`: the event, signed now; one clear line and exit 2 when it cannot be."""
+    try:
+        event = json.loads(Path(args.event).read_text())
+    except OSError as exc:
+        print(f"relay: cannot read {args.event}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"relay: {args.event} is not JSON: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(event, dict) or not isinstance(event.get("httpMethod"), str):
+        print(f"relay: {args.event} is not an API Gateway REST (v1) proxy event (no httpMethod)", file=sys.stderr)
+        return 2
+    try:
+        print(json.dumps(resign(event, args.secret), indent=2))
+    except (ValueError, TypeError) as exc:  # a base64 body that is not base64, a body that is not text
+        print(f"relay: cannot sign {args.event}: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -207,9 +242,10 @@ def main(argv: list[str] | None = None) -> int:
     red.add_argument("--limit", type=int, help="move at most this many")
     red.set_defaults(func=_redrive)
     sub.add_parser("openapi", help="print the API's OpenAPI document (docs/openapi.json)").set_defaults(func=_openapi)
-    sign = sub.add_parser("sign-event", help="print an API Gateway event with a fresh X-Relay-Signature")
-    sign.add_argument("event")
-    sign.add_argument("--secret", help="signing secret (default: the local one)")
+    sign = sub.add_parser("sign-event", help="print an API Gateway event with a fresh X-Relay-Signature"
+                                             " (over the body for POST, over `GET /pushes/<id>` for GET)")
+    sign.add_argument("event", help="API Gateway REST (v1) proxy event JSON file, e.g. events/api-get-push.json")
+    sign.add_argument("--secret", help="signing secret (default: the local one, as `relay serve`/`relay local` use)")
     sign.set_defaults(func=_sign_event)
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["soak"]:  # its own options

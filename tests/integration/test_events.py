@@ -1,4 +1,5 @@
-"""Every file in events/ is accepted by its function, run the way template.yaml configures it."""
+"""Every file in events/ does what the README says when its function runs it, the way template.yaml
+configures it: each test checks the outcome (ledger entries, answers), not only that nothing failed."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from relay.models import PushJob
 from relay_local.cli import resign
-from relay_local.demo import upload_samples
+from relay_local.demo import recipients, upload_samples
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 FUNCTION_FOR = {"s3-": "IngestFunction", "sqs-ingest": "IngestFunction", "sqs-send": "SenderFunction", "api-": "ApiFunction"}
@@ -26,23 +27,66 @@ def retarget(event: dict, bucket: str) -> dict:
     return json.loads(json.dumps(event).replace("relay-local-mediabucket", bucket))
 
 
+#: what each event file must leave in the ledger when its function runs on a fresh stack with the
+#: sample media: {number: media key} of planned recipients, and the numbers rejected
+OUTCOMES = {
+    "s3-put-outbox.json": ({"447700900123": "outbox/447700900123/photo.jpg"}, set()),
+    "s3-put-manifest.json": (
+        {"447700900201": "media/chart.png", "447700900202": "media/photo.jpg", "447700900203": "media/note.mp3"},
+        {"12345", "447700900205"},
+    ),
+    "sqs-ingest-batch.json": (
+        {"447700900123": "outbox/447700900123/photo.jpg", "447700900124": "outbox/+44 7700 900124/invoice 2026-11.pdf",
+         "447700900301": None, "447700900302": None, "447700900303": None},
+        set(),
+    ),
+}
+
+
+def ledger_outcome(relay) -> tuple[dict[str, str | None], set[str]]:
+    rows = recipients(relay)
+    planned = {r["number"]: r.get("media_key") for r in rows if r["state"] == "planned" and not r.get("caption_for")}
+    return planned, {r["number"] for r in rows if r["state"] == "rejected"}
+
+
 @pytest.mark.parametrize("path", sorted(p for p in EVENTS.glob("*.json") if not p.name.startswith("api-")), ids=lambda p: p.name)
-def test_given_an_event_file_when_invoked_then_its_handler_accepts_it(path, relay):
+def test_given_an_event_file_when_invoked_then_its_handler_does_what_the_readme_says(path, relay):
     # Given the sample media the events refer to, in this test's bucket
     upload_samples(relay)
     event = retarget(json.loads(path.read_text()), relay.bucket)
     # When the function named for this kind of event runs it
     result = relay.invoker.invoke(function_for(path.name), event)
-    # Then nothing in it failed, and it did its job
+    # Then nothing in it failed, and it did its job: the ledger holds what the event names
     if "Records" in event and event["Records"][0].get("eventSource") == "aws:sqs":
         assert result == {"batchItemFailures": []}
     else:
         assert result["jobs"] >= 1 and result["recipients"] >= 1
+    if path.name in OUTCOMES:
+        planned, rejected = ledger_outcome(relay)
+        expected_planned, expected_rejected = OUTCOMES[path.name]
+        assert set(planned) == set(expected_planned)
+        assert {n: planned[n] for n, k in expected_planned.items() if k} == {n: k for n, k in expected_planned.items() if k}
+        assert rejected == expected_rejected
     if path.name.startswith("sqs-send"):
         jobs = [PushJob.model_validate_json(r["body"]) for r in event["Records"]]
         sent = sorted(d["number"] for req in relay.api.requests for d in req.body["data"])
         assert sent == sorted(e.number for job in jobs for e in job.entries)
         assert all(req.response_body["status"] == 100 for req in relay.api.requests)
+
+
+def test_given_every_event_file_then_an_outcome_is_checked_for_it():
+    names = {p.name for p in EVENTS.glob("*.json")}
+    checked = set(OUTCOMES) | {"sqs-send-jobs.json", "api-post-pushes.json", "api-get-push.json", "api-vendor-event.json"}
+    assert names == checked
+
+
+def test_given_the_ingest_batch_then_its_keys_are_encoded_once_as_s3_encodes_them():
+    from urllib.parse import unquote_plus
+
+    event = json.loads((EVENTS / "sqs-ingest-batch.json").read_text())
+    keys = [unquote_plus(r["s3"]["object"]["key"]) for m in event["Records"] for r in json.loads(m["body"])["Records"]]
+    assert "outbox/+44 7700 900124/invoice 2026-11.pdf" in keys
+    assert not any("%" in k for k in keys)
 
 
 def test_given_the_event_files_then_none_holds_a_secret():
@@ -51,19 +95,44 @@ def test_given_the_event_files_then_none_holds_a_secret():
         assert '"token"' not in text and "X-Amz-Signature" not in text, path.name
 
 
-def test_given_the_api_event_files_when_invoked_in_order_then_push_status_and_delivery_are_answered(relay):
+def test_given_the_api_event_files_when_invoked_in_order_then_push_status_and_delivery_are_answered(relay, sample):
     """POST /pushes (re-signed: a signature is only good for 5 minutes), then GET /pushes/{id}
-    for the id the POST answered, then the vendor's delivery event."""
-    upload_samples(relay)
+    (signed for that id) for the id the POST answered, then the vendor's delivery event."""
+    s3 = relay.client("s3")  # only the media the push names, so its request is the only one sent
+    s3.put_object(Bucket=relay.bucket, Key="media/photo.jpg", Body=sample("photo.jpg"))
+    s3.put_object(Bucket=relay.bucket, Key="media/brochure.pdf", Body=sample("invoice.pdf"))
     post = resign(retarget(json.loads((EVENTS / "api-post-pushes.json").read_text()), relay.bucket))
     created = relay.invoker.invoke("ApiFunction", post)
-    assert created["statusCode"] == 202
-    push_id = json.loads(created["body"])["id"]
+    assert created["statusCode"] == 202, created
+    answer = json.loads(created["body"])
+    assert answer["rejected"] == [] and answer["recipients"] == 3  # two recipients, the PDF's caption as its own text
     get = json.loads((EVENTS / "api-get-push.json").read_text())
-    assert get["pathParameters"]["id"] == push_id  # the GET event asks for what the POST event creates
-    status = relay.invoker.invoke("ApiFunction", get)
+    assert get["pathParameters"]["id"] == answer["id"]  # the GET event asks for what the POST event creates
+    unsigned = relay.invoker.invoke("ApiFunction", {**get, "headers": {}, "multiValueHeaders": {}})
+    assert unsigned["statusCode"] == 401
+    status = relay.invoker.invoke("ApiFunction", resign(get))
     assert status["statusCode"] == 200
-    assert {r["state"] for r in json.loads(status["body"])["recipients"]} == {"planned"}
+    body = json.loads(status["body"])
+    assert sorted(r["number"] for r in body["recipients"]) == ["447700900123", "447700900124", "447700900124"]
+    assert body["counts"] == {"planned": 3}
     assert relay.run_until_idle(timeout=60)
     vendor = relay.invoker.invoke("ApiFunction", json.loads((EVENTS / "api-vendor-event.json").read_text()))
-    assert vendor["statusCode"] == 200 and json.loads(vendor["body"])["received"] == 1
+    assert vendor["statusCode"] == 200
+    # the event names the first message the stand-in accepted: 447700900123's, now delivered
+    assert json.loads(vendor["body"]) == {"received": 1, "updated": 1, "unchanged": 0, "unmatched": 0, "ignored": 0}
+    final = json.loads(relay.invoker.invoke("ApiFunction", resign(get))["body"])
+    assert {r["number"]: r["state"] for r in final["recipients"] if r["number"] == "447700900123"} == {"447700900123": "delivered"}
+
+
+def test_given_a_fresh_stack_when_the_get_event_is_invoked_then_relay_invoke_posts_the_push_first_and_it_is_found(relay):
+    # Given a fresh stack with the sample media, as `relay invoke` makes one
+    from relay_local.cli import post_first
+
+    upload_samples(relay)
+    get = resign(json.loads((EVENTS / "api-get-push.json").read_text()))
+    # When `relay invoke ApiFunction -e events/api-get-push.json` runs it
+    post_first(relay, "ApiFunction", get)
+    result = relay.invoker.invoke("ApiFunction", get)
+    # Then the push events/api-post-pushes.json creates is found (not a 404)
+    assert result["statusCode"] == 200, result
+    assert json.loads(result["body"])["id"] == get["pathParameters"]["id"]
