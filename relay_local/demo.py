@@ -97,7 +97,7 @@ def check_media_urls(relay: LocalRelay) -> tuple[int, list[str]]:
 
 def webhook_push(relay: LocalRelay) -> list[str]:
     """Second act: a third-party system pushes over the signed HTTP API, the vendor reports delivery."""
-    from relay.signing import sign
+    from relay.signing import sign, sign_status
     from relay_local.serve import ApiServer
     from relay_local.session import LOCAL_EVENTS_SECRET, LOCAL_SIGNING_SECRET
 
@@ -118,12 +118,13 @@ def webhook_push(relay: LocalRelay) -> list[str]:
             return ["the signed push was not accepted, or the unsigned one was"]
         push_id = created.json()["id"]
         relay.run_until_idle(timeout=60)
-        sent = http.get(f"/pushes/{push_id}").json()["recipients"]
+        # a status read is signed too, over `GET /pushes/<id>` (README, "Signing requests")
+        sent = http.get(f"/pushes/{push_id}", headers=sign_status(LOCAL_SIGNING_SECRET, push_id)).json()["recipients"]
         event = {"project_id": "demo", "event_id": 1,
                  "data": [{"number": r["number"], "msg_id": r["msg_id"], "status": 3 if i == 0 else 1} for i, r in enumerate(sent)]}
         applied = http.post(f"/events/{LOCAL_EVENTS_SECRET}", json=event)
         print(f"the vendor's Event Webhook: POST /events/<secret> → {applied.status_code} {applied.text}")
-        final = http.get(f"/pushes/{push_id}").json()
+        final = http.get(f"/pushes/{push_id}", headers=sign_status(LOCAL_SIGNING_SECRET, push_id)).json()
         for r in final["recipients"]:
             print(f"  GET /pushes/{push_id}: {r['number']} {r['state']} push_id={r.get('push_id')} msg_id={r.get('msg_id')}")
         if sorted(r["state"] for r in final["recipients"]) != ["delivered", "read"]:
