@@ -11,8 +11,9 @@ from relay_local.template import ROOT
 
 COMMITTED = ROOT / "docs" / "openapi.json"
 DESCRIPTION = (
-    "Signed push requests (POST /pushes: X-Relay-Timestamp + X-Relay-Signature, see README), their per-recipient "
-    "state (GET /pushes/{id}), and the Picky Assist Event Webhook (POST /events/{secret})."
+    "Signed push requests (POST /pushes: X-Relay-Timestamp + X-Relay-Signature over `<timestamp>.<body>`, see README), "
+    "their per-recipient state (GET /pushes/{id}, signed the same way over `<timestamp>.GET /pushes/<id>`), and the "
+    "Picky Assist Event Webhook (POST /events/{secret})."
 )
 
 

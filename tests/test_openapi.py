@@ -20,3 +20,9 @@ def test_given_the_document_then_every_route_of_the_template_is_in_it_with_its_a
     assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/PushRequest")
     request = doc["components"]["schemas"]["PushRequest"]
     assert request["properties"]["recipients"]["maxItems"] == 1000
+
+
+def test_given_the_document_then_the_status_read_documents_its_401_and_the_vendor_error_fields():
+    doc = json.loads(COMMITTED.read_text())
+    assert {"200", "401", "404"} <= set(doc["paths"]["/pushes/{id}"]["get"]["responses"])
+    assert {"error_code", "error_message"} <= set(doc["components"]["schemas"]["RecipientStatus"]["properties"])
