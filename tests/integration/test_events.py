@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from relay.ledger import Ledger
 from relay.models import PushJob
 from relay_local.cli import resign
 from relay_local.demo import recipients, upload_samples
@@ -136,3 +137,15 @@ def test_given_a_fresh_stack_when_the_get_event_is_invoked_then_relay_invoke_pos
     # Then the push events/api-post-pushes.json creates is found (not a 404)
     assert result["statusCode"] == 200, result
     assert json.loads(result["body"])["id"] == get["pathParameters"]["id"]
+
+
+def test_given_a_fresh_stack_when_the_vendor_event_is_invoked_then_it_is_kept_as_an_unmatched_event(relay):
+    # Given a stack whose ledger knows no message yet
+    event = json.loads((EVENTS / "api-vendor-event.json").read_text())
+    # When the vendor's delivery report arrives on the local events secret
+    result = relay.invoker.invoke("ApiFunction", event)
+    # Then it is answered and kept (findable by its msg_id), never dropped
+    assert result["statusCode"] == 200
+    assert json.loads(result["body"]) == {"received": 1, "updated": 0, "unchanged": 0, "unmatched": 1, "ignored": 0}
+    kept = [i for i in Ledger(relay.client("dynamodb"), relay.table).scan_all() if i.get("kind") == "unmatched_event"]
+    assert [i.get("msg_id") for i in kept] == ["1000002"]
