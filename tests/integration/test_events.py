@@ -149,3 +149,25 @@ def test_given_a_fresh_stack_when_the_vendor_event_is_invoked_then_it_is_kept_as
     assert json.loads(result["body"]) == {"received": 1, "updated": 0, "unchanged": 0, "unmatched": 1, "ignored": 0}
     kept = [i for i in Ledger(relay.client("dynamodb"), relay.table).scan_all() if i.get("kind") == "unmatched_event"]
     assert [i.get("msg_id") for i in kept] == ["1000002"]
+
+
+def test_given_the_get_event_when_signed_by_sign_event_then_the_signature_is_over_its_get_line(capsys):
+    # Given events/api-get-push.json
+    from relay.signing import status_payload, verify
+    from relay_local.cli import main
+    from relay_local.session import LOCAL_SIGNING_SECRET
+
+    # When `relay sign-event` signs it
+    assert main(["sign-event", str(EVENTS / "api-get-push.json")]) == 0
+    signed = json.loads(capsys.readouterr().out)
+    # Then the signature is the GET one for its id, which the API accepts
+    assert verify(LOCAL_SIGNING_SECRET, signed["headers"], status_payload(signed["pathParameters"]["id"]))
+
+
+@pytest.mark.parametrize(("name", "says"), [("missing.json", "cannot read"), ("s3-put-outbox.json", "not an API Gateway REST (v1)")])
+def test_given_a_file_it_cannot_sign_when_sign_event_runs_then_one_clear_line_and_exit_2(capsys, name, says):
+    from relay_local.cli import main
+
+    assert main(["sign-event", str(EVENTS / name)]) == 2
+    err = capsys.readouterr().err
+    assert says in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
