@@ -35,7 +35,8 @@ class EmbeddedAws:
         from moto.server import ThreadedMotoServer
 
         _linear_sqs_receive()
-        _atomic_dynamodb_writes()
+        as_strict_as_aws()
+        _atomic_dynamodb_writes()  # after: the lock also covers the item-size checks and their undo
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
@@ -57,6 +58,18 @@ class EmbeddedAws:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def as_strict_as_aws() -> None:
+    """Make moto refuse what AWS refuses where moto is looser (each module says what and why):
+    SQS message sizes in bytes and the 12-hour visibility (strict_sqs), DynamoDB item sizes and
+    BatchWriteItem's rules (strict_dynamodb), one S3 notification per multipart object (strict_s3).
+    Lambda's 6 MB payloads are the Invoker's (lambda_limits), API Gateway's 29 s `relay serve`'s."""
+    from relay_local import strict_dynamodb, strict_s3, strict_sqs
+
+    strict_sqs.install()
+    strict_dynamodb.install()
+    strict_s3.install()
 
 
 def _linear_sqs_receive() -> None:

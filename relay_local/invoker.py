@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from relay_local import lambda_limits
 from relay_local.stack import ACCOUNT, LocalStack
 from relay_local.template import FUNCTIONS as FUNCTIONS_DIR, functions
 
@@ -92,10 +93,13 @@ class Invoker:
             timeout_seconds=spec.timeout,
             invoked_function_arn=f"arn:aws:lambda:{self.stack.region}:{ACCOUNT}:function:{name}",
         )
+        lambda_limits.check_request(event)  # Lambda's 6 MB, before the function runs
         try:
-            return handler(copy.deepcopy(event), context)
+            result = handler(copy.deepcopy(event), context)
         finally:
             _drop_unpublished_metrics(sys.modules[module_name])
+        lambda_limits.check_response(result)  # and after: its side effects are done, the caller gets an error
+        return result
 
 
 def _drop_unpublished_metrics(module: Any) -> None:

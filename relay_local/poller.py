@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 
+from relay_local import lambda_limits
 from relay_local.invoker import Invoker
 from relay_local.template import functions
 
@@ -71,18 +72,37 @@ class SqsPoller:
             "awsRegion": self.region,
         }
 
+    def batches(self, messages: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+        """Split received messages into events within Lambda's 6 MB, as the event source mapping
+        does ("invokes with fewer records" rather than over the payload limit)."""
+        out: list[list[dict[str, Any]]] = [[]]
+        size = empty = lambda_limits.payload_bytes({"Records": []})
+        for m in messages:
+            record = lambda_limits.payload_bytes(self._record(m)) + 1  # and its comma
+            if out[-1] and size + record > lambda_limits.MAX_REQUEST_BYTES:
+                out.append([])
+                size = empty
+            out[-1].append(m)
+            size += record
+        return [b for b in out if b]
+
     def poll_once(self) -> int:
         """One receive + invoke + delete. Returns how many messages were handed to the function."""
         messages = self._receive()
         if not messages:
             return 0
+        for batch in self.batches(messages):
+            self._invoke(batch)
+        return len(messages)
+
+    def _invoke(self, messages: list[dict[str, Any]]) -> None:
         self.invocations += 1
         try:
             result = self.invoker.invoke(self.logical_id, self.event_for(messages))
         except Exception as exc:  # noqa: BLE001 - a failed invocation: Lambda retries the whole batch
             log.warning("%s failed: %s", self.logical_id, exc)
             self.errors.append(exc)
-            return len(messages)
+            return
         failed = set()
         if self.partial_failures and isinstance(result, dict):
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures") or []}
@@ -92,7 +112,6 @@ class SqsPoller:
             self.sqs.delete_message_batch(
                 QueueUrl=self.queue_url, Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(chunk)]
             )
-        return len(messages)
 
     def pending(self) -> int:
         attrs = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=list(_COUNTS))["Attributes"]

@@ -17,12 +17,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from relay_local import lambda_limits
 from relay_local.session import LocalRelay
 from relay_local.stack import ACCOUNT
 from relay_local.template import functions
 
 log = logging.getLogger("relay.serve")
 MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's limit
+#: API Gateway's integration timeout for REST APIs: "50 milliseconds - 29 seconds" (API Gateway quotas)
+INTEGRATION_TIMEOUT_SECONDS = 29.0
 
 
 def _pattern(path: str) -> re.Pattern[str]:
@@ -86,8 +89,11 @@ def proxy_event(method: str, raw_path: str, resource: str, params: dict[str, str
 
 
 class ApiServer:
-    def __init__(self, relay: LocalRelay, host: str = "127.0.0.1", port: int = 0, pump: bool = True) -> None:
+    def __init__(self, relay: LocalRelay, host: str = "127.0.0.1", port: int = 0, pump: bool = True,
+                 integration_timeout: float = INTEGRATION_TIMEOUT_SECONDS) -> None:
         self.relay = relay
+        #: seconds to wait for the function before answering 504 (tests shorten it)
+        self.integration_timeout = integration_timeout
         self.routes = Routes()
         self.pump = pump
         self._stop = threading.Event()
@@ -130,15 +136,50 @@ class ApiServer:
         logical_id, resource, params = found
         headers = {k: v for k, v in req.headers.items()}
         event = proxy_event(req.command, req.path, resource, params, headers, body, req.client_address[0])
-        assert self.relay.invoker is not None
-        try:
-            result = self.relay.invoker.invoke(logical_id, event)
-        except Exception:  # noqa: BLE001 - what API Gateway answers when the function fails
-            log.exception("%s failed", logical_id)
+        finished, outcome = self._invoke(logical_id, event)
+        if not finished:
+            log.warning("%s took longer than API Gateway's %ss: 504 (it goes on in the background)",
+                        logical_id, self.integration_timeout)
+            self._send(req, 504, {"Content-Type": "application/json"}, b'{"message": "Endpoint request timed out"}')
+            return
+        if isinstance(outcome, lambda_limits.RequestEntityTooLarge):
+            log.warning("%s: %s", logical_id, outcome)
+            self._send(req, 413, {"Content-Type": "application/json"}, b'{"message": "Request Too Long"}')
+            return
+        if isinstance(outcome, BaseException):  # what API Gateway answers when the function fails
+            log.error("%s failed", logical_id, exc_info=outcome)
             self._send(req, 502, {"Content-Type": "application/json"}, b'{"message": "Internal server error"}')
             return
+        result = outcome
         status, out_headers, payload = self._response(result)
         self._send(req, status, out_headers, payload)
+
+    def _invoke(self, logical_id: str, event: dict[str, Any]) -> tuple[bool, Any]:
+        """Invoke as API Gateway does: wait at most `integration_timeout` for the answer (29 s on AWS,
+        a hard limit for REST APIs). A function still running then goes on in the background, as on
+        AWS, and the caller gets 504. Returns (finished, result or the exception raised)."""
+        assert self.relay.invoker is not None
+        invoker = self.relay.invoker
+        started, done = threading.Event(), threading.Event()
+        box: list[Any] = [None]
+
+        def run() -> None:
+            # Locally every function shares one "container" (the invoker's lock); on AWS the API has
+            # its own, so the 29 s count from when this function starts, not while another runs.
+            with invoker.lock:
+                started.set()
+                try:
+                    box[0] = invoker.invoke(logical_id, event)
+                except BaseException as exc:  # noqa: BLE001 - handed to the request thread
+                    box[0] = exc
+                finally:
+                    done.set()
+
+        threading.Thread(target=run, name=f"invoke-{logical_id}", daemon=True).start()
+        started.wait()
+        if not done.wait(self.integration_timeout):
+            return False, None
+        return True, box[0]
 
     @staticmethod
     def _response(result: Any) -> tuple[int, dict[str, str], bytes]:

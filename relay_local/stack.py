@@ -69,7 +69,7 @@ def create_stack(endpoint: str, name: str = "relay-local", region: str = "us-eas
     for logical_id in queues:
         props = resources[logical_id].get("Properties", {})
         qname = props.get("QueueName") and resolve(props["QueueName"]) or f"{name}-{logical_id}"
-        attributes = {k: str(resolve(props[k])) for k in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds") if k in props}
+        attributes = {k: str(resolve(props[k])) for k in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "MaximumMessageSize") if k in props}
         if "RedrivePolicy" in props:
             attributes["RedrivePolicy"] = json.dumps(resolve(props["RedrivePolicy"]))
         attributes.update((queue_attributes or {}).get(logical_id, {}))  # e.g. short visibility for a soak
