@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -27,17 +28,18 @@ def readme_blocks(section: str) -> dict[str, list[str]]:
     blocks: dict[str, list[str]] = {}
     fence: str | None = None
     code: list[str] = []
+    indent = 0
     for line in lines[lines.index(section) + 1:]:
         if fence is None and line.startswith("#") and len(line.split(" ", 1)[0]) <= level and set(line.split(" ", 1)[0]) == {"#"}:
             break  # the next section of the same or a higher level
-        if line.startswith("```"):
-            if fence is None:
-                fence, code = line[3:].strip(), []
+        if line.lstrip().startswith("```"):
+            if fence is None:  # fences may be indented (a block inside a list item)
+                fence, code, indent = line.strip()[3:], [], len(line) - len(line.lstrip())
             else:
                 blocks.setdefault(fence, []).append("\n".join(code) + "\n")
                 fence = None
         elif fence is not None:
-            code.append(line)
+            code.append(line[indent:])
     return blocks
 
 
@@ -76,3 +78,50 @@ def test_given_relay_serve_when_the_readme_python_and_curl_recipes_run_one_after
     # Then each push is accepted (the signature is right, and the two do not share an Idempotency-Key)
     assert python.returncode == 0 and python.stdout.startswith("202 "), python.stdout + python.stderr
     assert curl.returncode == 0 and curl.stdout.strip().splitlines()[-1] == "HTTP 202", curl.stdout + curl.stderr
+
+
+CAPTION = "Olá Ana, here is your photo 📸"
+
+
+def captions(relay) -> list[str]:
+    """Each recipient's caption as the vendor reads it: its own `message`, else the `globalmessage`."""
+    [request] = relay.api.requests
+    return [d.get("message") or request.body.get("globalmessage") for d in request.body["data"]]
+
+
+def test_given_boto3_when_a_caption_is_not_ascii_then_it_refuses_it_as_the_readme_says(relay):
+    from botocore.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError, match="(?i)ascii"):
+        relay.client("s3").put_object(Bucket=relay.bucket, Key="outbox/447700900123/photo.jpg", Body=b"x",
+                                      Metadata={"message": CAPTION})
+
+
+def test_given_the_readme_aws_cli_command_then_its_shell_encoding_makes_a_caption_that_arrives_decoded(relay, sample, tmp_path):
+    # Given the README's `aws s3 cp … --metadata …` command, run by bash with `aws` standing in for the
+    # CLI (not installed here): it prints the arguments the real CLI would get
+    [command] = [b for b in readme_blocks("### Per-recipient files: `outbox/<number>/<file name>`")["sh"] if "aws s3 cp" in b]
+    shell = subprocess.run(["bash", "-euo", "pipefail", "-c", "aws() { printf '%s\\0' \"$@\"; }\n" + command],
+                           env={**os.environ, "MEDIA_BUCKET": relay.bucket}, capture_output=True, text=True, timeout=30, check=True)
+    args = shell.stdout.split("\0")[:-1]
+    assert args[:4] == ["s3", "cp", "photo.jpg", f"s3://{relay.bucket}/outbox/447700900123/photo.jpg"]
+    metadata = json.loads(args[args.index("--metadata") + 1])
+    # When that upload happens with that metadata (what the CLI sends: plain ASCII user metadata)
+    relay.client("s3").put_object(Bucket=relay.bucket, Key="outbox/447700900123/photo.jpg", Body=sample("photo.jpg"),
+                                  Metadata=metadata)
+    assert relay.run_until_idle(timeout=60)
+    # Then the vendor gets the caption as written, not its encoding
+    assert captions(relay) == [CAPTION]
+
+
+def test_given_the_readme_boto3_recipe_when_it_runs_then_the_caption_arrives_decoded(relay, sample, tmp_path, monkeypatch):
+    # Given the README's boto3 recipe, run as written in a directory holding photo.jpg
+    [recipe] = readme_blocks("### Per-recipient files: `outbox/<number>/<file name>`")["python"]
+    (tmp_path / "photo.jpg").write_bytes(sample("photo.jpg"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MEDIA_BUCKET", relay.bucket)
+    # When
+    exec(compile(recipe, "README.md", "exec"), {})  # noqa: S102 - the README's own code
+    assert relay.run_until_idle(timeout=60)
+    # Then
+    assert captions(relay) == [CAPTION]
