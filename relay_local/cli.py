@@ -18,7 +18,7 @@ import threading
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from relay_local.ports import PortBusy, answers, ensure_free
 
@@ -271,9 +271,16 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action) or ""
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A usage error is one line too (argparse prints the whole usage first), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = {"formatter_class": _Formatter}
-    parser = argparse.ArgumentParser(prog="relay", description="Picky Assist media relay: local tools", **fmt)
+    parser = OneLineParser(prog="relay", description="Picky Assist media relay: local tools", **fmt)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("demo", help="run the main job on the embedded stack and show the ledger", **fmt).set_defaults(func=_demo)

@@ -276,7 +276,9 @@ def _figures(relay: LocalRelay, recipients: int, wall: float, rate: int) -> dict
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="relay soak", description="The guarantees under injected faults, with figures.",
+    from relay_local.cli import OneLineParser
+
+    parser = OneLineParser(prog="relay soak", description="The guarantees under injected faults, with figures.",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("-n", "--recipients", type=int, default=10_000, help="recipients to plan and send")
     parser.add_argument("--rate", type=int, default=900, help="rate limit per minute (compressed clock)")

@@ -158,3 +158,15 @@ def test_given_relay_local_help_then_the_default_ports_show(tmp_path):
     result = run_env("local", "--help", cwd=tmp_path)
     assert result.returncode == 0
     assert "(default: 4566)" in result.stdout and "(default: 8089)" in result.stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (("local", "--aws-port", "x"), ("--aws-port", "invalid int value", "relay local --help")),
+    (("soak", "-n", "many"), ("--recipients", "invalid int value", "relay soak --help")),
+    ((), ("required: COMMAND", "relay --help")),
+])
+def test_given_a_usage_error_then_it_is_one_line_pointing_at_help(tmp_path, args, words):
+    result = run_env(*args, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert all(word in line for word in words), line
