@@ -1,4 +1,10 @@
-"""`relay`: the project's local tool (demo, local stack, Docker-free invoke)."""
+"""`relay`: the project's local tool (demo, local stack, Docker-free invoke).
+
+Errors a user can meet (a busy port, a missing file, no AWS credentials, a stale state file) end
+the command with ONE line on stderr, `relay: <what went wrong and what to do>`, and a non-zero exit
+(2 for a usage or environment problem, 1 for anything unexpected). `RELAY_DEBUG=1` shows the
+traceback instead.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,59 @@ import argparse
 import base64
 import json
 import logging
+import os
 import signal
 import sys
 import threading
 import time
+from importlib import metadata
 from pathlib import Path
+from typing import Any, NoReturn
+
+from relay_local.ports import PortBusy, answers, ensure_free
 
 STATE_FILE = Path(".relay-local.json")
+DISTRIBUTION = "picky-media-relay"
+
+
+class CliError(Exception):
+    """A problem the user can fix: printed as one line, exit status 2."""
+
+
+def _read_event(path: str) -> dict[str, Any]:
+    try:
+        event = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise CliError(f"no event file {path}") from None
+    except OSError as exc:
+        raise CliError(f"cannot read the event file {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise CliError(f"the event file {path} is not JSON: {exc}") from None
+    if not isinstance(event, dict):
+        raise CliError(f"the event file {path} holds a JSON {type(event).__name__}, not an event object")
+    return event
+
+
+def _local_state() -> dict[str, str] | None:
+    """The running `relay local`'s endpoints, from STATE_FILE in this directory, or None.
+
+    A stale file (its `relay local` was killed, so nothing answers at its endpoint) or a damaged one
+    is removed with a one-line note, and the command goes on as if there were none."""
+    if not STATE_FILE.exists():
+        return None
+    try:
+        state = json.loads(STATE_FILE.read_text())
+        endpoint = str(state["endpoint"])
+        state["api_url"], state["stack"]  # noqa: B018 - all three must be there
+    except (OSError, ValueError, KeyError, TypeError):
+        why = "it is damaged"
+    else:
+        if answers(endpoint):
+            return state
+        why = f"nothing answers at {endpoint} (its `relay local` is gone)"
+    STATE_FILE.unlink(missing_ok=True)
+    print(f"relay: note: removed the stale {STATE_FILE}: {why}", file=sys.stderr)
+    return None
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -24,6 +76,11 @@ def _demo(args: argparse.Namespace) -> int:
 def _local(args: argparse.Namespace) -> int:
     from relay_local.session import LocalRelay
 
+    running = _local_state()
+    if running:
+        raise CliError(f"a `relay local` is already running from this directory ({running['endpoint']}); stop it first")
+    ensure_free(args.aws_port, flag="--aws-port")
+    ensure_free(args.api_port, flag="--api-port")
     relay = LocalRelay(aws_port=args.aws_port, api_port=args.api_port).start()
     assert relay.aws and relay.api and relay.stack
     STATE_FILE.write_text(json.dumps({"endpoint": relay.aws.endpoint, "api_url": relay.api.url, "stack": relay.stack.name}))
@@ -65,18 +122,17 @@ def _invoke(args: argparse.Namespace) -> int:
     if args.function not in functions():
         print(f"relay: template.yaml has no function {args.function!r} (it has: {', '.join(sorted(functions()))})", file=sys.stderr)
         return 2
-    try:
-        event = json.loads(Path(args.event).read_text()) if args.event else {}
-    except (OSError, ValueError) as exc:
-        print(f"relay: cannot read the event {args.event}: {exc}", file=sys.stderr)
-        return 2
+    event = _read_event(args.event) if args.event else {}
     if any(k.lower() == "x-relay-signature" for k in (event.get("headers") or {})):
         event = resign(event)
         print("# signed the event's body afresh with the local signing secret", file=sys.stderr)
+    bad = [pair for pair in args.env or [] if "=" not in pair]
+    if bad:
+        raise CliError(f"--env takes NAME=VALUE, got {bad[0]!r}")
     extra = dict(pair.split("=", 1) for pair in args.env or [])
     relay = LocalRelay(env=extra)
-    if STATE_FILE.exists():  # a `relay local` is running: use its stack
-        state = json.loads(STATE_FILE.read_text())
+    state = _local_state()
+    if state:  # a `relay local` is running: use its stack
         relay.stack_name = state["stack"]
         aws = EmbeddedAws(port=int(state["endpoint"].rsplit(":", 1)[1]))
         relay.start(aws=aws, create=False)
@@ -91,7 +147,7 @@ def _invoke(args: argparse.Namespace) -> int:
     try:
         result = relay.invoker.invoke(args.function, event)
         print(json.dumps(result, indent=2, default=str))
-        if not STATE_FILE.exists() and relay.api.requests:
+        if not state and relay.api.requests:
             print(f"# the Push API stand-in received {len(relay.api.requests)} request(s):", file=sys.stderr)
             for req in relay.api.requests:
                 print(json.dumps({"request": req.body_without_token(), "answer": req.response_body}, indent=2), file=sys.stderr)
@@ -111,8 +167,15 @@ def _serve(args: argparse.Namespace) -> int:
     from relay_local.serve import ApiServer
     from relay_local.session import LOCAL_EVENTS_SECRET, LOCAL_SIGNING_SECRET, LocalRelay
 
+    ensure_free(args.port, flag="--port")
+    ensure_free(args.aws_port, flag="--aws-port")
+    ensure_free(args.api_port, flag="--api-port")
     relay = LocalRelay(aws_port=args.aws_port, api_port=args.api_port).start()
-    server = ApiServer(relay, port=args.port).start()
+    try:
+        server = ApiServer(relay, port=args.port).start()
+    except OSError as exc:  # taken between the check and now
+        relay.stop()
+        raise PortBusy(f"cannot listen on 127.0.0.1:{args.port} ({exc.strerror or exc}); choose another with --port") from None
     assert relay.aws and relay.api
     print(f"# relay API on {server.url} (template.yaml's Api events), embedded AWS on {relay.aws.endpoint},"
           f" Push API stand-in on {relay.api.url}")
@@ -164,22 +227,13 @@ def post_first(relay: object, function: str, event: dict) -> None:
 
 def _sign_event(args: argparse.Namespace) -> int:
     """`relay sign-event FILE`: the event, signed now; one clear line and exit 2 when it cannot be."""
-    try:
-        event = json.loads(Path(args.event).read_text())
-    except OSError as exc:
-        print(f"relay: cannot read {args.event}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    except ValueError as exc:
-        print(f"relay: {args.event} is not JSON: {exc}", file=sys.stderr)
-        return 2
-    if not isinstance(event, dict) or not isinstance(event.get("httpMethod"), str):
-        print(f"relay: {args.event} is not an API Gateway REST (v1) proxy event (no httpMethod)", file=sys.stderr)
-        return 2
+    event = _read_event(args.event)
+    if not isinstance(event.get("httpMethod"), str):
+        raise CliError(f"{args.event} is not an API Gateway REST (v1) proxy event (no httpMethod)")
     try:
         print(json.dumps(resign(event, args.secret), indent=2))
     except (ValueError, TypeError) as exc:  # a base64 body that is not base64, a body that is not text
-        print(f"relay: cannot sign {args.event}: {exc}", file=sys.stderr)
-        return 2
+        raise CliError(f"cannot sign {args.event}: {exc}") from None
     return 0
 
 
@@ -199,10 +253,9 @@ def _redrive(args: argparse.Namespace) -> int:
                 "StackResourceDetail"]["PhysicalResourceId"]
 
         sqs, ddb = boto3.client("sqs"), boto3.client("dynamodb")
-    elif STATE_FILE.exists():  # a running `relay local`
+    elif (state := _local_state()) is not None:  # a running `relay local`
         from relay_local.stack import create_stack
 
-        state = json.loads(STATE_FILE.read_text())
         stack = create_stack(state["endpoint"], name=state["stack"], create=False)
         sqs = boto3.client("sqs", endpoint_url=state["endpoint"], region_name=stack.region)
         ddb = boto3.client("dynamodb", endpoint_url=state["endpoint"], region_name=stack.region)
@@ -210,51 +263,108 @@ def _redrive(args: argparse.Namespace) -> int:
         def physical(logical_id: str) -> str:
             return stack.ref(logical_id)
     else:
-        print("relay: give --stack NAME (deployed), or run `relay local` first", file=sys.stderr)
-        return 2
+        raise CliError("give --stack NAME (deployed), or run `relay local` first (in this directory)")
     report = redrive(sqs, physical(source), physical(target), Ledger(ddb, physical("PushLogTable")), limit=args.limit)
     print(f"moved {report.moved} message(s) from {source} to {target}; {report.jobs_reset} push job(s) reset to retry")
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="relay", description="Picky Assist media relay: local tools")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="run the main job on the embedded stack and show the ledger").set_defaults(func=_demo)
-    local = sub.add_parser("local", help="run the embedded AWS + Push API stand-in in the foreground")
-    local.add_argument("--aws-port", type=int, default=4566)
-    local.add_argument("--api-port", type=int, default=8089)
+def _describe(exc: BaseException) -> tuple[str, int]:
+    """One line for an error, and the exit status."""
+    from botocore import exceptions as boto
+
+    if isinstance(exc, (CliError, PortBusy)):
+        return str(exc), 2
+    if isinstance(exc, boto.NoRegionError):
+        return "no AWS region: set AWS_DEFAULT_REGION (or a region in your AWS profile)", 2
+    if isinstance(exc, (boto.NoCredentialsError, boto.PartialCredentialsError)):
+        return "no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (see `aws configure`)", 2
+    if isinstance(exc, boto.ClientError):
+        error = exc.response.get("Error", {})
+        return f"AWS refused {exc.operation_name}: {error.get('Code', '?')}: {error.get('Message', '')}", 2
+    if isinstance(exc, boto.EndpointConnectionError):
+        return f"cannot reach AWS: {exc}", 2
+    return f"{type(exc).__name__}: {exc} (RELAY_DEBUG=1 shows the traceback)", 1
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every flag's help shows its default: "(default: 4566)"; a flag without one (None, or a switch
+    that is off) says in its help what leaving it out does."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is False:
+            return action.help or ""
+        return super()._get_help_string(action) or ""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A usage error is one line too (argparse prints the whole usage first), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = {"formatter_class": _Formatter}
+    parser = OneLineParser(prog="relay", description="Picky Assist media relay: local tools", **fmt)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("demo", help="run the main job on the embedded stack and show the ledger", **fmt).set_defaults(func=_demo)
+    local = sub.add_parser("local", help="run the embedded AWS + Push API stand-in in the foreground", **fmt)
+    local.add_argument("--aws-port", type=int, default=4566, help="port of the embedded AWS (moto server)")
+    local.add_argument("--api-port", type=int, default=8089, help="port of the Push API stand-in")
     local.set_defaults(func=_local)
-    inv = sub.add_parser("invoke", help="run one function of template.yaml in-process (Docker-free `sam local invoke`)")
+    inv = sub.add_parser("invoke", help="run one function of template.yaml in-process (Docker-free `sam local invoke`)", **fmt)
     inv.add_argument("function", help="logical id, e.g. IngestFunction")
-    inv.add_argument("-e", "--event", help="event JSON file (e.g. events/s3-put-outbox.json)")
+    inv.add_argument("-e", "--event", help="event JSON file (e.g. events/s3-put-outbox.json); none: an empty event")
     inv.add_argument("--env", action="append", metavar="NAME=VALUE", help="extra function environment (repeatable)")
     inv.set_defaults(func=_invoke)
-    serve = sub.add_parser("serve", help="serve template.yaml's API on 127.0.0.1 (Docker-free `sam local start-api`)")
-    serve.add_argument("--port", type=int, default=3000)
-    serve.add_argument("--aws-port", type=int, default=0)
-    serve.add_argument("--api-port", type=int, default=0, help="Push API stand-in port")
+    serve = sub.add_parser("serve", help="serve template.yaml's API on 127.0.0.1 (Docker-free `sam local start-api`)", **fmt)
+    serve.add_argument("--port", type=int, default=3000, help="port of the relay API")
+    serve.add_argument("--aws-port", type=int, default=0, help="port of the embedded AWS (0: any free port)")
+    serve.add_argument("--api-port", type=int, default=0, help="port of the Push API stand-in (0: any free port)")
     serve.set_defaults(func=_serve)
-    sub.add_parser("soak", help="the guarantees under injected faults, with figures (`relay soak -n 500`, make soak)")
-    red = sub.add_parser("redrive", help="move dead-lettered jobs back to the send queue once the cause is fixed")
-    red.add_argument("--stack", help="a deployed stack's name (else the running `relay local`)")
+    sub.add_parser("soak", help="the guarantees under injected faults, with figures (`relay soak -n 500`, make soak;"
+                   " `relay soak --help` for its options)", add_help=False)
+    red = sub.add_parser("redrive", help="move dead-lettered jobs back to the send queue once the cause is fixed", **fmt)
+    red.add_argument("--stack", help="a deployed stack's name (none: the `relay local` running from this directory)")
     red.add_argument("--ingest", action="store_true", help="the ingest dead-letter queue instead of the send one")
-    red.add_argument("--limit", type=int, help="move at most this many")
+    red.add_argument("--limit", type=int, help="move at most this many (none: all)")
     red.set_defaults(func=_redrive)
-    sub.add_parser("openapi", help="print the API's OpenAPI document (docs/openapi.json)").set_defaults(func=_openapi)
+    sub.add_parser("openapi", help="print the API's OpenAPI document (docs/openapi.json)", **fmt).set_defaults(func=_openapi)
     sign = sub.add_parser("sign-event", help="print an API Gateway event with a fresh X-Relay-Signature"
-                                             " (over the body for POST, over `GET /pushes/<id>` for GET)")
+                                             " (over the body for POST, over `GET /pushes/<id>` for GET)", **fmt)
     sign.add_argument("event", help="API Gateway REST (v1) proxy event JSON file, e.g. events/api-get-push.json")
-    sign.add_argument("--secret", help="signing secret (default: the local one, as `relay serve`/`relay local` use)")
+    sign.add_argument("--secret", help="signing secret (none: the local one, as `relay serve`/`relay local` use)")
     sign.set_defaults(func=_sign_event)
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["soak"]:  # its own options
-        from relay_local.soak import main as soak_main
+    return parser
 
-        return soak_main(argv[1:])
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return args.func(args)
+
+def _version() -> str:
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:  # running from a checkout that is not installed
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if argv[:1] == ["soak"]:  # its own options
+            from relay_local.soak import main as soak_main
+
+            return soak_main(argv[1:])
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place that turns any error into one line
+        if os.environ.get("RELAY_DEBUG"):
+            raise
+        message, status = _describe(exc)
+        print("relay: " + " ".join(message.split()), file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

@@ -27,7 +27,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,74 @@ class DuplicatingPoller(SqsPoller):
         return messages
 
 
+class Progress:
+    """While a soak runs: every `interval` seconds, and once more when stopped, one line with the
+    counts so far: recipients in the ledger (planned), taken by the stand-in (sent), in a final
+    state (terminal). A long `make soak` otherwise prints nothing for minutes.
+
+    To stderr, so the final `soak: recipients=…` lines on stdout stay machine-readable; on a
+    terminal the line is rewritten in place (\\r) instead of scrolling."""
+
+    def __init__(self, relay: LocalRelay, recipients: int, started: float,
+                 write: Callable[[str], None] | None = None, interval: float = 10.0) -> None:
+        self.relay = relay
+        self.recipients = recipients
+        self.started = started
+        self.interval = interval
+        self.tty = write is None and sys.stderr.isatty()
+        self.write = write or self._stderr
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="soak-progress", daemon=True)
+
+    def _stderr(self, line: str) -> None:
+        sys.stderr.write(("\r\033[K" + line) if self.tty else line + "\n")
+        sys.stderr.flush()
+
+    def counts(self) -> dict[str, int]:
+        planned = terminal = 0
+        ddb = self.relay.client("dynamodb")
+        kwargs: dict[str, Any] = {"TableName": self.relay.table, "ProjectionExpression": "#k, #s",
+                                  "ExpressionAttributeNames": {"#k": "kind", "#s": "state"}}
+        while True:
+            page = ddb.scan(**kwargs)
+            for item in page.get("Items", []):
+                if item.get("kind", {}).get("S") == "recipient":
+                    planned += 1
+                    terminal += item.get("state", {}).get("S") in TERMINAL_STATES
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        assert self.relay.api is not None
+        stats = self.relay.api.stats()
+        return {"planned": planned, "sent": stats["accepted_entries"], "terminal": terminal, "requests": stats["requests"]}
+
+    def line(self) -> str:
+        c = self.counts()
+        return (f"soak: progress {time.monotonic() - self.started:.0f}s: of {self.recipients} recipients "
+                f"planned={c['planned']} sent={c['sent']} terminal={c['terminal']} (vendor requests={c['requests']})")
+
+    def _tick(self) -> None:
+        try:
+            self.write(self.line())
+        except Exception as exc:  # noqa: BLE001 - progress must never break the soak
+            self.write(f"soak: progress unavailable ({type(exc).__name__})")
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._tick()
+
+    def __enter__(self) -> Progress:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._tick()  # the counts at the end, always
+        if self.tty:
+            sys.stderr.write("\n")
+
+
 def _number(i: int) -> str:
     return f"4477{i:08d}"
 
@@ -84,8 +154,11 @@ def _soak_env(rate: int) -> dict[str, str]:
 
 
 def run(recipients: int = 10_000, rate: int = 900, seed: int = 7, kill: bool = True, out=print,
-        aws: EmbeddedAws | None = None) -> dict[str, Any]:
-    """Run a soak (on `aws`, an already running embedded AWS, if given) and return its figures."""
+        aws: EmbeddedAws | None = None, progress: Callable[[str], None] | None = None,
+        progress_interval: float = 10.0) -> dict[str, Any]:
+    """Run a soak (on `aws`, an already running embedded AWS, if given) and return its figures.
+
+    `progress` gets a line every `progress_interval` seconds and one at the end (default: stderr)."""
     rng = random.Random(seed)
     env = _soak_env(rate)
     relay = LocalRelay(stack_name=f"soak{seed}x{int(time.time() * 1000) % 10**8}", env=env,
@@ -109,39 +182,40 @@ def run(recipients: int = 10_000, rate: int = 900, seed: int = 7, kill: bool = T
     out(f"soak: {recipients} recipients ({files} files, {manifest_rows} manifest rows, {webhook} webhook), "
         f"rate {rate}/min, faults on, 10% duplicate deliveries, seed {seed}")
 
-    # 1. per-recipient files, in waves that ingest takes as they come (as on AWS; it also keeps
-    #    moto's queues short: moto recounts a whole queue on every message sent to it)
-    ingest = relay.pollers["IngestFunction"]
-    for i in range(files):
-        s3.put_object(Bucket=relay.bucket, Key=f"outbox/{_number(i)}/p.jpg", Body=photo, Metadata={"message": f"hi {i}"})
-        if i % 250 == 249:
-            pump([ingest], timeout=300)
-    # 2. manifests of up to 1,000 rows, every row its own media key
-    for start in range(0, manifest_rows, 1000):
-        rows = [{"number": _number(files + i), "media": "media/chart.png", "name": str(i)}
-                for i in range(start, min(start + 1000, manifest_rows))]
-        body = json.dumps({"message": "Hello {name}", "recipients": rows}).encode()
-        s3.put_object(Bucket=relay.bucket, Key=f"manifests/m{start}.json", Body=body)
-    # 3. signed webhook pushes, 100 recipients each, 10% retried with the same Idempotency-Key
-    with ApiServer(relay, pump=False) as server, httpx.Client(base_url=server.url, timeout=60) as http:
-        offset = files + manifest_rows
-        for start in range(0, webhook, 100):
-            body = json.dumps({"message": "webhook", "media": {"key": "media/photo.jpg"}, "recipients": [
-                {"number": _number(offset + i)} for i in range(start, min(start + 100, webhook))]}).encode()
-            key = f"soak-{seed}-{start}"
-            for _try in range(2 if rng.random() < 0.10 else 1):
-                answer = http.post("/pushes", content=body, headers={
-                    "Content-Type": "application/json", "Idempotency-Key": key, **sign(LOCAL_SIGNING_SECRET, body)})
-                if answer.status_code != 202:
-                    raise RuntimeError(f"webhook push refused: {answer.status_code} {answer.text}")
-    out(f"soak: inputs in after {time.monotonic() - started:.0f}s; planning and sending…")
+    with Progress(relay, recipients, started, progress, progress_interval):
+        # 1. per-recipient files, in waves that ingest takes as they come (as on AWS; it also keeps
+        #    moto's queues short: moto recounts a whole queue on every message sent to it)
+        ingest = relay.pollers["IngestFunction"]
+        for i in range(files):
+            s3.put_object(Bucket=relay.bucket, Key=f"outbox/{_number(i)}/p.jpg", Body=photo, Metadata={"message": f"hi {i}"})
+            if i % 250 == 249:
+                pump([ingest], timeout=300)
+        # 2. manifests of up to 1,000 rows, every row its own media key
+        for start in range(0, manifest_rows, 1000):
+            rows = [{"number": _number(files + i), "media": "media/chart.png", "name": str(i)}
+                    for i in range(start, min(start + 1000, manifest_rows))]
+            body = json.dumps({"message": "Hello {name}", "recipients": rows}).encode()
+            s3.put_object(Bucket=relay.bucket, Key=f"manifests/m{start}.json", Body=body)
+        # 3. signed webhook pushes, 100 recipients each, 10% retried with the same Idempotency-Key
+        with ApiServer(relay, pump=False) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+            offset = files + manifest_rows
+            for start in range(0, webhook, 100):
+                body = json.dumps({"message": "webhook", "media": {"key": "media/photo.jpg"}, "recipients": [
+                    {"number": _number(offset + i)} for i in range(start, min(start + 100, webhook))]}).encode()
+                key = f"soak-{seed}-{start}"
+                for _try in range(2 if rng.random() < 0.10 else 1):
+                    answer = http.post("/pushes", content=body, headers={
+                        "Content-Type": "application/json", "Idempotency-Key": key, **sign(LOCAL_SIGNING_SECRET, body)})
+                    if answer.status_code != 202:
+                        raise RuntimeError(f"webhook push refused: {answer.status_code} {answer.text}")
+        out(f"soak: inputs in after {time.monotonic() - started:.0f}s; planning and sending…")
 
-    # plan everything, then kill one sender invocation mid-batch (in a process of its own)
-    pump([ingest], timeout=600)
-    killed = _kill_one_sender(relay, env) if kill else 0
-    if not pump(list(relay.pollers.values()), timeout=3600):
-        out("soak: the queues did not drain within an hour")
-    wall = time.monotonic() - started
+        # plan everything, then kill one sender invocation mid-batch (in a process of its own)
+        pump([ingest], timeout=600)
+        killed = _kill_one_sender(relay, env) if kill else 0
+        if not pump(list(relay.pollers.values()), timeout=3600):
+            out("soak: the queues did not drain within an hour")
+        wall = time.monotonic() - started  # before the last progress line's ledger scan
     figures = _figures(relay, recipients, wall, rate)
     figures["killed_jobs"] = killed
     figures["duplicate_deliveries"] = sum(p.duplicated for p in pollers.values())
@@ -201,13 +275,22 @@ def _figures(relay: LocalRelay, recipients: int, wall: float, rate: int) -> dict
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="relay soak")
-    parser.add_argument("-n", "--recipients", type=int, default=10_000)
+def build_parser() -> argparse.ArgumentParser:
+    from relay_local.cli import OneLineParser
+
+    parser = OneLineParser(prog="relay soak", description="The guarantees under injected faults, with figures.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("-n", "--recipients", type=int, default=10_000, help="recipients to plan and send")
     parser.add_argument("--rate", type=int, default=900, help="rate limit per minute (compressed clock)")
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args(argv)
-    f = run(args.recipients, args.rate, args.seed)
+    parser.add_argument("--seed", type=int, default=7, help="seed of the injected faults and duplicates")
+    parser.add_argument("--progress-every", type=float, default=10.0, metavar="SECONDS",
+                        help="seconds between progress lines on stderr")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    f = run(args.recipients, args.rate, args.seed, progress_interval=args.progress_every)
     print(f"soak: {f['requests']} vendor requests in {f['wall_seconds']}s; states {f['states']}; stand-in {f['faults']}; "
           f"{f['duplicate_deliveries']} duplicate deliveries; killed a sender holding {f['killed_jobs']} job(s)")
     print(f"soak: recipients={f['recipients']} terminal={f['terminal']} lost={f['lost']} duplicated={f['duplicated']} "

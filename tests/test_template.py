@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -110,3 +111,87 @@ def test_given_the_sender_then_its_concurrency_is_capped_and_alarms_watch_dead_l
     assert "ApproximateNumberOfMessagesVisible:{'Fn::GetAtt': ['SendDeadLetterQueue', 'QueueName']}" in watched
     assert "ApproximateNumberOfMessagesVisible:{'Fn::GetAtt': ['IngestDeadLetterQueue', 'QueueName']}" in watched
     assert "VendorAccountFailures:picky-relay" in watched
+
+
+# --- alarms that can fire (issue 9) -------------------------------------------------------------
+
+FUNCTIONS = ROOT / "functions"
+#: metrics that other branches of issue 9 add (sender: 4xx answers that are not push results; ingest:
+#: failed notifications). Once those branches are merged, delete this set: every alarm's metric must
+#: then be found in functions/.
+AWAITED_FROM_OTHER_BRANCHES = {"VendorHttpErrors", "IngestFailures"}
+#: what SQS publishes for every queue (AWS/SQS namespace)
+SQS_METRICS = {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage",
+               "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed",
+               "NumberOfMessagesSent", "NumberOfMessagesReceived", "NumberOfMessagesDeleted",
+               "NumberOfEmptyReceives", "SentMessageSize"}
+
+
+def _alarms() -> dict[str, dict]:
+    return {k: v["Properties"] for k, v in template()["Resources"].items() if v["Type"] == "AWS::CloudWatch::Alarm"}
+
+
+def _metric_names_in_code() -> set[str]:
+    """Every quoted CamelCase literal in functions/*.py: add_metric(name="X") and metrics={"X": n}."""
+    names: set[str] = set()
+    for path in FUNCTIONS.rglob("*.py"):
+        names |= set(re.findall(r"""["']([A-Z][A-Za-z0-9]+)["']""", path.read_text()))
+    return names
+
+
+def test_given_the_alarm_topic_then_its_kms_key_lets_cloudwatch_publish_to_it():
+    resources = template()["Resources"]
+    key_ref = resources["AlarmTopic"]["Properties"]["KmsMasterKeyId"]
+    # not an AWS managed key (alias/aws/sns): its policy cannot let CloudWatch in, every alarm is dropped
+    assert isinstance(key_ref, dict) and set(key_ref) == {"Ref"}, key_ref
+    key = resources[key_ref["Ref"]]
+    assert key["Type"] == "AWS::KMS::Key" and key["Properties"]["EnableKeyRotation"] is True
+    statements = key["Properties"]["KeyPolicy"]["Statement"]
+    [cloudwatch] = [s for s in statements if s.get("Principal", {}).get("Service") == "cloudwatch.amazonaws.com"]
+    assert cloudwatch["Effect"] == "Allow"
+    assert {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(cloudwatch["Action"])
+    # only on behalf of this account's alarms (confused deputy)
+    assert cloudwatch["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    # and the account can still administer its key (else CloudFormation cannot even update it)
+    [admin] = [s for s in statements if "AWS" in s.get("Principal", {})]
+    assert admin["Effect"] == "Allow" and admin["Action"] == "kms:*"
+    assert admin["Principal"]["AWS"] == {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+
+
+def test_given_the_alarm_topic_policy_then_cloudwatch_of_this_account_may_publish():
+    resources = template()["Resources"]
+    [policy] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::SNS::TopicPolicy"]
+    assert policy["Topics"] == [{"Ref": "AlarmTopic"}]
+    [cloudwatch] = [s for s in policy["PolicyDocument"]["Statement"] if s["Principal"].get("Service") == "cloudwatch.amazonaws.com"]
+    assert cloudwatch["Effect"] == "Allow" and cloudwatch["Action"] == "sns:Publish"
+    assert cloudwatch["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+
+
+def test_given_the_alarms_then_ambiguous_sends_vendor_http_errors_ingest_failures_and_dead_letter_age_are_watched():
+    watched = {(a["MetricName"], json.dumps(a["Dimensions"][0]["Value"], sort_keys=True)) for a in _alarms().values()}
+    service = json.dumps("picky-relay")
+    assert {("RecipientsAmbiguous", service), ("VendorHttpErrors", service), ("IngestFailures", service)} <= watched
+    for queue in ("SendDeadLetterQueue", "IngestDeadLetterQueue"):
+        assert ("ApproximateAgeOfOldestMessage", json.dumps({"Fn::GetAtt": [queue, "QueueName"]})) in watched
+    # a dead-lettered message is told about well before the queue's retention drops it
+    for alarm in _alarms().values():
+        if alarm["MetricName"] == "ApproximateAgeOfOldestMessage":
+            queue = alarm["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+            assert alarm["Threshold"] < template()["Resources"][queue]["Properties"]["MessageRetentionPeriod"] / 2
+
+
+def test_given_each_alarm_then_its_metric_is_one_the_code_or_sqs_emits_and_it_notifies_the_topic():
+    globals_env = template()["Globals"]["Function"]["Environment"]["Variables"]
+    emitted = _metric_names_in_code()
+    for name, alarm in _alarms().items():
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold" and alarm["TreatMissingData"] == "notBreaching", name
+        if alarm["Namespace"] == "AWS/SQS":
+            assert alarm["MetricName"] in SQS_METRICS, name
+            assert alarm["Dimensions"][0]["Name"] == "QueueName", name
+            continue
+        # as Powertools publishes them: the functions' namespace, dimension service=<service name>
+        assert alarm["Namespace"] == globals_env["POWERTOOLS_METRICS_NAMESPACE"], name
+        assert alarm["Dimensions"] == [{"Name": "service", "Value": globals_env["POWERTOOLS_SERVICE_NAME"]}], name
+        assert alarm["MetricName"] in emitted | AWAITED_FROM_OTHER_BRANCHES, (
+            f"{name} watches {alarm['MetricName']}, which no code in functions/ emits (renamed?)")

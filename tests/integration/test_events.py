@@ -164,7 +164,7 @@ def test_given_the_get_event_when_signed_by_sign_event_then_the_signature_is_ove
     assert verify(LOCAL_SIGNING_SECRET, signed["headers"], status_payload(signed["pathParameters"]["id"]))
 
 
-@pytest.mark.parametrize(("name", "says"), [("missing.json", "cannot read"), ("s3-put-outbox.json", "not an API Gateway REST (v1)")])
+@pytest.mark.parametrize(("name", "says"), [("missing.json", "no event file"), ("s3-put-outbox.json", "not an API Gateway REST (v1)")])
 def test_given_a_file_it_cannot_sign_when_sign_event_runs_then_one_clear_line_and_exit_2(capsys, name, says):
     from relay_local.cli import main
 
