@@ -22,7 +22,7 @@ Out-of-process control (e.g. `relay local` users with curl):
 
 * ``GET  /_requests`` → JSON list of recorded push requests (token masked, raw bytes omitted)
 * ``POST /_reset``    → forget requests, scripted answers and the rate-limit window
-* ``POST /_script``   → body: JSON list of Answer objects (``http_status``, ``vendor_status``,
+* ``POST /_script``   → body: JSON list of Answer objects (``http_status``, ``vendor_status``, ``trickle``,
   ``body``, ``delay``), appended to the queue
 
 The API token is never written to a response, a log line or an error text.
