@@ -22,7 +22,7 @@ Out-of-process control (e.g. `relay local` users with curl):
 
 * ``GET  /_requests`` → JSON list of recorded push requests (token masked, raw bytes omitted)
 * ``POST /_reset``    → forget requests, scripted answers and the rate-limit window
-* ``POST /_script``   → body: JSON list of Answer objects (``http_status``, ``vendor_status``,
+* ``POST /_script``   → body: JSON list of Answer objects (``http_status``, ``vendor_status``, ``trickle``,
   ``body``, ``delay``), appended to the queue
 
 The API token is never written to a response, a log line or an error text.
@@ -149,12 +149,15 @@ class Answer:
     * neither, `http_status` < 400 → the request is handled normally (validation, ids) and answered
       with `http_status` (so `Answer(delay=2)` is just a slow normal answer).
     * `delay` seconds are slept before answering (the request is recorded on arrival).
+    * `trickle` > 0: the answer's body is written one byte every `trickle` seconds (its headers,
+      with the full Content-Length, at once): a per-read timeout never fires on such an answer.
     """
 
     http_status: int = 200
     vendor_status: int | None = None
     body: dict | str | None = None
     delay: float = 0.0
+    trickle: float = 0.0
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Answer":
@@ -177,6 +180,8 @@ class Answer:
             raise ValueError("body must be an object, a string or null")
         if isinstance(self.delay, bool) or not isinstance(self.delay, (int, float)) or self.delay < 0:
             raise ValueError("delay must be a number >= 0")
+        if isinstance(self.trickle, bool) or not isinstance(self.trickle, (int, float)) or self.trickle < 0:
+            raise ValueError("trickle must be a number >= 0")
 
 
 @dataclass
@@ -234,6 +239,8 @@ class _Reply:
     content_type: str
     body: dict | None  # what gets recorded as response_body
     extra_headers: dict[str, str] = field(default_factory=dict)
+    #: seconds between the body's bytes (0: all at once)
+    trickle: float = 0.0
 
 
 def _json_reply(status: int, body: Any, extra_headers: dict[str, str] | None = None) -> _Reply:
@@ -357,7 +364,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self.end_headers()
         if not no_body and self.command != "HEAD":
-            self.wfile.write(reply.payload)
+            if reply.trickle <= 0:
+                self.wfile.write(reply.payload)
+                return
+            stopping = self.server.standin._stopping
+            for i in range(len(reply.payload)):
+                self.wfile.write(reply.payload[i:i + 1])
+                self.wfile.flush()
+                if stopping.wait(reply.trickle):
+                    self.close_connection = True
+                    return
 
     def _path(self) -> str:
         return urlsplit(self.path).path
@@ -675,6 +691,8 @@ class PushApiStandIn:
                 accepted = reply.body is not None and reply.body.get("status") == 100
                 if answer is not None:
                     reply.status = answer.http_status
+            if answer is not None:
+                reply.trickle = float(answer.trickle)
             if fault in ("timeout", "timeout_after_accept") and faults is not None:
                 hang = float(faults.hang_seconds)
             self._requests.append(

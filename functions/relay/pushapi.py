@@ -9,16 +9,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import time
+
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from relay.models import Entry, PushJob
+from relay.vendor_http import deadline, vendor_client
 
 #: Vendor status 100: accepted and queued (not yet delivered).
 ACCEPTED = 100
-#: Vendor statuses worth another try later (service unavailable).
-RETRYABLE_VENDOR_STATUSES = frozenset({101})
+#: Vendor statuses worth another try later: 101 service unavailable; 404 "unable to communicate
+#: with your phone" (the account's phone is offline for a while: it comes back).
+RETRYABLE_VENDOR_STATUSES = frozenset({101, 404})
 TIMEOUT = httpx.Timeout(connect=5.0, read=25.0, write=10.0, pool=5.0)
+#: default total time for one request, answer included (PUSH_TIMEOUT_SECONDS)
+DEADLINE_SECONDS = 25.0
+#: the most of an answer read (the vendor's answer for 100 recipients is a few KB); more is not a push result
+MAX_ANSWER_BYTES = 1024 * 1024
 
 
 def _text(value: object) -> object:
@@ -80,6 +88,16 @@ class TransportError(Exception):
         self.sent = sent
 
 
+class HttpRefused(TransportError):
+    """An HTTP 3xx/4xx answer (not 429) that is not the vendor's push result: a wrong PickyApiUrl,
+    a redirect, a firewall/WAF in front of the vendor. The request was answered, and not taken, so
+    it is neither ambiguous nor worth retrying until someone fixes the cause: the job fails, is
+    kept on the dead-letter queue for `relay redrive`, and the `VendorHttpErrors` metric alarms."""
+
+    def __init__(self, reason: str, http_status: int) -> None:
+        super().__init__(reason, http_status=http_status, sent=False)
+
+
 def build_request(job: PushJob, presign: Callable[[Any], str]) -> dict[str, Any]:
     """The Push API body for a job, without the token. Media are presigned now, at send time."""
     body: dict[str, Any] = {"application": str(job.application), "priority": job.priority}
@@ -109,29 +127,78 @@ def _data_entry(entry: Entry, presign: Callable[[Any], str], include_message: bo
     return data
 
 
+class AnswerTooLarge(httpx.HTTPError):
+    """An answer over MAX_ANSWER_BYTES: not read further (the request may have been taken)."""
+
+    def __init__(self, http_status: int, cap: int) -> None:
+        super().__init__(f"answered HTTP {http_status} with more than {cap:,} bytes")
+        self.http_status = http_status
+
+
 class PushApiClient:
-    def __init__(self, url: str, token: Callable[[], str], http: httpx.Client | None = None) -> None:
+    def __init__(self, url: str, token: Callable[[], str], http: httpx.Client | None = None,
+                 deadline_seconds: float = DEADLINE_SECONDS, max_answer_bytes: int = MAX_ANSWER_BYTES) -> None:
         self.url = url
         self._token = token
-        self._http = http or httpx.Client(timeout=TIMEOUT, headers={"User-Agent": "picky-media-relay/0.1"})
+        self._http = http or vendor_client(TIMEOUT)
+        self.deadline_seconds = deadline_seconds
+        self.max_answer_bytes = max_answer_bytes
 
     def push(self, body: dict[str, Any]) -> PushResult:
+        """POST one request: done (answer read and parsed) within `deadline_seconds` in all,
+        reading at most `max_answer_bytes` of the answer; beyond either, the request may have been
+        taken and its answer is lost: TransportError(sent=True), an ambiguous outcome."""
         payload = {**body, "token": self._token()}
         try:
-            resp = self._http.post(self.url, json=payload)
+            with deadline(self.deadline_seconds) as until:
+                status, content = self._exchange(payload, until)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
             raise TransportError(f"could not reach the Push API: {type(exc).__name__}") from None
+        except AnswerTooLarge as exc:
+            raise TransportError(f"Push API {exc}: not read; it may have been taken", http_status=exc.http_status,
+                                 sent=True) from None
         except httpx.TimeoutException as exc:
-            raise TransportError(f"no answer from the Push API: {type(exc).__name__}", sent=True) from None
+            raise TransportError(f"no answer from the Push API within {self.deadline_seconds:g}s: {type(exc).__name__}",
+                                 sent=True) from None
         except httpx.HTTPError as exc:  # the request may have arrived: an ambiguous outcome
             raise TransportError(f"Push API exchange failed: {type(exc).__name__}", sent=True) from None
-        if resp.status_code == 429 or resp.status_code >= 500:  # not taken: retried, not ambiguous
-            raise TransportError(f"Push API answered HTTP {resp.status_code}", http_status=resp.status_code)
+        if status == 429 or status >= 500:  # not taken: retried, not ambiguous
+            raise TransportError(f"Push API answered HTTP {status}", http_status=status)
         try:
-            return PushResult.model_validate_json(resp.content)
+            result = PushResult.model_validate_json(content)
         except ValidationError:
+            result = None
+        if 300 <= status < 500 and (result is None or status == 404):
+            # HTTP 404 is the URL's answer, whatever the body: the vendor's "unable to communicate
+            # with your phone" is its status 404 in a normal (2xx) answer
+            raise HttpRefused(
+                f"Push API answered HTTP {status} without a push result: check PickyApiUrl ({self.url}) and"
+                " any firewall/WAF between the relay and the vendor; nothing was sent", http_status=status,
+            )
+        if result is None:
             raise TransportError(
-                f"Push API answered HTTP {resp.status_code} with a body that is not a push result",
-                http_status=resp.status_code,
+                f"Push API answered HTTP {status} with a body that is not a push result",
+                http_status=status,
                 sent=True,
-            ) from None
+            )
+        return result
+
+    def _exchange(self, payload: dict[str, Any], until: float) -> tuple[int, bytes]:
+        """Status and body, read in chunks with the deadline checked between them (the transport
+        also bounds each socket read by it; a plain httpx client gets the between-chunk check)."""
+        with self._http.stream("POST", self.url, json=payload) as resp:
+            if resp.status_code == 429 or resp.status_code >= 500:
+                return resp.status_code, b""  # not taken: its body is not needed
+            declared = resp.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > self.max_answer_bytes:
+                raise AnswerTooLarge(resp.status_code, self.max_answer_bytes)
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in resp.iter_bytes():
+                size += len(chunk)
+                if size > self.max_answer_bytes:
+                    raise AnswerTooLarge(resp.status_code, self.max_answer_bytes)
+                chunks.append(chunk)
+                if time.monotonic() > until:
+                    raise httpx.ReadTimeout("the request's total deadline passed")
+            return resp.status_code, b"".join(chunks)

@@ -6,7 +6,10 @@ Guarantees (README, "Never lose, never duplicate, never exceed"):
 - a request goes out only with a slot from the shared rate limiter;
 - a request whose answer never came (timeout after it left) is `ambiguous`: never re-sent
   blindly, settled by the vendor's delivery report (matched by reference_number);
-- what a retry can fix (HTTP 429/5xx, connection errors, vendor 101) is retried with backoff, at
+- a job is claimed only when the invocation has the time to finish its send (else it is put back);
+- an HTTP 3xx/4xx answer that is not a push result (wrong URL, a WAF) fails the job, dead-letters it
+  and alarms (VendorHttpErrors): answered, so not ambiguous; not taken, so redriven once fixed;
+- what a retry can fix (HTTP 429/5xx, connection errors, vendor 101 and 404) is retried with backoff, at
   most MAX_SEND_ATTEMPTS times; then every recipient is `failed` with the last reason and the job
   goes to the dead-letter queue, as do jobs the vendor refused for account reasons (401, 403, 405,
   408, 409): `relay redrive` sends them again once the cause is fixed;
@@ -25,7 +28,14 @@ from datetime import UTC, datetime
 
 from relay.ledger import Ledger, push_item, push_pk, recipient_item
 from relay.models import MediaRef, PushJob, State, short_hash, utc_now
-from relay.pushapi import RETRYABLE_VENDOR_STATUSES, PushApiClient, PushResult, TransportError, build_request
+from relay.pushapi import (
+    RETRYABLE_VENDOR_STATUSES,
+    HttpRefused,
+    PushApiClient,
+    PushResult,
+    TransportError,
+    build_request,
+)
 from relay.ratelimit import RateLimiter
 from relay.sendqueue import SendQueue
 
@@ -47,7 +57,11 @@ class Deferred(Exception):
 
 
 class RetryLater(Exception):
-    """A failure a later try can fix: the queue redelivers it after a backoff."""
+    """A failure a later try can fix: the queue redelivers it after a backoff (by `attempt`)."""
+
+    def __init__(self, reason: str, attempt: int = 1) -> None:
+        super().__init__(reason)
+        self.attempt = attempt
 
 
 @dataclass(frozen=True)
@@ -67,7 +81,8 @@ class SendOutcome:
 @dataclass(frozen=True)
 class SendPolicy:
     max_attempts: int = 8
-    #: how long a claim protects an attempt in flight; longer than the function timeout
+    #: how long a claim protects an attempt in flight; longer than one attempt can take (the request's
+    #: deadline plus the ledger writes: a claim is taken only with that much function time left)
     lease_seconds: float = 120.0
     #: a rate-limit slot this close is waited for in place; a longer wait goes back to the queue
     #: (SQS delays come in whole seconds, too coarse for a slot due in 200 ms)
@@ -75,6 +90,13 @@ class SendPolicy:
     #: channels that take per-recipient media in one request; on the others, such requests go one
     #: recipient at a time, spaced by the `channel_limiter` across every sender (the vendor's rule)
     dynamic_channels: frozenset[int] = frozenset({8})
+    #: the function time a send needs (the request's total deadline, PUSH_TIMEOUT_SECONDS, plus the
+    #: ledger writes and the presigning around it): with less left, the job is not claimed but put
+    #: back on the queue for the next invocation, so a send is never cut off by the function timeout
+    time_needed_seconds: float = 35.0
+    #: how long a job put back for lack of function time stays invisible (the next invocation, or
+    #: the other concurrent sender, takes it)
+    no_time_wait_seconds: int = 0
 
 
 class Sender:
@@ -101,11 +123,17 @@ class Sender:
         #: a one-slot limiter per channel without dynamic media (None: the planner's spacing only)
         self.channel_limiter = channel_limiter
 
-    def send(self, job: PushJob) -> SendOutcome:
+    def send(self, job: PushJob, time_left: Callable[[], float] | None = None) -> SendOutcome:
+        """`time_left`: seconds this invocation still has (the Lambda context's remaining time)."""
         now = self.clock()
         if job.not_before is not None and job.not_before > now + 0.5 and (job.expires_at is None or job.expires_at > now):
             seconds = int(job.not_before - now + 0.999)
             raise Deferred(seconds, f"job {job.job_id} waits {seconds}s for its time")
+        if time_left is not None and (left := time_left()) < self.policy.time_needed_seconds:
+            # before the claim: nothing to release, the job is simply sent by the next invocation
+            raise Deferred(self.policy.no_time_wait_seconds,
+                           f"job {job.job_id} put back unclaimed: {left:.0f}s left in this invocation,"
+                           f" a send needs {self.policy.time_needed_seconds:g}s")
         token = uuid.uuid4().hex
         attempt = self.ledger.claim_job(job.job_id, token, utc_now(), CLAIMABLE)
         if attempt is None:
@@ -123,6 +151,8 @@ class Sender:
         body = build_request(job, self.presign)
         try:
             result = self.api.push(body)
+        except HttpRefused as exc:
+            return self._http_refused(job, token, exc)
         except TransportError as exc:
             if exc.sent:
                 return self._ambiguous(job, token, exc.reason)
@@ -172,12 +202,20 @@ class Sender:
     def _retry_or_give_up(self, job: PushJob, token: str, attempt: int, reason: str, vendor_status: int | None) -> SendOutcome:
         if attempt < self.policy.max_attempts:
             self.ledger.set_job_state(job.job_id, "retry", token, last_error=reason, vendor_status=vendor_status)
-            raise RetryLater(f"attempt {attempt}/{self.policy.max_attempts}: {reason}")
+            raise RetryLater(f"attempt {attempt}/{self.policy.max_attempts}: {reason}", attempt)
         why = f"gave up after {attempt} attempts: {reason}"
         self.ledger.put_many(recipient_item(job, e, State.FAILED, reason=why, vendor_status=vendor_status) for e in job.entries)
         self.ledger.set_job_state(job.job_id, "failed", token, reason=why, vendor_status=vendor_status)
         return SendOutcome(job.job_id, "failed", vendor_status=vendor_status, vendor_message=why, dead_letter=True,
                            metrics={"RecipientsFailed": len(job.entries), "SendsGivenUp": 1})
+
+    def _http_refused(self, job: PushJob, token: str, exc: HttpRefused) -> SendOutcome:
+        """Answered, not taken (wrong URL, a WAF): failed, kept for a redrive once fixed, alarmed."""
+        self.ledger.put_many(recipient_item(job, e, State.FAILED, reason=exc.reason, http_status=exc.http_status)
+                             for e in job.entries)
+        self.ledger.set_job_state(job.job_id, "failed", token, reason=exc.reason, http_status=exc.http_status)
+        return SendOutcome(job.job_id, "failed", vendor_message=exc.reason, dead_letter=True,
+                           metrics={"RecipientsFailed": len(job.entries), "VendorHttpErrors": 1})
 
     def _split(self, job: PushJob, token: str, result: PushResult) -> SendOutcome:
         """406 names no number: send each recipient alone, so that only the bad one is rejected."""

@@ -44,7 +44,8 @@ class Settings(BaseModel):
     max_send_attempts: int = Field(default=8, alias="MAX_SEND_ATTEMPTS", ge=1, le=50)
     #: a claimed attempt older than this whose claimer never finished is taken as dead (ambiguous)
     send_lease_seconds: float = Field(default=120.0, alias="SEND_LEASE_SECONDS", gt=0, le=3600)
-    #: how long the sender waits for the vendor's answer (read timeout)
+    #: the TOTAL time one vendor request may take, answer included (relay.vendor_http): not a
+    #: per-read timeout. template.yaml sizes SenderFunction's Timeout with it
     push_timeout_seconds: float = Field(default=25.0, alias="PUSH_TIMEOUT_SECONDS", gt=0, le=55)
     idempotency_table: str = Field(default="", alias="IDEMPOTENCY_TABLE")
     signing_secret_parameter: str | None = Field(default=None, alias="SIGNING_SECRET_PARAMETER")

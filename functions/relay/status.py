@@ -149,8 +149,16 @@ def status_only_replaces(vendor_status: int) -> tuple[int, ...]:
     return _STATUS_ONLY_REPLACES.get(vendor_status, ())
 
 
-def failure_reason(vendor_status: int, error_message: str | None) -> str:
-    return f"vendor delivery status {vendor_status}: {error_message or 'failed'}"
+#: most characters of the vendor's error code / message kept in `reason` (the fields themselves are kept whole)
+MAX_REASON_PART = 500
+
+
+def failure_reason(vendor_status: int, error_message: str | None, error_code: str | None = None) -> str:
+    """What a failed delivery report says, for people: the status, the vendor's (WhatsApp's) error
+    code when it sent one, and its text, e.g. "vendor delivery status 2: error 131047: Re-engagement
+    message". The code and the text are also kept as they came in `error_code` / `error_message`."""
+    code = f"error {error_code[:MAX_REASON_PART]}: " if error_code else ""
+    return f"vendor delivery status {vendor_status}: {code}{(error_message or 'failed')[:MAX_REASON_PART]}"
 
 
 # -- applying an event --------------------------------------------------------------------------
@@ -196,7 +204,7 @@ def _apply_entry(ledger: Ledger, entry: DeliveryEntry) -> bool | None:
         fields |= {
             "error_code": entry.error_code,
             "error_message": entry.error_message,
-            "reason": failure_reason(entry.status, entry.error_message),
+            "reason": failure_reason(entry.status, entry.error_message, entry.error_code),
         }
     applied = False
     for pk, sk in keys:

@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -404,3 +405,49 @@ def test_given_the_vendor_times_out_when_sent_then_the_job_is_ambiguous_and_neve
     assert {i["state"] for i in items if i["kind"] == "recipient"} == {"ambiguous"}
     assert len(relay.api.requests) == 1
     assert LOCAL_TOKEN not in json.dumps(items)
+
+
+# -- the total deadline (relay.vendor_http) -------------------------------------------------------
+def test_given_slow_headers_when_pushed_with_a_total_deadline_then_it_ends_at_the_deadline_not_the_read_timeout(standin):
+    from relay.vendor_http import vendor_client
+
+    # Given a per-read timeout of 30 s, a total deadline of 1 s, and a vendor that answers after 8 s
+    standin.script(Answer(delay=8.0))
+    with vendor_client(httpx.Timeout(30.0)) as http:
+        api = PushApiClient(standin.url, lambda: TOKEN, http=http, deadline_seconds=1.0)
+        started = time.monotonic()
+        # When pushed
+        with pytest.raises(TransportError) as caught:
+            api.push(build_request(one_job(), presign))
+        took = time.monotonic() - started
+    # Then the request ends at its deadline (the answer would have taken 8 s), ambiguous, tokenless
+    assert took < 6
+    assert caught.value.sent is True and "within 1s" in caught.value.reason
+    assert_no_token(caught.value)
+
+
+def test_given_a_kept_alive_connection_when_the_next_answer_trickles_then_the_deadline_holds_on_it_too(standin):
+    from relay.vendor_http import vendor_client
+
+    with vendor_client(httpx.Timeout(30.0)) as http:
+        api = PushApiClient(standin.url, lambda: TOKEN, http=http, deadline_seconds=1.5)
+        # Given a first push that opens the connection and is answered at once
+        assert api.push(build_request(one_job(), presign)).accepted
+        # When the next one, on the same connection, is answered a byte a second
+        standin.script(Answer(trickle=1.0))
+        started = time.monotonic()
+        with pytest.raises(TransportError) as caught:
+            api.push(build_request(one_job(), presign))
+    # Then it too ends at its deadline
+    assert time.monotonic() - started < 6 and caught.value.sent is True
+
+
+def test_given_a_non_json_4xx_when_pushed_then_it_is_a_refusal_naming_the_status_not_an_ambiguous_error(standin, api):
+    from relay.pushapi import HttpRefused
+
+    standin.script(Answer(http_status=403, body="<html>Access denied by WAF</html>"))
+    with pytest.raises(HttpRefused) as caught:
+        api.push(build_request(one_job(), presign))
+    assert caught.value.sent is False and caught.value.http_status == 403
+    assert "HTTP 403" in caught.value.reason and "PickyApiUrl" in caught.value.reason
+    assert_no_token(caught.value)

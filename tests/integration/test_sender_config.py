@@ -57,3 +57,19 @@ def test_given_one_malformed_job_in_a_batch_when_sent_then_it_is_dead_lettered_a
     assert len(relay.api.requests) == 2 and all(r.response_body["status"] == 100 for r in relay.api.requests)
     dlq = relay.client("sqs").receive_message(QueueUrl=relay.stack.ref("SendDeadLetterQueue"), MaxNumberOfMessages=10)
     assert [m["Body"] for m in dlq["Messages"]] == [bad["body"]]
+
+
+def test_given_the_template_then_the_sender_has_time_for_a_send_and_the_queue_outlasts_an_invocation():
+    from relay.putback import RECEIVES_BEFORE_COPY
+    from relay_local.template import functions, template
+    from sender.app import SEND_OVERHEAD_SECONDS
+
+    spec = functions()["SenderFunction"]
+    needed = float(spec.environment["PUSH_TIMEOUT_SECONDS"]) + SEND_OVERHEAD_SECONDS
+    # a fresh invocation can always claim and finish at least one send at its deadline (else no job is ever sent)
+    assert spec.timeout >= 3 * needed
+    queue = template()["Resources"]["SendQueue"]["Properties"]
+    # Lambda's SQS source: the queue's visibility covers the function's timeout (6x recommended)
+    assert int(queue["VisibilityTimeout"]) >= 6 * spec.timeout
+    # deferrals move to fresh copies well before SQS dead-letters a message
+    assert int(queue["RedrivePolicy"]["maxReceiveCount"]) >= RECEIVES_BEFORE_COPY + 8

@@ -113,9 +113,9 @@ def test_given_failed_and_refunded_reports_then_both_fail_with_the_vendors_error
     failed, refunded, bare = (item(relay, rows[n]) for n in ("447700900141", "447700900142", "447700900143"))
     assert failed["state"] == "failed" and failed["delivery_status"] == 2
     assert failed["error_code"] == "131047" and failed["error_message"] == text
-    assert failed["reason"] == f"vendor delivery status 2: {text}"
+    assert failed["reason"] == f"vendor delivery status 2: error 131047: {text}"
     assert refunded["state"] == "failed" and refunded["delivery_status"] == 5 and refunded["error_code"] == "REFUND"
-    assert refunded["reason"] == "vendor delivery status 5: Refunded: number not on WhatsApp"
+    assert refunded["reason"] == "vendor delivery status 5: error REFUND: Refunded: number not on WhatsApp"
     assert bare["state"] == "failed" and bare["reason"] == "vendor delivery status 5: failed"
     assert "error_code" not in bare and "error_message" not in bare
     # a failure is final: a later read receipt does not revive it

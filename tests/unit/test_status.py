@@ -125,6 +125,16 @@ def test_given_a_failure_then_the_reason_quotes_the_vendors_text_verbatim():
     assert failure_reason(2, "") == "vendor delivery status 2: failed"
 
 
+def test_given_a_failure_with_an_error_code_then_the_reason_shows_the_code_before_the_text():
+    # Given WhatsApp's re-engagement failure, as the vendor reports it
+    # When the reason is written
+    # Then a reader sees the code that explains it, not only the text
+    assert failure_reason(2, "Re-engagement message", "131047") == (
+        "vendor delivery status 2: error 131047: Re-engagement message")
+    assert failure_reason(5, None, "REFUND") == "vendor delivery status 5: error REFUND: failed"
+    assert failure_reason(2, "x" * 5000, "9" * 5000).count("x") == 500  # bounded: the fields keep it whole
+
+
 # -- forward-only transitions -------------------------------------------------------------------
 def test_given_each_target_then_it_is_reachable_only_from_earlier_states():
     # `ambiguous` (sent or not, unknown) is settled by the vendor's own report
