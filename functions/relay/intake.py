@@ -59,6 +59,8 @@ class Intake:
         self.media: dict[str, MediaRef | str] = {}
         self.rejections: list[Rejection] = []
         self.sources: list[Source] = []
+        #: source ids taken in this batch: S3 may put the same notification twice in one batch
+        self._taken: set[str] = set()
         self.duplicates = 0
 
     def close(self) -> None:
@@ -81,18 +83,34 @@ class Intake:
         return self._heads.pop((bucket, key)).result()
 
     def take(self, upload: Upload) -> None:
-        """Claim the upload and add its recipients. Raises only for what a retry can fix."""
+        """Claim the upload and add its recipients. Raises only for what a retry can fix.
+
+        A take that raises leaves nothing behind: its source is not marked `planned` by `finish`
+        (its claim stays `planning`, which a redelivery may claim again) and whatever it added is
+        withdrawn, so the SQS redelivery plans it in full. The same source twice in one batch (S3
+        notifies at least once) is a duplicate: claiming it again would write its items twice in
+        one BatchWriteItem, which DynamoDB refuses."""
         if upload.kind is None:
             return
         source = upload.source
+        if source.source_id in self._taken:
+            self.duplicates += 1
+            return
         if not self.ledger.begin_source(source):
             self.duplicates += 1
             return
+        marks = (len(self.candidates), len(self.rejections), len(self.sources))
+        self._taken.add(source.source_id)
         self.sources.append(source)
-        if upload.kind == "outbox":
-            self._take_outbox(upload, source)
-        else:
-            self._take_manifest(upload, source)
+        try:
+            if upload.kind == "outbox":
+                self._take_outbox(upload, source)
+            else:
+                self._take_manifest(upload, source)
+        except BaseException:
+            self._taken.discard(source.source_id)
+            del self.candidates[marks[0]:], self.rejections[marks[1]:], self.sources[marks[2]:]
+            raise
 
     def _take_outbox(self, upload: Upload, source: Source) -> None:
         rest = upload.key[len(OUTBOX_PREFIX):]

@@ -175,16 +175,22 @@ class Ledger:
         return True
 
     def put_many(self, items: Iterable[dict[str, Any]]) -> int:
-        """BatchWriteItem in 25s, retrying unprocessed items with backoff. Returns items written."""
+        """BatchWriteItem in 25s, retrying unprocessed items with backoff. Returns items written.
+
+        DynamoDB refuses a BatchWriteItem that names one key twice ("Provided list of item keys
+        contains duplicates"), so within a request the last item for a (pk, sk) wins, as two
+        PutItems in a row would."""
         written = 0
-        batch: list[dict[str, Any]] = []
+        batch: dict[tuple[str, str], dict[str, Any]] = {}
         for plain in items:
-            batch.append({"PutRequest": {"Item": to_item(plain)}})
+            key = (plain["pk"], plain["sk"])
+            batch.pop(key, None)  # last wins, in the position of the last
+            batch[key] = {"PutRequest": {"Item": to_item(plain)}}
             if len(batch) == _BATCH:
-                written += self._write(batch)
-                batch = []
+                written += self._write(list(batch.values()))
+                batch = {}
         if batch:
-            written += self._write(batch)
+            written += self._write(list(batch.values()))
         return written
 
     def _write(self, requests: list[dict[str, Any]]) -> int:
