@@ -214,3 +214,22 @@ def fetch(url: str) -> bytes:
     resp = httpx.get(url, timeout=10)
     assert resp.status_code == 200, url
     return resp.content
+
+
+# -- 5. jobs sized in bytes ---------------------------------------------------------------------------
+HINDI = ("नमस्ते दोस्त " * 100)[:1190]
+
+
+def test_given_a_manifest_of_100_recipients_with_a_long_hindi_message_when_ingested_then_every_recipient_is_sent(relay):
+    # Given a manifest of 100 rows, each with a 1,190-character Hindi message (3,570 UTF-8 bytes)
+    short_visibility(relay)
+    rows = "\n".join(f'4477009{i:05d},"{HINDI}"' for i in range(100))
+    relay.client("s3").put_object(Bucket=relay.bucket, Key="manifests/hindi.csv", Body=f"number,message\n{rows}\n".encode())
+    # When it is ingested and sent
+    assert relay.run_until_idle(timeout=120)
+    # Then every recipient was queued and accepted, each with the whole message
+    rows = recipients(relay)
+    assert len(rows) == 100 and {r["state"] for r in rows} == {"accepted"}
+    sent = [d for req in relay.api.requests for d in req.body["data"]]
+    assert len(sent) == 100
+    assert all(HINDI.strip() in (d["message"], req.body.get("globalmessage")) for req in relay.api.requests for d in req.body["data"])
