@@ -57,7 +57,8 @@ def _log(report: IntakeReport) -> None:
                "recipients": report.recipients, "rejected": report.rejected, "s3_keys": report.keys[:20]},
     )
     for rej in report.rejections:
-        logger.warning("recipient rejected", extra={"s3_object": rej.object_pk[4:], "number": rej.number, "reason": rej.reason})
+        logger.warning("recipient rejected",
+                       extra={"s3_object": rej.object_pk[4:], "number": clip(rej.number, 40), "reason": clip(rej.reason)})
 
 
 def _prefetchable(body: str) -> list:

@@ -233,3 +233,24 @@ def test_given_a_manifest_of_100_recipients_with_a_long_hindi_message_when_inges
     sent = [d for req in relay.api.requests for d in req.body["data"]]
     assert len(sent) == 100
     assert all(HINDI.strip() in (d["message"], req.body.get("globalmessage")) for req in relay.api.requests for d in req.body["data"])
+
+
+# -- 6. long caller text in a rejection ---------------------------------------------------------------
+def test_given_a_manifest_row_with_a_450_kb_message_when_ingested_then_that_row_is_rejected_and_the_others_sent(relay):
+    # Given a manifest whose second row has a 450 KB message (the manifest is within its 20 MB)
+    short_visibility(relay)
+    manifest = {"recipients": [
+        {"number": "447700901101", "message": "fine"},
+        {"number": "447700901102", "message": "x" * 450_000},
+        {"number": "447700901103", "message": "fine too"},
+    ]}
+    relay.client("s3").put_object(Bucket=relay.bucket, Key="manifests/long.json", Body=json.dumps(manifest).encode())
+    # When it is ingested and sent
+    assert relay.run_until_idle(timeout=60)
+    # Then the long row is rejected with its reason, keeping an excerpt and the length, and the others are accepted
+    rows = {r["number"]: r for r in recipients(relay)}
+    assert {n: r["state"] for n, r in rows.items()} == {
+        "447700901101": "accepted", "447700901102": "rejected", "447700901103": "accepted"}
+    bad = rows["447700901102"]
+    assert bad["reason"] == "message is 450000 characters; the limit is 4096"
+    assert bad["message_length"] == 450_000 and len(bad["message"]) < 5000
