@@ -54,6 +54,14 @@ class Candidate:
     global_media_key: str | None = None
     media_name: str | None = None
     voice: bool = False
+    #: the S3 version of `media_key` this candidate's media check read (outbox uploads)
+    media_version: str | None = None
+
+
+def media_slot(key: str, version: str | None = None) -> str:
+    """Where a media check's result is kept in a MediaLookup: by key, or by key and version when a
+    notification named one (two versions of one key in one batch each keep their own check)."""
+    return key if version is None else f"{key}\x00{version}"
 
 
 @dataclass
@@ -128,7 +136,7 @@ def plan(
             result.rejections.append(
                 reject(cand, f"reference is {len(cand.reference)} characters; the limit is {MAX_REFERENCE}", number))
             continue
-        own = _lookup(media, cand.media_key)
+        own = _lookup(media, cand.media_key, cand.media_version)
         shared = _lookup(media, cand.global_media_key)
         refused = next((r for r in (own, shared) if isinstance(r, str)), None)
         if refused is not None:
@@ -202,10 +210,10 @@ def plan(
     return result
 
 
-def _lookup(media: MediaLookup, key: str | None) -> MediaRef | str | None:
+def _lookup(media: MediaLookup, key: str | None, version: str | None = None) -> MediaRef | str | None:
     if key is None:
         return None
-    found = media.get(key)
+    found = media.get(media_slot(key, version))
     if found is None:
         return f"media {key!r} was not checked"
     if isinstance(found, str):

@@ -254,3 +254,28 @@ def test_given_a_manifest_row_with_a_450_kb_message_when_ingested_then_that_row_
     bad = rows["447700901102"]
     assert bad["reason"] == "message is 450000 characters; the limit is 4096"
     assert bad["message_length"] == 450_000 and len(bad["message"]) < 5000
+
+
+# -- 7. an outbox file overwritten before it is sent ----------------------------------------------------
+def test_given_an_outbox_file_overwritten_after_planning_when_sent_then_each_upload_sends_its_own_bytes(relay, sample):
+    # Given the bucket as the template makes it: versioned
+    s3 = relay.client("s3")
+    assert s3.get_bucket_versioning(Bucket=relay.bucket)["Status"] == "Enabled"
+    key = "outbox/447700901201/statement.jpg"
+    first, second = sample("photo.jpg"), sample("photo.jpg") + b"-second version"
+    # and a file planned by IngestFunction but not sent yet
+    put(relay, key, first, message="first")
+    from relay_local.poller import pump
+    assert pump([relay.pollers["IngestFunction"]], timeout=60)
+    assert relay.api.requests == []
+    # When the file is overwritten with other bytes, and everything runs
+    put(relay, key, second, message="second")
+    assert relay.run_until_idle(timeout=60)
+    # Then two requests went out: the first upload's URL downloads the FIRST bytes, the overwrite's the second
+    got = {}
+    for req in relay.api.requests:
+        caption = req.body.get("globalmessage") or req.body["data"][0]["message"]
+        url = req.body.get("globalmedia") or req.body["data"][0]["media"]
+        got[caption] = fetch(url)
+    assert got == {"first": first, "second": second}
+    assert {r["state"] for r in recipients(relay)} == {"accepted"} and len(recipients(relay)) == 2
