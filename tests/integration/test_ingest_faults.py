@@ -279,3 +279,30 @@ def test_given_an_outbox_file_overwritten_after_planning_when_sent_then_each_upl
         got[caption] = fetch(url)
     assert got == {"first": first, "second": second}
     assert {r["state"] for r in recipients(relay)} == {"accepted"} and len(recipients(relay)) == 2
+
+
+def test_given_two_versions_notified_in_one_batch_as_aws_sends_them_then_each_is_checked_and_sent_as_its_own_version(relay, sample):
+    # Given a file uploaded and overwritten before IngestFunction ran, and S3's two notifications as
+    # AWS sends them for a versioned bucket (each naming its versionId), in one batch
+    key = "outbox/447700901301/twice.jpg"
+    first, second = sample("photo.jpg"), sample("photo.jpg") + b"-second version"
+    v1 = put(relay, key, first, message="v1")["VersionId"]
+    v2 = put(relay, key, second, message="v2")["VersionId"]
+    assert v1 != v2
+    poller = relay.pollers["IngestFunction"]
+    sqs = relay.client("sqs")
+    for m in poller._receive():  # moto's notifications carry no versionId: deliver AWS's instead
+        sqs.delete_message(QueueUrl=poller.queue_url, ReceiptHandle=m["ReceiptHandle"])
+    for version in (v1, v2):
+        note = copy.deepcopy(AWS_S3_NOTIFICATION)
+        note["Records"][0]["s3"]["bucket"]["name"] = relay.bucket
+        note["Records"][0]["s3"]["object"].update(key=key, versionId=version)
+        sqs.send_message(QueueUrl=poller.queue_url, MessageBody=json.dumps(note))
+    # When they are ingested together and sent
+    assert relay.run_until_idle(timeout=60)
+    # Then each upload's caption went with its own bytes
+    sent = {}
+    for req in relay.api.requests:
+        for d in req.body["data"]:
+            sent[d["message"] or req.body.get("globalmessage")] = fetch(d.get("media") or req.body["globalmedia"])
+    assert sent == {"v1": first, "v2": second}
