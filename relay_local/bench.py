@@ -570,6 +570,53 @@ def bench_memory(relay: Any, n_media: int, out=print) -> dict[str, Any]:
     return {"ingest": ingest, "sender": {**sender, "jobs": len(messages), "recipients": n_rcp}}
 
 
+def _manifest_at_limits() -> bytes:
+    """A JSON manifest at every documented limit: 50,000 rows, 32 columns, just under 20 MB (JSON:
+    the format that costs the most memory per byte; compact, so that as many values as possible
+    fit, each its own string of at least 2 characters), one campaign media object for everyone
+    and a message filled from the row."""
+    from relay.manifest import MAX_MANIFEST_BYTES, MAX_ROWS
+
+    columns = 32  # number, name and 30 more
+
+    def row(i: int, width: int) -> dict[str, str]:
+        return {"number": f"4477{i:08d}", "name": f"n{i}", **{f"c{j:02d}": f"{i + j:0{width}d}"[-width:] for j in range(columns - 2)}}
+
+    def dump(doc: object) -> bytes:
+        return json.dumps(doc, separators=(",", ":")).encode()
+
+    empty = len(dump(row(MAX_ROWS, 0))) + 1
+    width = max(2, (MAX_MANIFEST_BYTES - 4_096 - empty * MAX_ROWS) // (MAX_ROWS * (columns - 2)))
+    body = dump({"message": "Hello {name}, your code is {c07}", "media": "media/bench-limits.png",
+                 "recipients": [row(i, width) for i in range(MAX_ROWS)]})
+    assert len(body) <= MAX_MANIFEST_BYTES, len(body)
+    return body
+
+
+def bench_ingest_at_limits(relay: Any, sample_png: bytes, out=print) -> dict[str, Any]:
+    """Peak RSS of IngestFunction planning a manifest at the documented limits (issue 9): it must
+    fit the function's MemorySize in template.yaml."""
+    from relay_local.template import functions
+
+    work = Path(tempfile.mkdtemp(prefix="relay-bench-"))
+    s3 = relay.client("s3")
+    s3.put_object(Bucket=relay.bucket, Key="media/bench-limits.png", Body=sample_png)
+    body = _manifest_at_limits()
+    s3.put_object(Bucket=relay.bucket, Key="manifests/bench-limits.json", Body=body)
+    memory = functions()["IngestFunction"].memory
+    run = _run_child(relay, "IngestFunction", _s3_event(relay.bucket, "manifests/bench-limits.json", len(body), "limits"), work)
+    out(f"memory: IngestFunction on a manifest at the limits ({len(body):,} bytes, 50,000 rows, 32 columns): peak RSS "
+        f"{run['rss_mb']:.0f} MB of its {memory} MB ({run['seconds']:.1f}s, {run['result']})")
+    return {**run, "memory_mb": memory, "manifest_bytes": len(body)}
+
+
+def print_ingest_at_limits(r: dict[str, Any]) -> None:
+    print(f"bench: peak_rss_mb.ingest_at_limits={r['rss_mb']:.0f}")
+    if r["rss_mb"] > r["memory_mb"]:
+        print(f"bench: MISSED peak_rss_mb.ingest_at_limits: {r['rss_mb']:.0f} MB is over IngestFunction's MemorySize "
+              f"{r['memory_mb']} MB in template.yaml: a manifest at the documented limits would run out of memory on AWS")
+
+
 # -- 5. cost ------------------------------------------------------------------------------------
 def cost(plan: dict[str, Any], memory: dict[str, Any], out=print) -> dict[str, Any]:
     from relay_local.template import functions
@@ -609,7 +656,8 @@ def cost(plan: dict[str, Any], memory: dict[str, Any], out=print) -> dict[str, A
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m relay_local.bench")
     parser.add_argument("--quick", action="store_true", help="fewer runs and rows: a smoke check in about a minute")
-    parser.add_argument("--only", choices=["coldstart", "delivery"], help="run one part alone (no results file)")
+    parser.add_argument("--only", choices=["coldstart", "delivery", "ingest_at_limits"],
+                        help="run one part alone (no results file; default: every part)")
     args = parser.parse_args(argv)
     if args.only == "coldstart":
         print(json.dumps(bench_coldstart(3 if args.quick else 9), default=str))
@@ -622,6 +670,8 @@ def main(argv: list[str] | None = None) -> int:
         with EmbeddedAws() as aws:
             print(json.dumps(bench_delivery(aws, 1_000 if args.quick else 2_000, time.strftime("%H%M%S")), default=str))
         return 0
+    if args.only == "ingest_at_limits":
+        return _only_ingest_at_limits()
     quick = args.quick
     runs = 3 if quick else 9
     n_media = 2_000 if quick else 10_000
@@ -645,6 +695,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             results["plan"] = bench_plan(relay, n_media)
             results["memory"] = bench_memory(relay, n_media)
+            results["ingest_at_limits"] = bench_ingest_at_limits(relay, (ROOT / "samples" / "media" / "chart.png").read_bytes())
         finally:
             relay.stop()
         results["delivery"] = bench_delivery(aws, n_delivery, stamp)
@@ -672,7 +723,25 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench: delivery.over_limit={d['over_limit']}")
     print(f"bench: peak_rss_mb.ingest={m['ingest']['rss_mb']:.0f}")
     print(f"bench: peak_rss_mb.sender={m['sender']['rss_mb']:.0f}")
+    print_ingest_at_limits(results["ingest_at_limits"])
     print(f"bench: cost_usd_per_1000={results['cost']['total_usd_per_1000']:.4f}")
+    return 0
+
+
+def _only_ingest_at_limits() -> int:
+    from relay_local.embedded import EmbeddedAws
+    from relay_local.session import LocalRelay
+
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")
+    if str(FUNCTIONS) not in sys.path:
+        sys.path.insert(0, str(FUNCTIONS))
+    with EmbeddedAws() as aws:
+        relay = LocalRelay(stack_name=f"benchl{time.strftime('%H%M%S')}", env={"POWERTOOLS_LOG_LEVEL": "CRITICAL"}).start(aws=aws)
+        try:
+            r = bench_ingest_at_limits(relay, (ROOT / "samples" / "media" / "chart.png").read_bytes())
+        finally:
+            relay.stop()
+    print_ingest_at_limits(r)
     return 0
 
 

@@ -111,6 +111,10 @@ def create_stack(endpoint: str, name: str = "relay-local", region: str = "us-eas
         stack.physical[logical_id] = bname
     for logical_id in by_type.get("AWS::S3::Bucket", []) if create else []:
         props = resolve(resources[logical_id].get("Properties", {}))
+        if props.get("VersioningConfiguration"):
+            s3.put_bucket_versioning(Bucket=refs[logical_id], VersioningConfiguration={"Status": props["VersioningConfiguration"]["Status"]})
+        if props.get("LifecycleConfiguration"):
+            s3.put_bucket_lifecycle_configuration(Bucket=refs[logical_id], LifecycleConfiguration=_lifecycle(props["LifecycleConfiguration"]))
         if props.get("PublicAccessBlockConfiguration"):
             s3.put_public_access_block(Bucket=refs[logical_id], PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"])
         notes = (props.get("NotificationConfiguration") or {}).get("QueueConfigurations") or []
@@ -120,6 +124,21 @@ def create_stack(endpoint: str, name: str = "relay-local", region: str = "us-eas
                 NotificationConfiguration={"QueueConfigurations": [_queue_notification(n) for n in notes]},
             )
     return stack
+
+
+def _lifecycle(cfn: dict[str, Any]) -> dict[str, Any]:
+    """CloudFormation's LifecycleConfiguration in the S3 API's shape."""
+    rules = []
+    for rule in cfn.get("Rules", []):
+        api: dict[str, Any] = {"ID": rule.get("Id", ""), "Status": rule["Status"], "Filter": {"Prefix": rule.get("Prefix", "")}}
+        if "NoncurrentVersionExpiration" in rule:
+            api["NoncurrentVersionExpiration"] = {"NoncurrentDays": rule["NoncurrentVersionExpiration"]["NoncurrentDays"]}
+        if "AbortIncompleteMultipartUpload" in rule:
+            api["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]}
+        if rule.get("ExpiredObjectDeleteMarker"):
+            api["Expiration"] = {"ExpiredObjectDeleteMarker": True}
+        rules.append(api)
+    return {"Rules": rules}
 
 
 def _queue_notification(cfn: dict[str, Any]) -> dict[str, Any]:

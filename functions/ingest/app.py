@@ -8,19 +8,38 @@ import warnings
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from relay import wiring
 from relay.intake import Intake, IntakeReport
 from relay.settings import get_settings
+from relay.sqs_records import LoggingBatchProcessor, clip, log_malformed, sort_records
 from relay.uploads import NotAnS3Event, uploads_from_notification
 
 logger = Logger()
 metrics = Metrics(namespace="PickyRelay")
 warnings.filterwarnings("ignore", message="No application metrics to publish")
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def _failed(record: SQSRecord, exc: BaseException) -> None:
+    """Every record that fails is logged with its reason (it is retried, then dead-lettered)."""
+    metrics.add_metric(name="IngestFailures", unit=MetricUnit.Count, value=1)
+    logger.error(
+        "ingest record failed",
+        extra={"message_id": record.message_id, "s3_keys": _keys_of(record.body)[:20],
+               "error_type": type(exc).__name__, "error": clip(str(exc))},
+    )
+
+
+def _keys_of(body: str) -> list[str]:
+    try:
+        return [u.key for u in uploads_from_notification(body)]
+    except NotAnS3Event:
+        return []
+
+
+processor = LoggingBatchProcessor(on_failure=_failed)
 
 
 def build_intake() -> Intake:
@@ -38,7 +57,8 @@ def _log(report: IntakeReport) -> None:
                "recipients": report.recipients, "rejected": report.rejected, "s3_keys": report.keys[:20]},
     )
     for rej in report.rejections:
-        logger.warning("recipient rejected", extra={"s3_object": rej.object_pk[4:], "number": rej.number, "reason": rej.reason})
+        logger.warning("recipient rejected",
+                       extra={"s3_object": rej.object_pk[4:], "number": clip(rej.number, 40), "reason": clip(rej.reason)})
 
 
 def _prefetchable(body: str) -> list:
@@ -54,7 +74,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     intake = build_intake()
     try:
         records = event.get("Records") or []
-        if records and records[0].get("eventSource") == "aws:s3":  # a direct S3 trigger
+        if records and isinstance(records, list) and isinstance(records[0], dict) and records[0].get("eventSource") == "aws:s3":
+            # a direct S3 trigger
             uploads = uploads_from_notification(event)
             intake.prefetch(uploads)
             for upload in uploads:
@@ -63,16 +84,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             _log(report)
             return {"jobs": report.jobs, "recipients": report.recipients, "rejected": report.rejected}
 
-        for record in records:
-            intake.prefetch(_prefetchable(record.get("body", "")))
+        checked = sort_records(records)
+        log_malformed(logger, checked)
+        for record in checked.good:
+            intake.prefetch(_prefetchable(record["body"]))
 
         def take_record(record: SQSRecord) -> None:
             for upload in uploads_from_notification(record.body):
                 intake.take(upload)
 
-        with processor(records=records, handler=take_record, lambda_context=context):
+        with processor(records=checked.good, handler=take_record, lambda_context=context):
             processor.process()
         _log(intake.finish())
-        return processor.response()
+        return checked.response(processor.response())
     finally:
         intake.close()

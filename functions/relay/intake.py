@@ -12,13 +12,14 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from relay.aws import S3_CONCURRENCY
 from relay.ledger import Ledger
 from relay.manifest import ManifestError, PlaceholderError, parse_manifest, render
 from relay.media_refs import media_ref
 from relay.models import MediaRef, Rejection, Source, short_hash
-from relay.planner import Candidate, Plan, PlanRules, plan, reject
+from relay.planner import Candidate, Plan, PlanRules, media_slot, plan, reject
 from relay.recording import record_plan
 from relay.s3media import MediaStore, ObjectHead, ObjectMissing
 from relay.sendqueue import SendQueue
@@ -54,11 +55,13 @@ class Intake:
         self.clock = clock
         self.rules = PlanRules.from_settings(settings)
         self._pool = ThreadPoolExecutor(max_workers=S3_CONCURRENCY, thread_name_prefix="media-check")
-        self._heads: dict[tuple[str, str], Future[ObjectHead]] = {}
+        self._heads: dict[tuple[str, str, str | None], Future[ObjectHead]] = {}
         self.candidates: list[Candidate] = []
         self.media: dict[str, MediaRef | str] = {}
         self.rejections: list[Rejection] = []
         self.sources: list[Source] = []
+        #: source ids taken in this batch: S3 may put the same notification twice in one batch
+        self._taken: set[str] = set()
         self.duplicates = 0
 
     def close(self) -> None:
@@ -68,31 +71,48 @@ class Intake:
     def prefetch(self, uploads: Iterable[Upload]) -> None:
         for upload in uploads:
             if upload.kind == "outbox":
-                self._head(upload.bucket, upload.key)
+                self._head(upload.bucket, upload.key, upload.version_id)
 
-    def _head(self, bucket: str, key: str) -> Future[ObjectHead]:
-        if (bucket, key) not in self._heads:
-            self._heads[(bucket, key)] = self._pool.submit(self.store.inspect, bucket, key)
-        return self._heads[(bucket, key)]
+    def _head(self, bucket: str, key: str, version: str | None = None) -> Future[ObjectHead]:
+        if (bucket, key, version) not in self._heads:
+            read = partial(self.store.inspect, version_id=version) if version else self.store.inspect
+            self._heads[(bucket, key, version)] = self._pool.submit(read, bucket, key)
+        return self._heads[(bucket, key, version)]
 
-    def _checked(self, bucket: str, key: str) -> ObjectHead:
+    def _checked(self, bucket: str, key: str, version: str | None = None) -> ObjectHead:
         """The object's head, from its prefetch (dropped once read: only what planning needs stays)."""
-        self._head(bucket, key)
-        return self._heads.pop((bucket, key)).result()
+        self._head(bucket, key, version)
+        return self._heads.pop((bucket, key, version)).result()
 
     def take(self, upload: Upload) -> None:
-        """Claim the upload and add its recipients. Raises only for what a retry can fix."""
+        """Claim the upload and add its recipients. Raises only for what a retry can fix.
+
+        A take that raises leaves nothing behind: its source is not marked `planned` by `finish`
+        (its claim stays `planning`, which a redelivery may claim again) and whatever it added is
+        withdrawn, so the SQS redelivery plans it in full. The same source twice in one batch (S3
+        notifies at least once) is a duplicate: claiming it again would write its items twice in
+        one BatchWriteItem, which DynamoDB refuses."""
         if upload.kind is None:
             return
         source = upload.source
+        if source.source_id in self._taken:
+            self.duplicates += 1
+            return
         if not self.ledger.begin_source(source):
             self.duplicates += 1
             return
+        marks = (len(self.candidates), len(self.rejections), len(self.sources))
+        self._taken.add(source.source_id)
         self.sources.append(source)
-        if upload.kind == "outbox":
-            self._take_outbox(upload, source)
-        else:
-            self._take_manifest(upload, source)
+        try:
+            if upload.kind == "outbox":
+                self._take_outbox(upload, source)
+            else:
+                self._take_manifest(upload, source)
+        except BaseException:
+            self._taken.discard(source.source_id)
+            del self.candidates[marks[0]:], self.rejections[marks[1]:], self.sources[marks[2]:]
+            raise
 
     def _take_outbox(self, upload: Upload, source: Source) -> None:
         rest = upload.key[len(OUTBOX_PREFIX):]
@@ -107,13 +127,13 @@ class Intake:
             )
             return
         try:
-            head = self._checked(upload.bucket, upload.key)
+            head = self._checked(upload.bucket, upload.key, upload.version_id)
         except ObjectMissing as exc:
             self.rejections.append(
                 Rejection(rid=rid, number=number, object_pk=source.object_pk, source_id=source.source_id, reason=str(exc), media_key=upload.key)
             )
             return
-        self.media[upload.key] = media_ref(head)
+        self.media[media_slot(upload.key, upload.version_id)] = media_ref(head)
         self.candidates.append(
             Candidate(
                 rid=rid,
@@ -121,6 +141,7 @@ class Intake:
                 number=number,
                 message=head.metadata.get("message") or self.settings.default_message,
                 media_key=upload.key,
+                media_version=upload.version_id,
                 reference=head.metadata.get("reference") or None,
                 application=self.settings.picky_application,
             )

@@ -26,6 +26,26 @@ _BATCH = 25
 MAX_KEY_TEXT = 200
 
 
+#: Caller text a ledger item keeps: whole up to these lengths (characters); longer text is kept as
+#: an excerpt of that length plus `<field>_length` (the original length), never whole. An item may
+#: hold at most 400 KB (DynamoDB), and a rejected 450 KB message must still get its `rejected` entry.
+#: Messages the planner accepts (at most 4,096 characters) are always kept whole.
+MAX_STORED = {"message": 4096, "number": MAX_KEY_TEXT, "reference": MAX_KEY_TEXT, "media_key": 1024, "reason": 1024}
+
+
+def bounded(**fields: str | None) -> dict[str, Any]:
+    """Caller text for an item: each field whole, or an excerpt ending in `…` plus `<field>_length`."""
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        limit = MAX_STORED[name]
+        if value is not None and len(value) > limit:
+            out[name] = value[: limit - 1] + "…"
+            out[f"{name}_length"] = len(value)
+        else:
+            out[name] = value
+    return out
+
+
 def _key(prefix: str, value: str | None) -> str | None:
     """An index key, or none for a value too long to be one (it stays on the item, unindexed)."""
     return f"{prefix}{value}" if value and len(value) <= MAX_KEY_TEXT else None
@@ -88,10 +108,8 @@ def recipient_item(job: PushJob, entry: Entry, state: State, at: str | None = No
         "at": at or utc_now(),
         "planned_at": job.planned_at,
         "application": job.application,
-        "message": entry.message,
-        "media_key": media.key if media else None,
+        **bounded(message=entry.message, media_key=media.key if media else None, reference=entry.reference),
         "media_kind": str(media.kind) if media else None,
-        "reference": entry.reference,
         "reference_pk": _key("REF#", entry.reference or entry.rid),  # what reference_number carries
         "caption_for": entry.caption_for,
         **outcome,
@@ -124,15 +142,12 @@ def rejection_item(rej: Rejection, at: str | None = None) -> dict[str, Any]:
         "sk": f"RCP#{rej.rid}",
         "kind": "recipient",
         "rid": rej.rid,
-        "number": rej.number[:MAX_KEY_TEXT],
         "number_pk": _key("NUM#", rej.number),
         "object_pk": rej.object_pk,
         "state": str(State.REJECTED),
-        "reason": rej.reason,
         "at": at or utc_now(),
-        "message": rej.message,
-        "media_key": rej.media_key,
-        "reference": rej.reference,
+        **bounded(number=rej.number, reason=rej.reason, message=rej.message, media_key=rej.media_key,
+                  reference=rej.reference),
     }
 
 
@@ -175,16 +190,22 @@ class Ledger:
         return True
 
     def put_many(self, items: Iterable[dict[str, Any]]) -> int:
-        """BatchWriteItem in 25s, retrying unprocessed items with backoff. Returns items written."""
+        """BatchWriteItem in 25s, retrying unprocessed items with backoff. Returns items written.
+
+        DynamoDB refuses a BatchWriteItem that names one key twice ("Provided list of item keys
+        contains duplicates"), so within a request the last item for a (pk, sk) wins, as two
+        PutItems in a row would."""
         written = 0
-        batch: list[dict[str, Any]] = []
+        batch: dict[tuple[str, str], dict[str, Any]] = {}
         for plain in items:
-            batch.append({"PutRequest": {"Item": to_item(plain)}})
+            key = (plain["pk"], plain["sk"])
+            batch.pop(key, None)  # last wins, in the position of the last
+            batch[key] = {"PutRequest": {"Item": to_item(plain)}}
             if len(batch) == _BATCH:
-                written += self._write(batch)
-                batch = []
+                written += self._write(list(batch.values()))
+                batch = {}
         if batch:
-            written += self._write(batch)
+            written += self._write(list(batch.values()))
         return written
 
     def _write(self, requests: list[dict[str, Any]]) -> int:

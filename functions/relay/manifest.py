@@ -60,7 +60,8 @@ class ManifestRow(BaseModel):
     message: str | None = None
     media: str | None = None
     reference: str | None = None
-    #: every column of the row, for {column} placeholders.
+    #: the columns the row's message uses as {column} placeholders (only those: a manifest at the
+    #: limits, 50,000 rows of 32 columns, must be planned within IngestFunction's memory).
     fields: dict[str, str] = Field(default_factory=dict)
 
 
@@ -69,6 +70,11 @@ class Manifest(BaseModel):
 
     settings: CampaignSettings
     rows: list[ManifestRow]
+
+
+def placeholders(template: str) -> set[str]:
+    """The column names a message uses."""
+    return {m.group(1) for m in _PLACEHOLDER.finditer(template) if m.group(1)}
 
 
 def render(template: str, fields: dict[str, str]) -> str:
@@ -95,6 +101,7 @@ def parse_manifest(key: str, data: bytes) -> Manifest:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ManifestError(f"manifest is not UTF-8 text (byte {exc.start})") from None
+    del data  # memory: the bytes, the text and the parsed rows are not all kept at once
     lower = key.lower()
     if lower.endswith(".json"):
         settings, raw_rows = _from_json(text)
@@ -102,6 +109,7 @@ def parse_manifest(key: str, data: bytes) -> Manifest:
         settings, raw_rows = _from_csv(text)
     else:
         raise ManifestError("manifest must end in .json or .csv")
+    del text
     if not raw_rows:
         raise ManifestError("manifest has no recipients")
     if len(raw_rows) > MAX_ROWS:
@@ -110,7 +118,12 @@ def parse_manifest(key: str, data: bytes) -> Manifest:
         campaign = CampaignSettings.model_validate(settings)
     except ValidationError as exc:
         raise ManifestError(_first_error(exc, "setting")) from None
-    return Manifest(settings=campaign, rows=[_row(i, raw) for i, raw in enumerate(raw_rows, start=1)])
+    shared = placeholders(campaign.message)
+    rows = []
+    raw_rows.reverse()
+    while raw_rows:  # each parsed row is dropped as soon as it is converted (memory at the limits)
+        rows.append(_row(len(rows) + 1, raw_rows.pop(), shared))
+    return Manifest.model_construct(settings=campaign, rows=rows)
 
 
 def _from_json(text: str) -> tuple[dict[str, Any], list[Any]]:
@@ -160,14 +173,16 @@ def _from_csv(text: str) -> tuple[dict[str, Any], list[Any]]:
     return settings, rows
 
 
-def _row(index: int, raw: Any) -> ManifestRow:
+def _row(index: int, raw: Any, shared: set[str]) -> ManifestRow:
+    """`shared`: the placeholders of the campaign message (what a row without its own message uses)."""
     if not isinstance(raw, dict):
         return ManifestRow(index=index, number=None, fields={})
-    fields = {str(k): "" if v is None else str(v) for k, v in raw.items()}
     values = {name: raw.get(name) for name in ROW_FIELDS}
     for name in ("message", "media", "reference"):
         value = values[name]
         values[name] = None if value is None or (isinstance(value, str) and not value.strip()) else str(value)
+    used = placeholders(values["message"]) if values["message"] is not None else shared
+    fields = {name: "" if raw[name] is None else str(raw[name]) for name in used if name in raw}
     return ManifestRow(index=index, fields=fields, **values)
 
 

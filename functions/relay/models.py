@@ -79,6 +79,10 @@ class MediaRef(_Model):
     size: int
     filename: str
     url: str | None = None
+    #: the S3 version the media check read (versioned bucket): the presigned URL asks for exactly
+    #: that version, so an object overwritten before it is sent still sends the bytes that were
+    #: checked and planned (the overwrite is its own upload, planned and sent on its own).
+    version_id: str | None = None
 
 
 class Entry(_Model):

@@ -2,14 +2,14 @@
 
 The rules (each has unit tests in tests/unit/test_planner.py):
 - numbers normalised; a leading single 0 or a length outside 8–15 digits is rejected;
-- text/caption at most 4,096 characters;
+- text/caption at most 4,096 characters; reference at most 128;
 - media must have passed the checks in relay.media (kind from extension AND bytes, size);
 - captions only on image/video: a message for a document/audio/sticker is sent as its own text
   message right after the media (README: "Captions on documents");
 - media_name only for documents, at most 20 characters (shortened, extension kept);
 - per-recipient (dynamic) media only on channels that take it (default: 8, WhatsApp Official);
   other channels get one request per recipient, spaced PER_RECIPIENT_SPACING_SECONDS apart;
-- at most `cap` recipients per request, and a job small enough for one SQS message.
+- at most `cap` recipients per request, and a job small enough for one SQS message (in UTF-8 bytes).
 """
 
 from __future__ import annotations
@@ -26,8 +26,13 @@ from relay.numbers import InvalidNumber, normalize_number
 if TYPE_CHECKING:
     from relay.settings import Settings
 
-#: A job's JSON stays under this so that it fits one SQS message with room to spare.
+#: A job's JSON, in UTF-8 bytes as the send queue carries it (`model_dump_json(exclude_defaults=True)`),
+#: stays under this: SQS takes 262,144 bytes of body + attributes, and the rest is margin for
+#: message attributes and for what the sender adds when it puts a job back. Counted in bytes, not
+#: characters: 1,190 Devanagari characters are 3,570 bytes.
 MAX_JOB_BYTES = 200_000
+#: `reference_number` the relay forwards (the API takes the same at most)
+MAX_REFERENCE = 128
 #: A caption sent as its own text follows its media by this many seconds (ordering hint).
 CAPTION_FOLLOW_SECONDS = 2
 
@@ -49,6 +54,14 @@ class Candidate:
     global_media_key: str | None = None
     media_name: str | None = None
     voice: bool = False
+    #: the S3 version of `media_key` this candidate's media check read (outbox uploads)
+    media_version: str | None = None
+
+
+def media_slot(key: str, version: str | None = None) -> str:
+    """Where a media check's result is kept in a MediaLookup: by key, or by key and version when a
+    notification named one (two versions of one key in one batch each keep their own check)."""
+    return key if version is None else f"{key}\x00{version}"
 
 
 @dataclass
@@ -119,7 +132,11 @@ def plan(
         if len(cand.message) > MAX_TEXT:
             result.rejections.append(reject(cand, f"message is {len(cand.message)} characters; the limit is {MAX_TEXT}", number))
             continue
-        own = _lookup(media, cand.media_key)
+        if cand.reference is not None and len(cand.reference) > MAX_REFERENCE:
+            result.rejections.append(
+                reject(cand, f"reference is {len(cand.reference)} characters; the limit is {MAX_REFERENCE}", number))
+            continue
+        own = _lookup(media, cand.media_key, cand.media_version)
         shared = _lookup(media, cand.global_media_key)
         refused = next((r for r in (own, shared) if isinstance(r, str)), None)
         if refused is not None:
@@ -193,10 +210,10 @@ def plan(
     return result
 
 
-def _lookup(media: MediaLookup, key: str | None) -> MediaRef | str | None:
+def _lookup(media: MediaLookup, key: str | None, version: str | None = None) -> MediaRef | str | None:
     if key is None:
         return None
-    found = media.get(key)
+    found = media.get(media_slot(key, version))
     if found is None:
         return f"media {key!r} was not checked"
     if isinstance(found, str):
@@ -213,15 +230,24 @@ def _media_name(requested: str | None, media: MediaRef | None, mode: Mode) -> st
     return shorten_media_name(name) if name else None
 
 
+def job_bytes(job: PushJob) -> int:
+    """The job's size on the send queue: UTF-8 bytes of the JSON the queue carries."""
+    return len(job.model_dump_json(exclude_defaults=True).encode())
+
+
+#: bytes a job has besides its entries (ids, application, media, sources, times): generous
+_JOB_OVERHEAD = 4_096
+
+
 def _chunks(entries: list[Entry], cap: int) -> list[list[Entry]]:
     chunks: list[list[Entry]] = []
     current: list[Entry] = []
-    size = 0
+    size = _JOB_OVERHEAD
     for entry in entries:
-        entry_size = len(entry.model_dump_json()) + 1
+        entry_size = len(entry.model_dump_json(exclude_defaults=True).encode()) + 1 + len(entry.object_pk.encode()) + 3
         if current and (len(current) >= cap or size + entry_size > MAX_JOB_BYTES):
             chunks.append(current)
-            current, size = [], 0
+            current, size = [], _JOB_OVERHEAD
         current.append(entry)
         size += entry_size
     if current:

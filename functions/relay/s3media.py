@@ -46,16 +46,18 @@ class MediaStore:
     def __init__(self, s3: Any) -> None:
         self._s3 = s3
 
-    def inspect(self, bucket: str, key: str, nbytes: int = SNIFF_BYTES) -> ObjectHead:
+    def inspect(self, bucket: str, key: str, nbytes: int = SNIFF_BYTES, version_id: str | None = None) -> ObjectHead:
+        """`version_id`: read that version (the one an S3 notification names), else the latest."""
+        pinned = {"VersionId": version_id} if version_id else {}
         try:
-            resp = self._s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{nbytes - 1}")
+            resp = self._s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{nbytes - 1}", **pinned)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("NoSuchKey", "404", "NotFound"):
                 raise ObjectMissing(f"s3://{bucket}/{key} does not exist") from None
             if code != "InvalidRange":  # a 0-byte object has no byte 0
                 raise
-            resp = self._s3.get_object(Bucket=bucket, Key=key)
+            resp = self._s3.get_object(Bucket=bucket, Key=key, **pinned)
         head = resp["Body"].read()
         content_range = resp.get("ContentRange") or ""
         size = int(content_range.rsplit("/", 1)[1]) if "/" in content_range else int(resp.get("ContentLength", len(head)))
@@ -96,6 +98,8 @@ class Presigner:
             "ResponseContentType": media.content_type,
             "ResponseContentDisposition": _disposition(media),
         }
+        if media.version_id:  # the version that was checked and planned (needs s3:GetObjectVersion)
+            params["VersionId"] = media.version_id
         return self._signer.generate_presigned_url("get_object", Params=params, ExpiresIn=ttl_seconds)
 
 

@@ -37,14 +37,15 @@ class SendQueue:
         size = 0
         for job in jobs:
             body = job.model_dump_json(exclude_defaults=True)
+            nbytes = len(body.encode())  # SQS counts UTF-8 bytes
             entry = {"Id": job.job_id[:80], "MessageBody": body, "DelaySeconds": delay_for(job, now)}
-            if len(body.encode()) > MAX_BATCH_BYTES:
-                raise EnqueueError(f"job {job.job_id} is {len(body)} bytes; the planner must split it")
-            if batch and (len(batch) == MAX_BATCH_ENTRIES or size + len(body.encode()) > MAX_BATCH_BYTES):
+            if nbytes > MAX_BATCH_BYTES:
+                raise EnqueueError(f"job {job.job_id} is {nbytes} bytes; the planner must split it")
+            if batch and (len(batch) == MAX_BATCH_ENTRIES or size + nbytes > MAX_BATCH_BYTES):
                 self._send(batch)
                 batch, size = [], 0
             batch.append(entry)
-            size += len(body.encode())
+            size += nbytes
         if batch:
             self._send(batch)
 

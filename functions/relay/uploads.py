@@ -60,6 +60,8 @@ class Upload(BaseModel):
     key: str
     size: int | None = None
     revision: str = ""
+    #: the S3 version this notification is about (versioned bucket), read and sent as that version
+    version_id: str | None = None
 
     @property
     def kind(self) -> str | None:
@@ -98,6 +100,7 @@ def uploads_from_notification(payload: dict[str, Any] | str) -> list[Upload]:
                 key=unquote_plus(obj.key),
                 size=obj.size,
                 revision=obj.versionId or obj.sequencer or (obj.eTag or ""),
+                version_id=obj.versionId if obj.versionId not in (None, "", "null") else None,
             )
         )
     return uploads
