@@ -119,7 +119,6 @@ FUNCTIONS = ROOT / "functions"
 #: metrics that other branches of issue 9 add (sender: 4xx answers that are not push results; ingest:
 #: failed notifications). Once those branches are merged, delete this set: every alarm's metric must
 #: then be found in functions/.
-AWAITED_FROM_OTHER_BRANCHES = {"VendorHttpErrors", "IngestFailures"}
 #: what SQS publishes for every queue (AWS/SQS namespace)
 SQS_METRICS = {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage",
                "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed",
@@ -193,5 +192,5 @@ def test_given_each_alarm_then_its_metric_is_one_the_code_or_sqs_emits_and_it_no
         # as Powertools publishes them: the functions' namespace, dimension service=<service name>
         assert alarm["Namespace"] == globals_env["POWERTOOLS_METRICS_NAMESPACE"], name
         assert alarm["Dimensions"] == [{"Name": "service", "Value": globals_env["POWERTOOLS_SERVICE_NAME"]}], name
-        assert alarm["MetricName"] in emitted | AWAITED_FROM_OTHER_BRANCHES, (
+        assert alarm["MetricName"] in emitted, (
             f"{name} watches {alarm['MetricName']}, which no code in functions/ emits (renamed?)")

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 from relay.media import CAPTION_KINDS, MediaKind, shorten_media_name
 from relay.models import MAX_TEXT, Entry, MediaRef, PushJob, Rejection, Source, job_id_for
 from relay.numbers import InvalidNumber, normalize_number
+from relay.text_rules import text_problem
 
 if TYPE_CHECKING:
     from relay.settings import Settings
@@ -106,6 +107,16 @@ def reject(candidate: Candidate, reason: str, number: str | None = None) -> Reje
     )
 
 
+def _text_problem(cand: Candidate) -> str | None:
+    """Characters the vendor must never get (relay.text_rules): the same rule as the API's, for
+    manifests and outbox metadata."""
+    for name, value, layout in (("message", cand.message, True), ("reference", cand.reference, False)):
+        problem = text_problem(value, layout=layout) if value else None
+        if problem is not None:
+            return f"{name} {problem}"
+    return None
+
+
 def plan(
     candidates: Iterable[Candidate],
     media: MediaLookup,
@@ -135,6 +146,10 @@ def plan(
         if cand.reference is not None and len(cand.reference) > MAX_REFERENCE:
             result.rejections.append(
                 reject(cand, f"reference is {len(cand.reference)} characters; the limit is {MAX_REFERENCE}", number))
+            continue
+        problem = _text_problem(cand)
+        if problem is not None:
+            result.rejections.append(reject(cand, problem, number))
             continue
         own = _lookup(media, cand.media_key, cand.media_version)
         shared = _lookup(media, cand.global_media_key)

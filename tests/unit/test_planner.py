@@ -126,6 +126,10 @@ def test_given_a_media_name_for_an_image_when_planned_then_it_is_not_sent():
         ({"message": "x" * (MAX_TEXT + 1)}, f"limit is {MAX_TEXT}"),
         ({"media_key": None, "message": "  "}, "nothing to send"),
         ({"media_key": "m/unchecked.jpg"}, "was not checked"),
+        ({"message": "pay now\x00"}, "message contains a control character (U+0000)"),
+        ({"message": "ring\x07"}, "message contains a control character (U+0007)"),
+        ({"message": "invoice \u202efdp.exe"}, "message contains a bidirectional control character (U+202E)"),
+        ({"reference": "ord\ter-1"}, "reference contains a control character (U+0009)"),
     ],
 )
 def test_given_a_rule_violation_when_planned_then_the_recipient_is_rejected_with_the_reason(overrides, fragment):
@@ -134,6 +138,12 @@ def test_given_a_rule_violation_when_planned_then_the_recipient_is_rejected_with
     assert not result.jobs
     [rej] = result.rejections
     assert fragment in rej.reason and rej.rid == c.rid and rej.object_pk == SRC.object_pk
+
+
+def test_given_layout_characters_in_a_message_when_planned_then_it_is_sent_as_written():
+    c = cand(1, message="Line one\r\nLine two\tcol \u200fRTL mark")
+    result = plan([c], lookup(c), RULES, NOW)
+    assert not result.rejections and result.jobs[0].entries[0].message == c.message
 
 
 def test_given_media_the_checks_refused_when_planned_then_the_reason_names_the_file():
