@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 
+from relay_local.iam import watch
 from relay_local.invoker import Invoker
 from relay_local.template import functions
 
@@ -33,6 +34,8 @@ class SqsPoller:
         self.queue_arn = stack.resolver.attrs[(source.queue, "Arn")]
         self.region = stack.region
         self.sqs = boto3.client("sqs", endpoint_url=stack.endpoint, region_name=stack.region)
+        if invoker.iam is not None:  # Lambda's event source mapping polls with the function's role
+            watch(self.sqs, invoker.iam, logical_id)
         self.invocations = 0
         self.errors: list[BaseException] = []
 
