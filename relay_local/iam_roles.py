@@ -32,9 +32,12 @@ _PACKAGED_CODE = "s3://relay-local-package/functions.zip"
 Decision = Literal["allow", "implicit-deny", "explicit-deny"]
 
 
-def transform(doc: dict[str, Any] | None = None) -> dict[str, Any]:
-    """template.yaml (or `doc`) after the AWS::Serverless-2016-10-31 transform."""
-    from samtranslator.translator.transform import transform as sam_transform
+def transform(doc: dict[str, Any] | None = None, region: str = "us-east-1") -> dict[str, Any]:
+    """template.yaml (or `doc`) after the AWS::Serverless-2016-10-31 transform. (`region` fills the
+    pseudo parameters SAM resolves itself; the policies keep their intrinsics, resolved later.)"""
+    import boto3
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
 
     doc = copy.deepcopy(doc if doc is not None else template())
     for props in [(doc.get("Globals") or {}).get("Function") or {}] + [
@@ -42,12 +45,9 @@ def transform(doc: dict[str, Any] | None = None) -> dict[str, Any]:
     ]:
         if isinstance(props.get("CodeUri"), str):
             props["CodeUri"] = _PACKAGED_CODE
-
-    class _NoLookup:  # managed policies named by ARN need no IAM lookup
-        def load(self) -> dict[str, str]:
-            return {}
-
-    return sam_transform(doc, {}, _NoLookup())
+    session = boto3.session.Session(region_name=region)
+    # managed policies are named by ARN in the template, so no IAM lookup (an empty map) is needed
+    return Translator({}, Parser(), boto_session=session).translate(doc, {}, get_managed_policy_map=dict)
 
 
 @cache
@@ -157,3 +157,31 @@ def evaluate(policies: Iterable[dict[str, Any]], action: str, resource: str) -> 
             if stmt.get("Effect") == "Allow" and not stmt.get("Condition"):
                 allowed = True
     return "allow" if allowed else "implicit-deny"
+
+
+def revoke(doc: dict[str, Any], function: str, action: str) -> dict[str, Any]:
+    """A copy of transformed template `doc` in which `function`'s role no longer has `action` in
+    its inline policies, or, for an AWS managed policy ARN (`arn:…:policy/…`), no longer has
+    that managed policy: to prove a check catches a permission the template lacks."""
+    doc = copy.deepcopy(doc)
+    role_id = doc["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0]
+    props = doc["Resources"][role_id]["Properties"]
+    if action.startswith("arn:"):
+        props["ManagedPolicyArns"] = [a for a in props.get("ManagedPolicyArns") or [] if a != action]
+        return doc
+    found = False
+    for policy in props.get("Policies") or []:
+        kept = []
+        for stmt in policy["PolicyDocument"]["Statement"]:
+            actions = _list(stmt.get("Action"))
+            if any(a.lower() == action.lower() for a in actions):
+                found = True
+                actions = [a for a in actions if a.lower() != action.lower()]
+                if not actions:
+                    continue
+                stmt = {**stmt, "Action": actions}
+            kept.append(stmt)
+        policy["PolicyDocument"]["Statement"] = kept
+    if not found:
+        raise KeyError(f"{function}'s inline policies do not name {action}")
+    return doc
