@@ -26,8 +26,8 @@ Mechanism, and why this one:
   by code under functions/ (relay.aws) is the function's, and every call on it is checked against
   the role of the function running at the time of the call (worker threads included). The test
   harness's own clients (uploads, ledger reads, acting as the account owner) are not checked.
-  The SQS poller plays Lambda's event source mapping, which uses the function's role: its client
-  is checked against that role (`watch(client, function)`).
+  The SQS poller plays Lambda's event source mapping, which uses the function's role: its
+  receives and deletes are checked against that role (relay_local.poller, `Enforcer.check`).
 - **Conditions** in policies are not evaluated: an Allow with a Condition is treated as not
   matching (stricter than AWS), a Deny with one as matching.
 
@@ -40,6 +40,7 @@ import logging
 import os
 import sys
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -82,7 +83,9 @@ class Call:
 class Enforcer:
     stack: LocalStack
     doc: dict[str, Any] | None = None  # a transformed template; default: template.yaml's
-    calls: list[Call] = field(default_factory=list)
+    #: the latest calls checked (bounded: a soak makes hundreds of thousands) and every refusal
+    calls: deque[Call] = field(default_factory=lambda: deque(maxlen=50_000))
+    refusals: list[Call] = field(default_factory=list)
     roles: dict[str, Role] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -97,9 +100,12 @@ class Enforcer:
     def _record(self, call: Call) -> None:
         with self._lock:
             self.calls.append(call)
+            if call.decision in ("implicit-deny", "explicit-deny", "unmapped"):
+                self.refusals.append(call)
 
     def denied(self, function: str, operation: str) -> list[Call]:
-        return [c for c in self.calls if c.function == function and c.decision != "allow" and c.operation.endswith(operation)]
+        """The calls of `function` refused whose operation ends with `operation`."""
+        return [c for c in self.refusals if c.function == function and c.operation.endswith(operation)]
 
     def check(self, function: str, service: str, operation: str, params: dict[str, Any], presign: bool = False) -> None:
         """Raise what AWS would answer if `function`'s role may not make this call."""
@@ -129,14 +135,12 @@ class Enforcer:
         return self.roles[function].allows("s3:ListBucket", bucket_arn(bucket, self.where))
 
 
-def watch(client: Any, enforcer: Enforcer | None = None, function: str | None = None) -> Any:
-    """Check every call `client` makes: against `function`'s role in `enforcer`, or (None) the role
-    of the function running when the call is made (no check while none is)."""
+def watch(client: Any) -> Any:
+    """Check every call `client` makes against the role of the function running when the call is
+    made (no check while none is)."""
     service = client.meta.service_model.service_name
 
     def who() -> tuple[Enforcer, str] | None:
-        if enforcer is not None and function is not None:
-            return enforcer, function
         active = _ACTIVE.value
         return (active.enforcer, active.function) if active else None
 

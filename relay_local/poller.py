@@ -11,7 +11,6 @@ from typing import Any
 
 import boto3
 
-from relay_local.iam import watch
 from relay_local.invoker import Invoker
 from relay_local.template import functions
 
@@ -34,14 +33,20 @@ class SqsPoller:
         self.queue_arn = stack.resolver.attrs[(source.queue, "Arn")]
         self.region = stack.region
         self.sqs = boto3.client("sqs", endpoint_url=stack.endpoint, region_name=stack.region)
-        if invoker.iam is not None:  # Lambda's event source mapping polls with the function's role
-            watch(self.sqs, invoker.iam, logical_id)
         self.invocations = 0
         self.errors: list[BaseException] = []
+
+    def _as_mapping(self, operation: str, **params: Any) -> None:
+        """Lambda's event source mapping receives and deletes with the FUNCTION's role: check it
+        (relay_local.iam; the invoker's current enforcer, if any). The harness's own uses of
+        `self.sqs` (pending counts, a soak's injected duplicates) are not the mapping's."""
+        if self.invoker.iam is not None:
+            self.invoker.iam.check(self.logical_id, "sqs", operation, params)
 
     def _receive(self) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
         while len(messages) < self.batch_size:
+            self._as_mapping("ReceiveMessage", QueueUrl=self.queue_url)
             got = self.sqs.receive_message(
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=min(10, self.batch_size - len(messages)),
@@ -92,6 +97,7 @@ class SqsPoller:
         done = [m for m in messages if m["MessageId"] not in failed]
         for i in range(0, len(done), 10):
             chunk = done[i:i + 10]
+            self._as_mapping("DeleteMessageBatch", QueueUrl=self.queue_url)
             self.sqs.delete_message_batch(
                 QueueUrl=self.queue_url, Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(chunk)]
             )
