@@ -158,3 +158,18 @@ def test_given_relay_iam_off_then_the_invoker_checks_nothing(relay, monkeypatch)
     assert Invoker(relay.stack).iam is None
     monkeypatch.setenv("RELAY_IAM", "on")
     assert Invoker(relay.stack).iam is not None
+
+
+@pytest.mark.parametrize("relay_env", [{"PICKY_TOKEN": "", "RETRY_BASE_SECONDS": "0"}])
+def test_given_the_token_in_ssm_then_powertools_reads_it_with_the_senders_role_and_without_get_parameter_cannot(relay, sample):
+    # Given the token only in SSM, as on AWS, and a job to send
+    name = relay.invoker.environment("SenderFunction")["PICKY_TOKEN_PARAMETER"]
+    relay.client("ssm").put_parameter(Name=name, Value="local-demo-token", Type="SecureString", Overwrite=True)
+    relay.client("s3").put_object(Bucket=relay.bucket, Key="outbox/447700900123/a.jpg", Body=sample("photo.jpg"))
+    assert relay.pollers["IngestFunction"].poll_once() >= 1
+    # When the sender's role lacks ssm:GetParameter, Then Powertools' SSM provider is refused, nothing is sent
+    enforcer = with_role_without(relay, "SenderFunction", "ssm:GetParameter")
+    relay.pollers["SenderFunction"].poll_once()
+    [denied] = enforcer.denied("SenderFunction", "ssm.GetParameter")
+    assert denied.resource == f"arn:aws:ssm:{relay.stack.region}:123456789012:parameter{name}"
+    assert relay.api.requests == []
