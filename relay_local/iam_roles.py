@@ -46,8 +46,13 @@ def transform(doc: dict[str, Any] | None = None, region: str = "us-east-1") -> d
         if isinstance(props.get("CodeUri"), str):
             props["CodeUri"] = _PACKAGED_CODE
     session = boto3.session.Session(region_name=region)
-    # managed policies are named by ARN in the template, so no IAM lookup (an empty map) is needed
-    return Translator({}, Parser(), boto_session=session).translate(doc, {}, get_managed_policy_map=dict)
+    # a managed policy named without its ARN (`Policies: [AmazonS3ReadOnlyAccess]`) is looked up in
+    # moto's copy of the AWS managed policies instead of IAM's ListPolicies
+    return Translator({}, Parser(), boto_session=session).translate(doc, {}, get_managed_policy_map=_managed_policy_map)
+
+
+def _managed_policy_map() -> dict[str, str]:
+    return {name: f"arn:aws:iam::aws:policy{data.get('Path', '/')}{name}" for name, data in _aws_managed().items()}
 
 
 @cache

@@ -150,3 +150,12 @@ def test_given_an_operation_without_a_rule_then_the_call_is_refused_as_access_de
         enforcer().check("SenderFunction", "sqs", "PurgeQueueEverywhere", {})
     assert refused.value.response["Error"]["Code"] == "AccessDenied"
     assert "no IAM rule for sqs.PurgeQueueEverywhere" in refused.value.response["Error"]["Message"]
+
+
+def test_given_a_managed_policy_named_without_its_arn_then_the_transform_finds_it():
+    from relay_local.iam_roles import transform
+
+    doc = {"Transform": "AWS::Serverless-2016-10-31", "Resources": {"Fn": {"Type": "AWS::Serverless::Function", "Properties": {
+        "Handler": "a.b", "Runtime": "python3.12", "CodeUri": "functions/", "Policies": ["AmazonS3ReadOnlyAccess"]}}}}
+    [role] = roles(transform(doc), resolver()).values()
+    assert role.allows("s3:GetObject", "arn:aws:s3:::any/key") and not role.allows("s3:PutObject", "arn:aws:s3:::any/key")
