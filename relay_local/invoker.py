@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from relay_local import lambda_limits
+from relay_local import iam, lambda_limits
 from relay_local.stack import ACCOUNT, LocalStack
 from relay_local.template import FUNCTIONS as FUNCTIONS_DIR, functions
 
@@ -58,8 +58,10 @@ def fresh_container() -> None:
 
 
 class Invoker:
-    def __init__(self, stack: LocalStack, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, stack: LocalStack, extra_env: dict[str, str] | None = None, enforce_iam: bool | None = None) -> None:
         self.stack = stack
+        #: each function's calls are checked against its deployed role (relay_local.iam); on by default
+        self.iam = iam.Enforcer(stack) if (iam.enabled() if enforce_iam is None else enforce_iam) else None
         self.extra_env = dict(extra_env or {})
         self._applied: dict[str, str] | None = None
         #: one invocation at a time: handlers share this process's environment (like one container)
@@ -95,7 +97,8 @@ class Invoker:
         )
         lambda_limits.check_request(event)  # Lambda's 6 MB, before the function runs
         try:
-            result = handler(copy.deepcopy(event), context)
+            with iam.running(self.iam, logical_id):
+                result = handler(copy.deepcopy(event), context)
         finally:
             _drop_unpublished_metrics(sys.modules[module_name])
         lambda_limits.check_response(result)  # and after: its side effects are done, the caller gets an error

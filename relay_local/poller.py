@@ -37,9 +37,17 @@ class SqsPoller:
         self.invocations = 0
         self.errors: list[BaseException] = []
 
+    def _as_mapping(self, operation: str, **params: Any) -> None:
+        """Lambda's event source mapping receives and deletes with the FUNCTION's role: check it
+        (relay_local.iam; the invoker's current enforcer, if any). The harness's own uses of
+        `self.sqs` (pending counts, a soak's injected duplicates) are not the mapping's."""
+        if self.invoker.iam is not None:
+            self.invoker.iam.check(self.logical_id, "sqs", operation, params)
+
     def _receive(self) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
         while len(messages) < self.batch_size:
+            self._as_mapping("ReceiveMessage", QueueUrl=self.queue_url)
             got = self.sqs.receive_message(
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=min(10, self.batch_size - len(messages)),
@@ -109,6 +117,7 @@ class SqsPoller:
         done = [m for m in messages if m["MessageId"] not in failed]
         for i in range(0, len(done), 10):
             chunk = done[i:i + 10]
+            self._as_mapping("DeleteMessageBatch", QueueUrl=self.queue_url)
             self.sqs.delete_message_batch(
                 QueueUrl=self.queue_url, Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(chunk)]
             )

@@ -16,7 +16,28 @@ from relay.models import MediaRef
 
 
 class ObjectMissing(LookupError):
-    pass
+    """The object is absent, or this function may not read it.
+
+    S3 answers GetObject of a missing key with 403 AccessDenied (not 404 NoSuchKey) when the caller
+    lacks s3:ListBucket, and the functions' roles do not grant it (a role that may list the bucket
+    would learn which keys exist). So a 403 is read the same way as a 404: the one recipient (or
+    manifest) is rejected with a reason that names both, instead of failing the batch. A role that
+    truly lacks s3:GetObject then shows as rejections naming the key, not as retries."""
+
+
+#: what S3 answers for an object that is not there (GetObject: NoSuchKey; HeadObject: a bare 404)
+_ABSENT = frozenset({"NoSuchKey", "404", "NotFound"})
+#: ... and for one the caller may not read, or (without s3:ListBucket) one that is not there
+_FORBIDDEN = frozenset({"AccessDenied", "403", "Forbidden"})
+
+
+def _missing(bucket: str, key: str, exc: ClientError) -> ObjectMissing | None:
+    code = exc.response.get("Error", {}).get("Code", "")
+    if code in _ABSENT:
+        return ObjectMissing(f"s3://{bucket}/{key} does not exist")
+    if code in _FORBIDDEN:
+        return ObjectMissing(f"s3://{bucket}/{key} does not exist or may not be read (S3 answered {code})")
+    return None
 
 
 @dataclass(frozen=True)
@@ -52,10 +73,10 @@ class MediaStore:
         try:
             resp = self._s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{nbytes - 1}", **pinned)
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("NoSuchKey", "404", "NotFound"):
-                raise ObjectMissing(f"s3://{bucket}/{key} does not exist") from None
-            if code != "InvalidRange":  # a 0-byte object has no byte 0
+            missing = _missing(bucket, key, exc)
+            if missing is not None:
+                raise missing from None
+            if exc.response.get("Error", {}).get("Code") != "InvalidRange":  # a 0-byte object has no byte 0
                 raise
             resp = self._s3.get_object(Bucket=bucket, Key=key, **pinned)
         head = resp["Body"].read()
@@ -78,8 +99,9 @@ class MediaStore:
         try:
             return self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                raise ObjectMissing(f"s3://{bucket}/{key} does not exist") from None
+            missing = _missing(bucket, key, exc)
+            if missing is not None:
+                raise missing from None
             raise
 
 
