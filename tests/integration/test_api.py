@@ -409,3 +409,39 @@ def test_given_voice_without_application_when_the_default_channel_is_not_10_then
     assert recipient_items(relay) == []
     ok = post_push(http, {"message": "x", "voice": True, "application": 10, "recipients": [{"number": "447700901009"}]})
     assert ok.status_code == 202
+
+
+HINDI = ("नमस्ते दोस्त " * 100)[:1190]  # 1,190 characters, 3,570 UTF-8 bytes
+
+
+def test_given_100_recipients_with_their_own_long_hindi_messages_when_posted_then_202_and_every_one_is_sent(api, relay):
+    # Given 100 recipients, each with a 1,190-character Hindi message of its own (a job sized in characters
+    # fit 200,000 "bytes" but was over SQS's 262,144 real bytes: 502, recipients planned forever)
+    _, http = api
+    recipients = [{"number": f"4477009{i:05d}", "message": f"{i} {HINDI}"} for i in range(100)]
+    # When posted
+    resp = post_push(http, {"recipients": recipients})
+    # Then accepted, split into jobs that each fit one SQS message, and every recipient sent
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["recipients"] == 100 and resp.json()["jobs"] >= 2
+    status = wait_for(http, resp.json()["id"], all_final, timeout=60)
+    assert status["counts"] == {"accepted": 100}
+    assert sum(len(req.body["data"]) for req in relay.api.requests) == 100
+
+
+def test_given_one_recipient_with_a_450_kb_message_when_posted_then_it_is_rejected_with_the_length_and_others_are_sent(api, relay):
+    # Given a recipient whose message is 450 KB (under the 5 MB body cap, over DynamoDB's 400 KB item)
+    _, http = api
+    resp = post_push(http, {"message": "Hi", "recipients": [{"number": "447700900301", "message": "x" * 450_000},
+                                                            {"number": "447700900302"}]})
+    # Then a clear per-recipient rejection (not a 5xx), and the other recipient is sent
+    assert resp.status_code == 202, resp.text
+    [rejected] = resp.json()["rejected"]
+    assert rejected["number"] == "447700900301" and "450000 characters" in rejected["reason"]
+    status = wait_for(http, resp.json()["id"], all_final)
+    assert status["counts"] == {"accepted": 1, "rejected": 1}
+    # and its ledger entry keeps an excerpt and the length, never the whole field
+    from relay.ledger import from_item
+
+    [item] = [from_item(i) for i in recipient_items(relay) if i["state"]["S"] == "rejected"]
+    assert item["message_length"] == 450_000 and len(item["message"]) <= 4096

@@ -410,7 +410,6 @@ def test_given_a_multipart_upload_when_completed_then_s3_notifies_once_as_comple
     assert unquote_plus(records[0]["s3"]["object"]["key"]) == "outbox/447700900123/big.pdf"
 
 
-@pytest.mark.xfail(strict=True, reason="relay fix: ingest helper (the same S3 record twice in one batch)")
 def test_given_the_same_notification_twice_in_one_ingest_batch_when_processed_then_planned_and_sent_once(relay, sample):
     # Given one upload whose notification S3 delivers twice, both in the same ingest batch
     relay.client("s3").put_object(Bucket=relay.bucket, Key="outbox/447700900124/photo.jpg", Body=sample("photo.jpg"))

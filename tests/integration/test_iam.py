@@ -57,7 +57,7 @@ def test_given_the_relay_when_files_a_manifest_and_a_signed_push_go_through_then
     made = Counter((c.function, c.action) for c in calls)
     for expected in [("IngestFunction", "sqs:ReceiveMessage"), ("IngestFunction", "sqs:DeleteMessage"),
                      ("IngestFunction", "s3:GetObject"), ("IngestFunction", "dynamodb:BatchWriteItem"),
-                     ("SenderFunction", "s3:GetObject"), ("SenderFunction", "dynamodb:UpdateItem"),
+                     ("SenderFunction", "s3:GetObjectVersion"), ("SenderFunction", "dynamodb:UpdateItem"),
                      ("ApiFunction", "sqs:SendMessage"), ("ApiFunction", "s3:GetObject")]:
         assert made[expected], expected
 
@@ -108,14 +108,16 @@ def test_given_a_function_without_the_managed_sqs_policy_then_its_event_source_c
 
 
 def test_given_sender_without_s3_read_when_it_presigns_then_the_url_is_refused_and_nothing_is_sent(relay, sample):
-    # Given the sender may not read the bucket: a URL it signs could not be fetched
-    enforcer = with_role_without(relay, "SenderFunction", "s3:GetObject")
+    # Given the sender may not read object versions (the bucket is versioned and a URL names the version
+    # that was checked): a URL it signs could not be fetched
+    enforcer = with_role_without(relay, "SenderFunction", "s3:GetObjectVersion")
     relay.client("s3").put_object(Bucket=relay.bucket, Key="outbox/447700900123/a.jpg", Body=sample("photo.jpg"))
     assert relay.pollers["IngestFunction"].poll_once() >= 1  # (and S3's test event)
     # When the sender takes the job
     relay.pollers["SenderFunction"].poll_once()
     # Then presigning was refused and the vendor got no request with a dead URL
     [denied] = enforcer.denied("SenderFunction", "GetObject (presigned URL)")
+    assert denied.action == "s3:GetObjectVersion"
     assert denied.resource == f"arn:aws:s3:::{relay.bucket}/outbox/447700900123/a.jpg"
     assert relay.api.requests == []
 

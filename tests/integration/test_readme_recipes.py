@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -78,6 +77,20 @@ def test_given_relay_serve_when_the_readme_python_and_curl_recipes_run_one_after
     # Then each push is accepted (the signature is right, and the two do not share an Idempotency-Key)
     assert python.returncode == 0 and python.stdout.startswith("202 "), python.stdout + python.stderr
     assert curl.returncode == 0 and curl.stdout.strip().splitlines()[-1] == "HTTP 202", curl.stdout + curl.stderr
+    # and the push reads back through both GET recipes of "Reading a push", signed over its id
+    push_id = json.loads(python.stdout.split(" ", 1)[1])["id"]
+    reading = readme_blocks("### Reading a push (signed GET)")
+    [get_python] = reading["python"]
+    [get_curl] = reading["sh"]
+    env = {**relay_serve, "PUSH_ID": push_id}
+    got = subprocess.run([sys.executable, "-c", get_python], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert got.returncode == 0 and got.stdout.startswith("200 "), got.stdout + got.stderr
+    assert json.loads(got.stdout.split(" ", 1)[1])["id"] == push_id
+    got = subprocess.run(["bash", "-euo", "pipefail", "-c",
+                          "curl() { command curl -w '\\nHTTP %{http_code}\\n' \"$@\"; }\n" + get_curl],
+                         env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert got.returncode == 0 and got.stdout.strip().splitlines()[-1] == "HTTP 200", got.stdout + got.stderr
+    assert json.loads(got.stdout.strip().splitlines()[0])["id"] == push_id
 
 
 CAPTION = "Olá Ana, here is your photo 📸"

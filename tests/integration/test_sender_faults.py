@@ -11,7 +11,6 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 
 from relay.ledger import Ledger, push_pk
 from relay_local.invoker import LocalContext

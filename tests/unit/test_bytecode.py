@@ -125,7 +125,10 @@ def test_given_the_makefile_when_building_then_bytecode_is_compiled_for_the_temp
 
     dry = subprocess.run(["make", "-n", "-C", str(ROOT), "build"], capture_output=True, text=True, timeout=60)
 
-    steps = dry.stdout.splitlines()
-    sam = next(i for i, line in enumerate(steps) if line.endswith("sam build"))
+    steps = [line.strip().rstrip("\\").strip() for line in dry.stdout.splitlines()]
+    path = next(i for i, line in enumerate(steps) if line.startswith('export PATH="$bin:'))
+    sam = next(i for i, line in enumerate(steps) if "sam build --build-dir" in line)
     compile_step = steps[sam + 1]
+    # the runtime's interpreter is first on PATH for sam build, then compiles the bytecode
+    assert path < sam
     assert compile_step == f"{runtime} relay_local/bytecode.py --runtime {runtime} .aws-sam/build"

@@ -6,21 +6,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from relay.aws import presign_client
 from relay.media import MediaKind
 from relay.models import MediaRef
-from relay.s3media import Presigner, decode_metadata
-
-
-@pytest.fixture
-def aws_signer(monkeypatch):
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    presign_client.cache_clear()
-    yield Presigner(presign_client("virtual"))
-    presign_client.cache_clear()
+from relay.s3media import decode_metadata
 
 
 def test_given_aws_when_presigning_then_the_url_is_sigv4_virtual_hosted_with_the_configured_ttl(aws_signer):

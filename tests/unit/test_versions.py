@@ -8,22 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 from relay.media import MediaKind
 from relay.models import MediaRef, Source
 from relay.planner import Candidate, PlanRules, media_slot, plan
-from relay.s3media import Presigner
 from relay.uploads import uploads_from_notification
-import pytest
-
-from relay.aws import presign_client
-
-
-@pytest.fixture
-def aws_signer(monkeypatch):
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    presign_client.cache_clear()
-    yield Presigner(presign_client("virtual"))
-    presign_client.cache_clear()
 
 
 def ref(version: str | None) -> MediaRef:
