@@ -18,12 +18,16 @@ from pydantic import (
     model_validator,
 )
 
+from relay.lifecycle import RecipientState
 from relay.text_rules import check_identifier, check_message
 
 #: Largest request body accepted (base64 media included); larger → 413.
 MAX_BODY_BYTES = 5 * 1024 * 1024
 #: Most recipients in one POST /pushes; more → 422.
 MAX_RECIPIENTS = 1000
+#: a recipient's state as GET /pushes/{id} shows it: the values of relay.lifecycle.RecipientState,
+#: as an inline enum in the OpenAPI document
+RecipientStateName = Literal[tuple(state.value for state in RecipientState)]  # type: ignore[valid-type]  # built from the enum at import, which a type checker cannot follow
 
 
 class _In(BaseModel):
@@ -128,7 +132,7 @@ class PushAccepted(BaseModel):
 
 class RecipientStatus(BaseModel):
     number: str
-    state: Literal["planned", "submitted", "accepted", "delivered", "read", "rejected", "failed", "expired", "ambiguous"]
+    state: RecipientStateName
     message: str | None = None
     media: str | None = None
     reference: str | None = None

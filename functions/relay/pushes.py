@@ -196,7 +196,7 @@ class PushService:
 
     # -- GET /pushes/{id} -------------------------------------------------------------------------
     def status(self, request_id: str) -> PushStatus | None:
-        items = self.ledger.by_object_pk(Source(kind="api", bucket="", key=request_id).object_pk)
+        items = self.ledger.request_items(request_id)
         if not any(i.get("kind") == "source" for i in items):
             return None
         recipients = [

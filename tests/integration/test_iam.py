@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from relay.ledger import Ledger
+from relay_local.ledger_reads import scan_all
 from relay.signing import sign
 from relay_local.iam import Enforcer
 from relay_local.iam_roles import revoke, transformed
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 
 def recipients(relay) -> list[dict]:
-    return [i for i in Ledger(relay.client("dynamodb"), relay.table).scan_all() if i.get("kind") == "recipient"]
+    return [i for i in scan_all(Ledger(relay.client("dynamodb"), relay.table)) if i.get("kind") == "recipient"]
 
 
 def with_role_without(relay, function: str, action: str) -> Enforcer:

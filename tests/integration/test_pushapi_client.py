@@ -20,6 +20,7 @@ import pytest
 
 import sender.app  # noqa: F401 - imported at collection, so Powertools binds the session's stdout, not one test's capsys
 from relay.ledger import Ledger
+from relay_local.ledger_reads import by_vendor_id
 from relay.models import Entry, MediaRef, PushJob
 from relay.pushapi import PushApiClient, PushResult, TransportError, build_request
 from relay.sending import Sender
@@ -385,7 +386,7 @@ def test_given_the_vendor_answers_out_of_order_when_sent_then_each_recipient_kee
     assert {r["push_id"] for r in rows.values()} == {"77"}
     [head] = [r for r in book.push(job.job_id) if r["kind"] == "push"]
     assert head["state"] == "accepted" and head["push_id"] == "77" and head["vendor_pk"] == "PID#77"
-    [found] = book.by_vendor_id(msg_id="9002")
+    [found] = by_vendor_id(book, msg_id="9002")
     assert found["sk"] == f"RCP#{second.rid}"
 
 
