@@ -25,6 +25,19 @@ def scan_all(ledger: Ledger) -> list[dict[str, Any]]:
         request["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
 
+def job_items(ledger: Ledger, job_id: str) -> list[dict[str, Any]]:
+    """A job's push item and all its recipients."""
+    request = {"TableName": ledger.table, "KeyConditionExpression": "pk = :pk",
+               "ExpressionAttributeValues": {":pk": {"S": keys.push_pk(job_id)}}}
+    items: list[dict[str, Any]] = []
+    while True:
+        resp = ledger.dynamodb.query(**request)
+        items += [from_item(i) for i in resp.get("Items", [])]
+        if "LastEvaluatedKey" not in resp:
+            return items
+        request["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
 def number_history(ledger: Ledger, number: str) -> list[dict[str, Any]]:
     """Every recipient item for a number (index ByNumber)."""
     value = keys.number_pk(number)

@@ -38,9 +38,9 @@ import httpx
 
 from relay.ledger import Ledger
 from relay.lifecycle import RECIPIENT_FINAL_STATES
-from relay_local.ledger_reads import scan_all
 from relay.signing import sign
 from relay_local.embedded import EmbeddedAws
+from relay_local.ledger_reads import scan_all
 from relay_local.poller import SqsPoller, pump
 from relay_local.serve import ApiServer
 from relay_local.session import LOCAL_SIGNING_SECRET, LOCAL_TOKEN, LocalRelay

@@ -258,10 +258,6 @@ class Ledger:
         resp = self.dynamodb.get_item(TableName=self.table, Key=key(pk, sk), ConsistentRead=True)
         return from_item(resp["Item"]) if "Item" in resp else None
 
-    def push(self, job_id: str) -> list[dict[str, Any]]:
-        """The push item and all its recipients."""
-        return list(self._query(KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": attr(push_pk(job_id))}))
-
     def query_index(self, index: str, attribute: str, value: str) -> Iterator[dict[str, Any]]:
         """Every item of `index` whose `attribute` is `value` (a key from relay.ledger_keys)."""
         return self._query(IndexName=index, KeyConditionExpression="#k = :v",

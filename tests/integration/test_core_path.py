@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from relay.ledger import Ledger
-from relay_local.ledger_reads import by_vendor_id, number_history, object_fate, scan_all
 from relay.media import shorten_media_name
+from relay_local.ledger_reads import by_vendor_id, job_items, number_history, object_fate, scan_all
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +90,7 @@ def test_given_the_ledger_when_queried_then_push_number_and_object_questions_nee
     assert [f["state"] for f in fate if f["kind"] == "recipient"] == ["accepted"]
     # a push: the push item and all its recipients, found from the vendor's push_id too
     job_id = history[1]["job_id"]
-    push = book.push(job_id)
+    push = job_items(book, job_id)
     assert {p["sk"].split("#")[0] for p in push} == {"PUSH", "RCP"}
     assert {p["number"] for p in push if p["kind"] == "recipient"} == {"447700900011", "447700900012"}
     [head] = [p for p in push if p["kind"] == "push"]

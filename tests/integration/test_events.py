@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from relay.ledger import Ledger
-from relay_local.ledger_reads import scan_all
 from relay.models import PushJob
 from relay_local.cli import resign
 from relay_local.demo import recipients, upload_samples
+from relay_local.ledger_reads import scan_all
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 FUNCTION_FOR = {"s3-": "IngestFunction", "sqs-ingest": "IngestFunction", "sqs-send": "SenderFunction", "api-": "ApiFunction"}

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from relay.ledger import Ledger
-from relay_local.ledger_reads import scan_all
 from relay.ratelimit import RateLimiter
+from relay_local.ledger_reads import scan_all
 from relay_local.standin import Answer
 
 pytestmark = pytest.mark.integration

@@ -13,11 +13,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from relay.ledger import Ledger
-from relay_local.ledger_reads import scan_all
 from relay.signing import sign
 from relay_local.iam import Enforcer
 from relay_local.iam_roles import revoke, transformed
 from relay_local.invoker import Invoker
+from relay_local.ledger_reads import scan_all
 from relay_local.poller import SqsPoller, pump
 from relay_local.serve import ApiServer
 from relay_local.session import LOCAL_SIGNING_SECRET

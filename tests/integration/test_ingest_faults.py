@@ -15,8 +15,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from relay.ledger import Ledger
-from relay_local.ledger_reads import scan_all
 from relay.s3media import MediaStore
+from relay_local.ledger_reads import scan_all
 
 pytestmark = pytest.mark.integration
 

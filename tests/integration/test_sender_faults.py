@@ -13,8 +13,8 @@ import boto3
 import pytest
 
 from relay.ledger import Ledger, push_pk
-from relay_local.ledger_reads import scan_all
 from relay_local.invoker import LocalContext
+from relay_local.ledger_reads import scan_all
 from relay_local.standin import Answer
 
 pytestmark = pytest.mark.integration
