@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from relay.channels import VOICE_APPLICATION
 from relay.lifecycle import RecipientState
 from relay.text_rules import check_identifier, check_message
 
@@ -86,7 +87,7 @@ class PushRequest(_In):
     message: str | None = Field(default=None, description="Text/caption for recipients without their own")
     media: MediaSpec | None = Field(default=None, description="One media for every recipient (static media)")
     media_name: str | None = Field(default=None, min_length=1, max_length=255, description="Document display name (≤ 20 chars sent)")
-    voice: bool = Field(default=False, description="Send audio as a voice note (WhatsApp Web Automation, application 10)")
+    voice: bool = Field(default=False, description=f"Send audio as a voice note (WhatsApp Web Automation, application {VOICE_APPLICATION})")
     send_at: AwareDatetime | None = Field(default=None, description="Hold the push until then (at most 7 days ahead)")
     expires_at: AwareDatetime | None = Field(default=None, description="Give up recipients still unsent by then (recorded as expired)")
     recipients: list[RecipientIn] = Field(min_length=1, max_length=MAX_RECIPIENTS)
@@ -111,8 +112,8 @@ class PushRequest(_In):
     def _voice_channel(cls, voice: bool, info: ValidationInfo) -> bool:
         # an explicit other channel is refused here; without `application`, PushService checks the
         # configured default (relay.pushes), since the model does not know it
-        if voice and info.data.get("application") not in (None, 10):
-            raise ValueError("voice notes are only sent on WhatsApp Web Automation (application 10)")
+        if voice and info.data.get("application") not in (None, VOICE_APPLICATION):
+            raise ValueError(f"voice notes are only sent on WhatsApp Web Automation (application {VOICE_APPLICATION})")
         return voice
 
 

@@ -1,4 +1,5 @@
-"""The vendor's channel rule, in one place: which requests go one recipient at a time.
+"""The vendor's channel rules, in one place: which requests go one recipient at a time, and which
+channel takes voice notes.
 
 Per-recipient ("dynamic") media shares a request only on the channels that take it
 (DYNAMIC_MEDIA_CHANNELS, default 8, WhatsApp Official). On every other channel each such recipient
@@ -7,6 +8,9 @@ the jobs (relay.planner), the sender takes a per-channel slot for them (relay.se
 """
 
 from __future__ import annotations
+
+#: the channel (application) that sends audio as a voice note: WhatsApp Web Automation
+VOICE_APPLICATION = 10
 
 
 def one_recipient_per_request(application: int, dynamic: bool, dynamic_channels: frozenset[int]) -> bool:

@@ -249,9 +249,13 @@ class Ledger:
         self.put({"pk": pk, "sk": sk, "kind": "other_event", **fields, "at": now})
 
     # -- the API's reads (relay.pushes) -----------------------------------------------------------
-    def request_items(self, request_id: str) -> list[dict[str, Any]]:
-        """Everything one API push request wrote: its source item and its recipients (ByObject)."""
-        return list(self.query_index("ByObject", "object_pk", keys.request_pk(request_id)))
+    def request_recipients(self, request_id: str) -> list[dict[str, Any]] | None:
+        """The recipient items one API push request wrote (index ByObject), planned or rejected;
+        None when the ledger has no such request (no source item)."""
+        items = list(self.query_index("ByObject", "object_pk", keys.request_pk(request_id)))
+        if not any(i.get("kind") == "source" for i in items):
+            return None
+        return [i for i in items if i.get("kind") == "recipient"]
 
     # -- reads --------------------------------------------------------------------------------------
     def get(self, pk: str, sk: str) -> dict[str, Any] | None:
