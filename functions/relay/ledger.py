@@ -6,9 +6,9 @@ format: relay.dynamodb.
 
 Design: callers say what happened (a plan, a claim, an outcome, a split, a delivery report, an
 event that matched nothing) and the ledger decides which items that writes, in which order, under
-which condition. Writes come in the order the guarantees need: recipients before the push item's
-final state (a crash in between leaves the job claimed, so a redelivery finds it and records the
-outcome again). Reads that only tests and local tools need live in relay_local/ledger_reads.py.
+which condition. An outcome writes the recipients first, then the push item's state, under the
+claim's token when one is given (only the attempt holding the claim writes an outcome). Reads that
+only tests and local tools need live in relay_local/ledger_reads.py.
 """
 
 from __future__ import annotations
