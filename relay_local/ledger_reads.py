@@ -6,6 +6,7 @@ functions call. Keys come from relay.ledger_keys, like the ledger's own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from relay import ledger_keys as keys
@@ -15,23 +16,19 @@ from relay.ledger import Ledger
 
 def scan_all(ledger: Ledger) -> list[dict[str, Any]]:
     """Every item of the table."""
-    items: list[dict[str, Any]] = []
-    request: dict[str, Any] = {"TableName": ledger.table}
-    while True:
-        resp = ledger.dynamodb.scan(**request)
-        items += [from_item(i) for i in resp.get("Items", [])]
-        if "LastEvaluatedKey" not in resp:
-            return items
-        request["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+    return _every_page(ledger.dynamodb.scan, {"TableName": ledger.table})
 
 
 def job_items(ledger: Ledger, job_id: str) -> list[dict[str, Any]]:
     """A job's push item and all its recipients."""
-    request = {"TableName": ledger.table, "KeyConditionExpression": "pk = :pk",
-               "ExpressionAttributeValues": {":pk": {"S": keys.push_pk(job_id)}}}
+    return _every_page(ledger.dynamodb.query, {"TableName": ledger.table, "KeyConditionExpression": "pk = :pk",
+                                               "ExpressionAttributeValues": {":pk": {"S": keys.push_pk(job_id)}}})
+
+
+def _every_page(call: Callable[..., dict[str, Any]], request: dict[str, Any]) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     while True:
-        resp = ledger.dynamodb.query(**request)
+        resp = call(**request)
         items += [from_item(i) for i in resp.get("Items", [])]
         if "LastEvaluatedKey" not in resp:
             return items
