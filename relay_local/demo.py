@@ -16,7 +16,8 @@ from email.header import Header
 import httpx
 
 from relay.ledger import Ledger
-from relay.models import TERMINAL_STATES
+from relay.lifecycle import RECIPIENT_FINAL_STATES
+from relay_local.ledger_reads import scan_all
 from relay_local.session import LocalRelay
 from relay_local.template import ROOT
 
@@ -56,7 +57,7 @@ def upload_samples(relay: LocalRelay) -> int:
 
 def recipients(relay: LocalRelay) -> list[dict]:
     ledger = Ledger(relay.client("dynamodb"), relay.table)
-    items = [i for i in ledger.scan_all() if i.get("kind") == "recipient"]
+    items = [i for i in scan_all(ledger) if i.get("kind") == "recipient"]
     return sorted(items, key=lambda i: (i.get("object_pk", ""), i.get("number", ""), i.get("sk", "")))
 
 
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         fetched, problems = check_media_urls(relay)
         print(f"{fetched} presigned media URLs fetched from the embedded S3: {'all match' if not problems else 'MISMATCH'}")
         failures = []
-        not_final = [r for r in rows if r["state"] not in TERMINAL_STATES]
+        not_final = [r for r in rows if r["state"] not in RECIPIENT_FINAL_STATES]
         if not_final:
             failures.append(f"{len(not_final)} recipients are not in a final state")
         if not requests:

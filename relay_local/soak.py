@@ -37,9 +37,10 @@ from typing import Any
 import httpx
 
 from relay.ledger import Ledger
-from relay.models import TERMINAL_STATES
+from relay.lifecycle import RECIPIENT_FINAL_STATES
 from relay.signing import sign
 from relay_local.embedded import EmbeddedAws
+from relay_local.ledger_reads import scan_all
 from relay_local.poller import SqsPoller, pump
 from relay_local.serve import ApiServer
 from relay_local.session import LOCAL_SIGNING_SECRET, LOCAL_TOKEN, LocalRelay
@@ -100,7 +101,7 @@ class Progress:
             for item in page.get("Items", []):
                 if item.get("kind", {}).get("S") == "recipient":
                     planned += 1
-                    terminal += item.get("state", {}).get("S") in TERMINAL_STATES
+                    terminal += item.get("state", {}).get("S") in RECIPIENT_FINAL_STATES
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -250,12 +251,12 @@ def _kill_one_sender(relay: LocalRelay, env: dict[str, str]) -> int:
 
 def _figures(relay: LocalRelay, recipients: int, wall: float, rate: int) -> dict[str, Any]:
     assert relay.api is not None
-    items = Ledger(relay.client("dynamodb"), relay.table).scan_all()
+    items = scan_all(Ledger(relay.client("dynamodb"), relay.table))
     per_number: dict[str, list[str]] = {}
     for item in items:
         if item.get("kind") == "recipient":
             per_number.setdefault(item["number"], []).append(item["state"])
-    terminal = sum(1 for states in per_number.values() if len(states) == 1 and states[0] in TERMINAL_STATES)
+    terminal = sum(1 for states in per_number.values() if len(states) == 1 and states[0] in RECIPIENT_FINAL_STATES)
     ambiguous = sum(1 for states in per_number.values() if states == ["ambiguous"])
     accepted = Counter(str(e.get("number")) for e in relay.api.accepted_entries)
     stats = relay.api.stats()

@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from relay import wiring
 from relay.intake import Intake, IntakeReport
+from relay.ledger_keys import object_name
 from relay.settings import get_settings
 from relay.sqs_records import LoggingBatchProcessor, clip, log_malformed, sort_records
 from relay.uploads import NotAnS3Event, uploads_from_notification
@@ -58,7 +59,7 @@ def _log(report: IntakeReport) -> None:
     )
     for rej in report.rejections:
         logger.warning("recipient rejected",
-                       extra={"s3_object": rej.object_pk[4:], "number": clip(rej.number, 40), "reason": clip(rej.reason)})
+                       extra={"s3_object": object_name(rej.object_pk), "number": clip(rej.number, 40), "reason": clip(rej.reason)})
 
 
 def _prefetchable(body: str) -> list:

@@ -18,12 +18,17 @@ from pydantic import (
     model_validator,
 )
 
+from relay.channels import VOICE_APPLICATION
+from relay.lifecycle import RecipientState
 from relay.text_rules import check_identifier, check_message
 
 #: Largest request body accepted (base64 media included); larger → 413.
 MAX_BODY_BYTES = 5 * 1024 * 1024
 #: Most recipients in one POST /pushes; more → 422.
 MAX_RECIPIENTS = 1000
+#: a recipient's state as GET /pushes/{id} shows it: the values of relay.lifecycle.RecipientState,
+#: as an inline enum in the OpenAPI document
+RecipientStateName = Literal[tuple(state.value for state in RecipientState)]  # type: ignore[valid-type]  # built from the enum at import, which a type checker cannot follow
 
 
 class _In(BaseModel):
@@ -82,7 +87,7 @@ class PushRequest(_In):
     message: str | None = Field(default=None, description="Text/caption for recipients without their own")
     media: MediaSpec | None = Field(default=None, description="One media for every recipient (static media)")
     media_name: str | None = Field(default=None, min_length=1, max_length=255, description="Document display name (≤ 20 chars sent)")
-    voice: bool = Field(default=False, description="Send audio as a voice note (WhatsApp Web Automation, application 10)")
+    voice: bool = Field(default=False, description=f"Send audio as a voice note (WhatsApp Web Automation, application {VOICE_APPLICATION})")
     send_at: AwareDatetime | None = Field(default=None, description="Hold the push until then (at most 7 days ahead)")
     expires_at: AwareDatetime | None = Field(default=None, description="Give up recipients still unsent by then (recorded as expired)")
     recipients: list[RecipientIn] = Field(min_length=1, max_length=MAX_RECIPIENTS)
@@ -107,8 +112,8 @@ class PushRequest(_In):
     def _voice_channel(cls, voice: bool, info: ValidationInfo) -> bool:
         # an explicit other channel is refused here; without `application`, PushService checks the
         # configured default (relay.pushes), since the model does not know it
-        if voice and info.data.get("application") not in (None, 10):
-            raise ValueError("voice notes are only sent on WhatsApp Web Automation (application 10)")
+        if voice and info.data.get("application") not in (None, VOICE_APPLICATION):
+            raise ValueError(f"voice notes are only sent on WhatsApp Web Automation (application {VOICE_APPLICATION})")
         return voice
 
 
@@ -128,7 +133,7 @@ class PushAccepted(BaseModel):
 
 class RecipientStatus(BaseModel):
     number: str
-    state: Literal["planned", "submitted", "accepted", "delivered", "read", "rejected", "failed", "expired", "ambiguous"]
+    state: RecipientStateName
     message: str | None = None
     media: str | None = None
     reference: str | None = None

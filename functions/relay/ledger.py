@@ -1,329 +1,198 @@
-"""The PushLog table (DynamoDB): one item per push request, one per recipient message, one per source.
+"""The PushLog table (DynamoDB): one method per thing the relay records or looks up.
 
-Item shapes (README, "The ledger"):
-  push       pk=PUSH#<job_id>      sk=PUSH          state, push_id, vendor_status, recipients …
-  recipient  pk=PUSH#<job_id>      sk=RCP#<rid>     number, state, media_key, msg_id, credit, reason …
-  rejected   pk=REJ#<source_id>    sk=RCP#<rid>     number, state=rejected, reason …
-  source     pk=SRC#<source_id>    sk=SRC           state=planning|planned, counts
-Indexes: ByNumber (number_pk=NUM#<number>, at), ByObject (object_pk=OBJ#<bucket>/<key>, at),
-ByVendorId (vendor_pk=MSG#<msg_id> on recipients, PID#<push_id> on pushes; keys only),
-ByReference (reference_pk=REF#<caller's reference>, at; keys only).
+Item shapes and keys: relay.ledger_keys (the only module that writes a key prefix); the items
+themselves: relay.ledger_items; the states and their moves: relay.lifecycle; DynamoDB's wire
+format: relay.dynamodb.
+
+Design: callers say what happened (a plan, a claim, an outcome, a split, a delivery report, an
+event that matched nothing) and the ledger decides which items that writes, in which order, under
+which condition. An outcome writes the recipients first, then the push item's state, under the
+claim's token when one is given (only the attempt holding the claim writes an outcome). Reads that
+only tests and local tools need live in relay_local/ledger_reads.py.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from relay import ledger_keys as keys
+from relay.dynamodb import assignments, attr, conditional, from_item, key, one_of, to_item
+from relay.ledger_items import push_item, recipient_item, rejection_item, source_item
+from relay.ledger_keys import push_pk
+from relay.lifecycle import (
+    CLAIMABLE_JOB_STATES,
+    CLAIMABLE_SOURCE_STATES,
+    JobState,
+    RecipientState,
+    SourceState,
+)
+from relay.models import PushJob, Rejection, Source, short_hash, utc_now
 
-from relay.models import Entry, PushJob, Rejection, Source, State, utc_now
+__all__ = ["JobRecord", "Ledger", "push_pk"]
 
 _BATCH = 25
-#: longest caller text used inside an index key (DynamoDB keys stop at 2,048 bytes)
-MAX_KEY_TEXT = 200
 
 
-#: Caller text a ledger item keeps: whole up to these lengths (characters); longer text is kept as
-#: an excerpt of that length plus `<field>_length` (the original length), never whole. An item may
-#: hold at most 400 KB (DynamoDB), and a rejected 450 KB message must still get its `rejected` entry.
-#: Messages the planner accepts (at most 4,096 characters) are always kept whole.
-MAX_STORED = {"message": 4096, "number": MAX_KEY_TEXT, "reference": MAX_KEY_TEXT, "media_key": 1024, "reason": 1024}
+@dataclass(frozen=True)
+class JobRecord:
+    """A push item as the sender reads it when it could not claim the job."""
+
+    state: str
+    push_id: str | None = None
+    claim: str | None = None
+    claimed_at: str | None = None
 
 
-def bounded(**fields: str | None) -> dict[str, Any]:
-    """Caller text for an item: each field whole, or an excerpt ending in `…` plus `<field>_length`."""
-    out: dict[str, Any] = {}
-    for name, value in fields.items():
-        limit = MAX_STORED[name]
-        if value is not None and len(value) > limit:
-            out[name] = value[: limit - 1] + "…"
-            out[f"{name}_length"] = len(value)
-        else:
-            out[name] = value
-    return out
+@dataclass(frozen=True)
+class RecipientRecord:
+    """A recipient item as a delivery report matches it."""
 
-
-def _key(prefix: str, value: str | None) -> str | None:
-    """An index key, or none for a value too long to be one (it stays on the item, unindexed)."""
-    return f"{prefix}{value}" if value and len(value) <= MAX_KEY_TEXT else None
-
-
-def _attr(value: Any) -> dict[str, Any]:
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, int | float):
-        return {"N": repr(value) if isinstance(value, float) else str(value)}
-    if isinstance(value, str):
-        return {"S": value}
-    if isinstance(value, list | tuple):
-        return {"L": [_attr(v) for v in value]}
-    if isinstance(value, dict):
-        return {"M": {k: _attr(v) for k, v in value.items() if v is not None}}
-    raise TypeError(f"cannot store {type(value).__name__}")
-
-
-def to_item(plain: dict[str, Any]) -> dict[str, Any]:
-    return {k: _attr(v) for k, v in plain.items() if v is not None and v != ""}
-
-
-def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    def value(attr: dict[str, Any]) -> Any:
-        (kind, raw), = attr.items()
-        if kind == "S":
-            return raw
-        if kind == "N":
-            return int(raw) if raw.lstrip("-").isdigit() else float(raw)
-        if kind == "BOOL":
-            return raw
-        if kind == "L":
-            return [value(v) for v in raw]
-        if kind == "M":
-            return {k: value(v) for k, v in raw.items()}
-        if kind == "NULL":
-            return None
-        return raw
-
-    return {k: value(v) for k, v in item.items()}
-
-
-def push_pk(job_id: str) -> str:
-    return f"PUSH#{job_id}"
-
-
-def recipient_item(job: PushJob, entry: Entry, state: State, at: str | None = None, **outcome: Any) -> dict[str, Any]:
-    media = entry.media or job.global_media
-    return {
-        "pk": push_pk(job.job_id),
-        "sk": f"RCP#{entry.rid}",
-        "kind": "recipient",
-        "rid": entry.rid,
-        "job_id": job.job_id,
-        "number": entry.number,
-        "number_pk": _key("NUM#", entry.number),
-        "object_pk": entry.object_pk,
-        "state": str(state),
-        "at": at or utc_now(),
-        "planned_at": job.planned_at,
-        "application": job.application,
-        **bounded(message=entry.message, media_key=media.key if media else None, reference=entry.reference),
-        "media_kind": str(media.kind) if media else None,
-        "reference_pk": _key("REF#", entry.reference or entry.rid),  # what reference_number carries
-        "caption_for": entry.caption_for,
-        **outcome,
-    }
-
-
-def push_item(job: PushJob, state: State, at: str | None = None, **outcome: Any) -> dict[str, Any]:
-    return {
-        "pk": push_pk(job.job_id),
-        "sk": "PUSH",
-        "kind": "push",
-        "job_id": job.job_id,
-        "state": str(state),
-        "at": at or utc_now(),
-        "planned_at": job.planned_at,
-        "application": job.application,
-        "priority": job.priority,
-        "recipients": len(job.entries),
-        "dynamic": job.dynamic,
-        "global_media_key": job.global_media.key if job.global_media else None,
-        "media_name": job.media_name,
-        "sources": list(job.sources),
-        **outcome,
-    }
-
-
-def rejection_item(rej: Rejection, at: str | None = None) -> dict[str, Any]:
-    return {
-        "pk": f"REJ#{rej.source_id}",
-        "sk": f"RCP#{rej.rid}",
-        "kind": "recipient",
-        "rid": rej.rid,
-        "number_pk": _key("NUM#", rej.number),
-        "object_pk": rej.object_pk,
-        "state": str(State.REJECTED),
-        "at": at or utc_now(),
-        **bounded(number=rej.number, reason=rej.reason, message=rej.message, media_key=rej.media_key,
-                  reference=rej.reference),
-    }
-
-
-def source_item(source: Source, state: str, **counts: Any) -> dict[str, Any]:
-    return {
-        "pk": f"SRC#{source.source_id}",
-        "sk": "SRC",
-        "kind": "source",
-        "source_kind": source.kind,
-        "object_pk": source.object_pk,
-        "state": state,
-        "at": utc_now(),
-        **counts,
-    }
+    pk: str
+    sk: str
+    number: str | None
+    msg_id: str | None
 
 
 class Ledger:
     def __init__(self, dynamodb: Any, table: str) -> None:
-        self._ddb = dynamodb
+        self.dynamodb = dynamodb
         self.table = table
-        #: DynamoDB requests made by this object (benchmarks read it).
-        self.requests = 0
 
-    # -- writes -------------------------------------------------------------------------------
+    # -- sources and plans ----------------------------------------------------------------------
     def begin_source(self, source: Source) -> bool:
         """Claim a source for planning. False when an earlier delivery already planned it."""
-        self.requests += 1
-        try:
-            self._ddb.put_item(
-                TableName=self.table,
-                Item=to_item(source_item(source, "planning")),
-                ConditionExpression="attribute_not_exists(pk) OR #s = :planning",
-                ExpressionAttributeNames={"#s": "state"},
-                ExpressionAttributeValues={":planning": {"S": "planning"}},
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        condition, values = one_of("#s", list(CLAIMABLE_SOURCE_STATES), "c")
+        return conditional(
+            self.dynamodb.put_item,
+            TableName=self.table,
+            Item=to_item(source_item(source, SourceState.PLANNING)),
+            ConditionExpression=f"attribute_not_exists(pk) OR {condition}",
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues=values,
+        ) is not None
 
-    def put_many(self, items: Iterable[dict[str, Any]]) -> int:
-        """BatchWriteItem in 25s, retrying unprocessed items with backoff. Returns items written.
+    def write_plan(self, rejections: Iterable[Rejection], jobs: Iterable[PushJob]) -> None:
+        """Every rejected and every planned recipient, and each job's push item, streamed into
+        batches of 25 (a 10,000-row plan is not held twice)."""
 
-        DynamoDB refuses a BatchWriteItem that names one key twice ("Provided list of item keys
-        contains duplicates"), so within a request the last item for a (pk, sk) wins, as two
-        PutItems in a row would."""
-        written = 0
-        batch: dict[tuple[str, str], dict[str, Any]] = {}
-        for plain in items:
-            key = (plain["pk"], plain["sk"])
-            batch.pop(key, None)  # last wins, in the position of the last
-            batch[key] = {"PutRequest": {"Item": to_item(plain)}}
-            if len(batch) == _BATCH:
-                written += self._write(list(batch.values()))
-                batch = {}
-        if batch:
-            written += self._write(list(batch.values()))
-        return written
+        def items() -> Iterator[dict[str, Any]]:
+            yield from (rejection_item(r) for r in rejections)
+            for job in jobs:
+                yield push_item(job, JobState.PLANNED)
+                yield from (recipient_item(job, e, RecipientState.PLANNED) for e in job.entries)
 
-    def _write(self, requests: list[dict[str, Any]]) -> int:
-        count = len(requests)
-        pending = {self.table: requests}
-        for attempt in range(8):
-            self.requests += 1
-            resp = self._ddb.batch_write_item(RequestItems=pending)
-            pending = resp.get("UnprocessedItems") or {}
-            if not pending:
-                return count
-            time.sleep(min(2.0, 0.05 * 2**attempt) * random.random())
-        raise RuntimeError(f"DynamoDB left {len(pending.get(self.table, []))} items unwritten after retries")
+        self.put_many(items())
 
-    def _update_if(self, pk: str, sk: str, **kwargs: Any) -> dict[str, Any] | None:
-        """UpdateItem; None when its ConditionExpression does not hold."""
-        self.requests += 1
-        try:
-            return self._ddb.update_item(TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}}, **kwargs)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return None
-            raise
+    def mark_planned(self, sources: Iterable[Source], counts: Mapping[str, Mapping[str, int]]) -> None:
+        """The sources are planned (`counts` by object_pk: recipients, rejected)."""
+        self.put_many(source_item(s, SourceState.PLANNED, **counts.get(s.object_pk, {})) for s in sources)
 
-    def put(self, plain: dict[str, Any]) -> None:
-        self.requests += 1
-        self._ddb.put_item(TableName=self.table, Item=to_item(plain))
-
-    # -- reads ----------------------------------------------------------------------------------
-    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        kwargs.setdefault("TableName", self.table)
-        while True:
-            self.requests += 1
-            resp = self._ddb.query(**kwargs)
-            for item in resp.get("Items", []):
-                yield from_item(item)
-            if "LastEvaluatedKey" not in resp:
-                return
-            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-
-    def push(self, job_id: str) -> list[dict[str, Any]]:
-        """The push item and all its recipients."""
-        return list(
-            self._query(
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": push_pk(job_id)}},
-            )
+    # -- sending: claims and outcomes -------------------------------------------------------------
+    def claim_job(self, job_id: str, token: str, now_iso: str,
+                  claimable: Iterable[str] = CLAIMABLE_JOB_STATES) -> int | None:
+        """Take the job for one send attempt: push item state → `sending` with our token, only
+        from a claimable state. Returns the attempt number, or None when someone has it already."""
+        allowed, states = one_of("#s", [str(s) for s in claimable], "c")
+        resp = conditional(
+            self.dynamodb.update_item,
+            TableName=self.table, Key=key(push_pk(job_id), keys.PUSH_SK),
+            UpdateExpression="SET #s = :sending, claim = :token, claimed_at = :at, #a = :at, kind = :push,"
+            " job_id = :jid, attempts = if_not_exists(attempts, :zero) + :one",
+            ConditionExpression=f"attribute_not_exists(pk) OR {allowed}",
+            ExpressionAttributeNames={"#s": "state", "#a": "at"},
+            ExpressionAttributeValues={
+                ":sending": attr(str(JobState.SENDING)), ":token": attr(token), ":at": attr(now_iso),
+                ":zero": attr(0), ":one": attr(1), ":push": attr("push"), ":jid": attr(job_id), **states,
+            },
+            ReturnValues="UPDATED_NEW",
         )
+        return None if resp is None else int(resp["Attributes"]["attempts"]["N"])
 
-    def number_history(self, number: str) -> list[dict[str, Any]]:
-        return list(
-            self._query(
-                IndexName="ByNumber",
-                KeyConditionExpression="number_pk = :n",
-                ExpressionAttributeValues={":n": {"S": f"NUM#{number}"}},
-            )
-        )
+    def job(self, job_id: str) -> JobRecord | None:
+        """The push item (consistent read), or None when there is none."""
+        item = self.get(push_pk(job_id), keys.PUSH_SK)
+        if item is None:
+            return None
+        return JobRecord(state=str(item.get("state", "")), push_id=item.get("push_id"),
+                         claim=item.get("claim"), claimed_at=item.get("claimed_at"))
 
-    def object_fate(self, bucket: str, key: str) -> list[dict[str, Any]]:
-        return self.by_object_pk(f"OBJ#{bucket}/{key}")
+    def put_back(self, job_id: str, token: str, **fields: Any) -> bool:
+        """The claimed job goes back on the queue (`retry`): a deferral after the claim, or a
+        failure a later try can fix (`last_error`, `vendor_status`)."""
+        return self.set_job_state(job_id, JobState.RETRY, token, **fields)
 
-    def by_object_pk(self, object_pk: str) -> list[dict[str, Any]]:
-        """Everything from one S3 object (OBJ#bucket/key) or one API push request (REQ#id)."""
-        return list(
-            self._query(
-                IndexName="ByObject",
-                KeyConditionExpression="object_pk = :o",
-                ExpressionAttributeValues={":o": {"S": object_pk}},
-            )
-        )
+    def record_accepted(self, job: PushJob, token: str, push_id: str | None,
+                        ids: Mapping[str, tuple[str | None, str | None]], **vendor: Any) -> None:
+        """The vendor took the request: every recipient `accepted` with its own msg_id/credit (`ids`
+        by rid), found again by msg_id (ByVendorId) and the push by push_id."""
+        items = []
+        for entry in job.entries:
+            msg_id, credit = ids.get(entry.rid, (None, None))
+            items.append(recipient_item(job, entry, RecipientState.ACCEPTED, push_id=push_id, msg_id=msg_id,
+                                        credit=credit, vendor_pk=keys.msg_pk(msg_id), **vendor))
+        self.put_many(items)
+        self.set_job_state(job.job_id, JobState.ACCEPTED, token, push_id=push_id, vendor_pk=keys.push_id_pk(push_id),
+                           **vendor)
 
-    def by_vendor_id(self, msg_id: str | None = None, push_id: str | None = None) -> list[dict[str, Any]]:
-        value = f"MSG#{msg_id}" if msg_id is not None else f"PID#{push_id}"
-        return list(
-            self._query(
-                IndexName="ByVendorId",
-                KeyConditionExpression="vendor_pk = :v",
-                ExpressionAttributeValues={":v": {"S": value}},
-            )
-        )
+    def record_outcome(self, job: PushJob, token: str | None, state: RecipientState, reason: str,
+                       job_fields: Mapping[str, Any] | None = None, **fields: Any) -> None:
+        """Every recipient of the job ends in `state` (failed, rejected, expired, ambiguous) with the
+        reason and `fields`; the push item too (plus `job_fields`). Without `token` the push item is
+        written whoever holds the claim (an attempt that died holding it)."""
+        self.put_many(recipient_item(job, e, state, reason=reason, **fields) for e in job.entries)
+        self.set_job_state(job.job_id, JobState(str(state)), token, reason=reason, **fields, **(job_fields or {}))
 
-    def scan_all(self) -> list[dict[str, Any]]:
-        """Every item (local tools and tests only; never on a request path)."""
+    def split_job(self, job: PushJob, parts: list[PushJob]) -> None:
+        """Plan each part (one recipient each) before it goes on the queue; `finish_split` then
+        removes the original's recipients, so that each recipient keeps one entry."""
         items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"TableName": self.table}
-        while True:
-            resp = self._ddb.scan(**kwargs)
-            items += [from_item(i) for i in resp.get("Items", [])]
-            if "LastEvaluatedKey" not in resp:
-                return items
-            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        for part in parts:
+            items.append(push_item(part, JobState.PLANNED, split_from=job.job_id))
+            items += [recipient_item(part, e, RecipientState.PLANNED) for e in part.entries]
+        self.put_many(items)
+
+    def finish_split(self, job: PushJob, token: str, **vendor: Any) -> None:
+        self.delete_many((push_pk(job.job_id), keys.recipient_sk(e.rid)) for e in job.entries)
+        self.set_job_state(job.job_id, JobState.SPLIT, token, **vendor)
+
+    def set_job_state(self, job_id: str, state: JobState | str, token: str | None = None, **fields: Any) -> bool:
+        """Move the push item to `state` (only while we hold the claim, when `token` is given)."""
+        sets, names, values = assignments(
+            {"state": str(state), "at": utc_now(), **{k: v for k, v in fields.items() if v is not None}})
+        request: dict[str, Any] = {}
+        if token is not None:
+            request["ConditionExpression"] = "claim = :token"
+            values[":token"] = attr(token)
+        return conditional(
+            self.dynamodb.update_item,
+            TableName=self.table, Key=key(push_pk(job_id), keys.PUSH_SK),
+            UpdateExpression="SET " + ", ".join(sets),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            **request,
+        ) is not None
 
     # -- delivery reports (relay.status) ----------------------------------------------------------
-    def _keys(self, index: str, key: str, value: str) -> list[tuple[str, str]]:
-        return [
-            (k["pk"], k["sk"])
-            for k in self._query(
-                IndexName=index,
-                KeyConditionExpression="#k = :v",
-                ExpressionAttributeNames={"#k": key},
-                ExpressionAttributeValues={":v": {"S": value}},
-            )
-        ]
+    def recipients_by_msg_id(self, msg_id: str) -> list[tuple[str, str]]:
+        """(pk, sk) of every recipient the vendor gave this msg_id (index ByVendorId, keys only)."""
+        value = keys.msg_pk(msg_id)
+        return self._recipient_keys("ByVendorId", "vendor_pk", value) if value else []
 
-    def keys_by_vendor_id(self, msg_id: str) -> list[tuple[str, str]]:
-        """(pk, sk) of every item with vendor_pk = MSG#<msg_id> (index ByVendorId, keys only)."""
-        return self._keys("ByVendorId", "vendor_pk", f"MSG#{msg_id}")
+    def recipients_by_reference(self, reference: str) -> list[tuple[str, str]]:
+        """(pk, sk) of every recipient sent with this reference_number (index ByReference, keys only)."""
+        value = keys.reference_pk(reference)
+        return self._recipient_keys("ByReference", "reference_pk", value) if value else []
 
-    def keys_by_reference(self, reference: str) -> list[tuple[str, str]]:
-        """(pk, sk) of every item with reference_pk = REF#<reference> (index ByReference, keys only)."""
-        return self._keys("ByReference", "reference_pk", f"REF#{reference}")
-
-    def get(self, pk: str, sk: str) -> dict[str, Any] | None:
-        self.requests += 1
-        resp = self._ddb.get_item(
-            TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
-        )
-        return from_item(resp["Item"]) if "Item" in resp else None
+    def recipient(self, pk: str, sk: str) -> RecipientRecord | None:
+        item = self.get(pk, sk)
+        if item is None or item.get("kind") != "recipient":
+            return None
+        return RecipientRecord(pk=pk, sk=sk, number=item.get("number"), msg_id=item.get("msg_id"))
 
     def apply_delivery(
         self,
@@ -337,80 +206,116 @@ class Ledger:
         """SET `fields` (None/"" skipped) and, when given, `state`, on an existing item whose state is
         one of `allowed_from`; with `delivery_status_from`, its `delivery_status` must also be absent
         or one of those. False when the condition does not hold (or the item does not exist)."""
-        allowed = list(allowed_from)
+        allowed = [str(s) for s in allowed_from]
         if not allowed:
             raise ValueError("allowed_from must name at least one state")
         values = {k: v for k, v in fields.items() if v is not None and v != "" and k not in ("pk", "sk", "state")}
-        names = {"#state": "state"}
-        attrs: dict[str, Any] = {}
-        sets = []
-        for i, (name, value) in enumerate(values.items()):
-            names[f"#f{i}"] = name
-            attrs[f":f{i}"] = _attr(value)
-            sets.append(f"#f{i} = :f{i}")
+        sets, names, attrs = assignments(values)
+        names["#state"] = "state"
         if state is not None:
-            attrs[":state"] = {"S": str(state)}
+            attrs[":state"] = attr(str(state))
             sets.append("#state = :state")
         if not sets:
             raise ValueError("nothing to set")
-        for i, s in enumerate(allowed):
-            attrs[f":a{i}"] = {"S": str(s)}
-        condition = f"#state IN ({', '.join(f':a{i}' for i in range(len(allowed)))})"
+        condition, states = one_of("#state", allowed, "a")
+        attrs |= states
         if delivery_status_from is not None:
             names["#ds"] = "delivery_status"
-            previous = list(delivery_status_from)
-            for i, s in enumerate(previous):
-                attrs[f":d{i}"] = _attr(s)
-            listed = f" OR #ds IN ({', '.join(f':d{i}' for i in range(len(previous)))})" if previous else ""
-            condition += f" AND (attribute_not_exists(#ds){listed})"
-        return self._update_if(
-            pk, sk,
+            previous, statuses = one_of("#ds", list(delivery_status_from), "d")
+            attrs |= statuses
+            condition += f" AND (attribute_not_exists(#ds){' OR ' + previous if statuses else ''})"
+        return conditional(
+            self.dynamodb.update_item,
+            TableName=self.table, Key=key(pk, sk),
             UpdateExpression="SET " + ", ".join(sets),
             ConditionExpression=condition,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=attrs,
         ) is not None
 
-    # -- send claims ----------------------------------------------------------------------------
-    def claim_job(self, job_id: str, token: str, now_iso: str, claimable: tuple[str, ...]) -> int | None:
-        """Take the job for one send attempt: push item state → `sending` with our token, only
-        from a claimable state. Returns the attempt number, or None when someone has it already."""
-        names = {"#s": "state"}
-        values: dict[str, Any] = {
-            ":sending": {"S": "sending"}, ":token": {"S": token}, ":at": {"S": now_iso},
-            ":zero": {"N": "0"}, ":one": {"N": "1"}, ":push": {"S": "push"}, ":jid": {"S": job_id},
-            **{f":c{i}": {"S": state} for i, state in enumerate(claimable)},
-        }
-        allowed = ", ".join(f":c{i}" for i in range(len(claimable)))
-        resp = self._update_if(
-            push_pk(job_id), "PUSH",
-            UpdateExpression="SET #s = :sending, claim = :token, claimed_at = :at, #a = :at, kind = :push,"
-            " job_id = :jid, attempts = if_not_exists(attempts, :zero) + :one",
-            ConditionExpression=f"attribute_not_exists(pk) OR #s IN ({allowed})",
-            ExpressionAttributeNames={**names, "#a": "at"},
-            ExpressionAttributeValues=values,
-            ReturnValues="UPDATED_NEW",
-        )
-        return None if resp is None else int(resp["Attributes"]["attempts"]["N"])
+    def keep_unmatched_event(self, handle: str, n: int, msg_id: str | None, fields: Mapping[str, Any]) -> None:
+        """A delivery report entry that matched no recipient, kept as it came (found again by its
+        msg_id). `handle`: what names it (msg_id, else reference, else number); a long one is hashed."""
+        if len(handle) > keys.MAX_KEY_TEXT:  # DynamoDB keys stop at 2 KB
+            handle = "sha256:" + short_hash(handle, size=32)
+        now = utc_now()
+        pk, sk = keys.unmatched_event_key(handle, now, n)
+        self.put({**fields, "pk": pk, "sk": sk, "kind": "unmatched_event", "vendor_pk": keys.msg_pk(msg_id), "at": now})
 
-    def set_job_state(self, job_id: str, state: str, token: str | None = None, **fields: Any) -> bool:
-        """Move the push item to `state` (only while we hold the claim, when `token` is given)."""
-        sets = {"state": state, "at": utc_now(), **{k: v for k, v in fields.items() if v is not None}}
-        names = {f"#f{i}": k for i, k in enumerate(sets)}
-        values = {f":v{i}": _attr(v) for i, v in enumerate(sets.values())}
-        kwargs: dict[str, Any] = {}
-        if token is not None:
-            kwargs["ConditionExpression"] = "claim = :token"
-            values[":token"] = {"S": token}
-        return self._update_if(
-            push_pk(job_id), "PUSH",
-            UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(sets))),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-            **kwargs,
-        ) is not None
+    def keep_other_event(self, fields: Mapping[str, Any]) -> None:
+        """An event that is not a delivery report, kept as it came."""
+        now = utc_now()
+        pk, sk = keys.other_event_key(now, str(uuid.uuid4()))
+        self.put({"pk": pk, "sk": sk, "kind": "other_event", **fields, "at": now})
 
-    def delete_many(self, keys: Iterable[tuple[str, str]]) -> None:
-        requests = [{"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for pk, sk in keys]
+    # -- the API's reads (relay.pushes) -----------------------------------------------------------
+    def request_recipients(self, request_id: str) -> list[dict[str, Any]] | None:
+        """The recipient items one API push request wrote (index ByObject), planned or rejected;
+        None when the ledger has no such request (no source item)."""
+        items = list(self.query_index("ByObject", "object_pk", keys.request_pk(request_id)))
+        if not any(i.get("kind") == "source" for i in items):
+            return None
+        return [i for i in items if i.get("kind") == "recipient"]
+
+    # -- reads --------------------------------------------------------------------------------------
+    def get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        resp = self.dynamodb.get_item(TableName=self.table, Key=key(pk, sk), ConsistentRead=True)
+        return from_item(resp["Item"]) if "Item" in resp else None
+
+    def query_index(self, index: str, attribute: str, value: str) -> Iterator[dict[str, Any]]:
+        """Every item of `index` whose `attribute` is `value` (a key from relay.ledger_keys)."""
+        return self._query(IndexName=index, KeyConditionExpression="#k = :v",
+                           ExpressionAttributeNames={"#k": attribute}, ExpressionAttributeValues={":v": attr(value)})
+
+    def _recipient_keys(self, index: str, attribute: str, value: str) -> list[tuple[str, str]]:
+        found = ((k["pk"], k["sk"]) for k in self.query_index(index, attribute, value))
+        return [(pk, sk) for pk, sk in found if keys.is_recipient(pk, sk)]
+
+    def _query(self, **request: Any) -> Iterator[dict[str, Any]]:
+        request.setdefault("TableName", self.table)
+        while True:
+            resp = self.dynamodb.query(**request)
+            for item in resp.get("Items", []):
+                yield from_item(item)
+            if "LastEvaluatedKey" not in resp:
+                return
+            request["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    # -- batches ------------------------------------------------------------------------------------
+    def put(self, plain: Mapping[str, Any]) -> None:
+        self.dynamodb.put_item(TableName=self.table, Item=to_item(dict(plain)))
+
+    def put_many(self, items: Iterable[dict[str, Any]]) -> int:
+        """BatchWriteItem in 25s, retrying unprocessed items with backoff. Returns items written.
+
+        DynamoDB refuses a BatchWriteItem that names one key twice ("Provided list of item keys
+        contains duplicates"), so within a request the last item for a (pk, sk) wins, as two
+        PutItems in a row would."""
+        written = 0
+        batch: dict[tuple[str, str], dict[str, Any]] = {}
+        for plain in items:
+            pair = (plain["pk"], plain["sk"])
+            batch.pop(pair, None)  # last wins, in the position of the last
+            batch[pair] = {"PutRequest": {"Item": to_item(plain)}}
+            if len(batch) == _BATCH:
+                written += self._write(list(batch.values()))
+                batch = {}
+        if batch:
+            written += self._write(list(batch.values()))
+        return written
+
+    def delete_many(self, pairs: Iterable[tuple[str, str]]) -> None:
+        requests = [{"DeleteRequest": {"Key": key(pk, sk)}} for pk, sk in pairs]
         for i in range(0, len(requests), _BATCH):
             self._write(requests[i:i + _BATCH])
+
+    def _write(self, requests: list[dict[str, Any]]) -> int:
+        count = len(requests)
+        pending = {self.table: requests}
+        for attempt in range(8):
+            resp = self.dynamodb.batch_write_item(RequestItems=pending)
+            pending = resp.get("UnprocessedItems") or {}
+            if not pending:
+                return count
+            time.sleep(min(2.0, 0.05 * 2**attempt) * random.random())
+        raise RuntimeError(f"DynamoDB left {len(pending.get(self.table, []))} items unwritten after retries")

@@ -4,33 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from relay import ledger_keys
 from relay.media import MediaKind
 
 MAX_TEXT = 4096
-
-
-class State(StrEnum):
-    PLANNED = "planned"
-    SUBMITTED = "submitted"
-    ACCEPTED = "accepted"
-    DELIVERED = "delivered"
-    READ = "read"
-    REJECTED = "rejected"
-    FAILED = "failed"
-    EXPIRED = "expired"
-    #: the request left but its answer never came: maybe sent. Never re-sent blindly; the vendor's
-    #: delivery report (matched by reference_number) settles it.
-    AMBIGUOUS = "ambiguous"
-
-
-TERMINAL_STATES = frozenset(
-    {State.ACCEPTED, State.DELIVERED, State.READ, State.REJECTED, State.FAILED, State.EXPIRED, State.AMBIGUOUS}
-)
 
 
 def utc_now() -> str:
@@ -65,7 +46,7 @@ class Source(_Model):
     @property
     def object_pk(self) -> str:
         """What the ByObject index groups by: the S3 object, or the API push request."""
-        return f"REQ#{self.key}" if self.kind == "api" else f"OBJ#{self.bucket}/{self.key}"
+        return ledger_keys.request_pk(self.key) if self.kind == "api" else ledger_keys.object_pk(self.bucket, self.key)
 
 
 class MediaRef(_Model):

@@ -7,18 +7,19 @@ The rules (each has unit tests in tests/unit/test_planner.py):
 - captions only on image/video: a message for a document/audio/sticker is sent as its own text
   message right after the media (README: "Captions on documents");
 - media_name only for documents, at most 20 characters (shortened, extension kept);
-- per-recipient (dynamic) media only on channels that take it (default: 8, WhatsApp Official);
-  other channels get one request per recipient, spaced PER_RECIPIENT_SPACING_SECONDS apart;
+- per-recipient (dynamic) media only on channels that take it (relay.channels; default: 8, WhatsApp
+  Official); other channels get one request per recipient, spaced PER_RECIPIENT_SPACING_SECONDS apart;
 - at most `cap` recipients per request, and a job small enough for one SQS message (in UTF-8 bytes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
+from relay.channels import one_recipient_per_request
 from relay.media import CAPTION_KINDS, MediaKind, shorten_media_name
 from relay.models import MAX_TEXT, Entry, MediaRef, PushJob, Rejection, Source, job_id_for
 from relay.numbers import InvalidNumber, normalize_number
@@ -117,6 +118,39 @@ def _text_problem(cand: Candidate) -> str | None:
     return None
 
 
+class GroupKey(NamedTuple):
+    """What the recipients of one Push API request share (a group is then cut into requests)."""
+
+    application: int
+    priority: Literal["0", "1"]
+    mode: Mode
+    #: the static media's key (mode "static"), else None
+    static_media_key: str | None
+    media_name: str | None
+    #: captions sent as their own text after their media (planned after every media group)
+    is_caption: bool
+    #: audio sent as a voice note
+    voice: bool
+
+
+@dataclass
+class _Group:
+    entries: list[Entry] = field(default_factory=list)
+    #: the static media every entry gets (mode "static"), else None
+    shared: MediaRef | None = None
+
+
+@dataclass(frozen=True)
+class _Admitted:
+    """A candidate that passed every rule: its entry, its group, and the text entry of a caption
+    its media kind cannot carry."""
+
+    entry: Entry
+    group: GroupKey
+    shared: MediaRef | None
+    caption: Entry | None = None
+
+
 def plan(
     candidates: Iterable[Candidate],
     media: MediaLookup,
@@ -125,96 +159,122 @@ def plan(
     send_at: float | None = None,
     expires_at: float | None = None,
 ) -> Plan:
-    """`send_at` holds every job until then; `expires_at` is when unsent jobs are given up."""
+    """`send_at` holds every job until then; `expires_at` is when unsent jobs are given up.
+
+    Three steps: each candidate is checked against the rules (`_admit`: an entry, or a rejection),
+    the entries are grouped by what one request shares (`GroupKey`), and each group is cut into
+    jobs with their times (`_jobs`)."""
     result = Plan()
-    start = max(now, send_at or now)
-    groups: dict[tuple, list[Entry]] = {}
-    group_media: dict[tuple, MediaRef | None] = {}
+    groups: dict[GroupKey, _Group] = {}
+    for cand in _once_each(candidates):
+        admitted = _admit(cand, media)
+        if isinstance(admitted, Rejection):
+            result.rejections.append(admitted)
+            continue
+        group = groups.setdefault(admitted.group, _Group())
+        group.entries.append(admitted.entry)
+        group.shared = admitted.shared
+        if admitted.caption is not None:
+            caption_group = GroupKey(admitted.group.application, admitted.group.priority, "text", None, None, True, False)
+            groups.setdefault(caption_group, _Group()).entries.append(admitted.caption)
+    result.jobs = _jobs(groups, rules, now, max(now, send_at or now), expires_at)
+    return result
+
+
+def _once_each(candidates: Iterable[Candidate]) -> Iterator[Candidate]:
+    """The same upload delivered twice in one batch is planned once."""
     seen: set[str] = set()
     for cand in candidates:
-        if cand.rid in seen:  # the same upload delivered twice in one batch
-            continue
-        seen.add(cand.rid)
-        try:
-            number = normalize_number(cand.number)
-        except InvalidNumber as exc:
-            result.rejections.append(reject(cand, exc.reason))
-            continue
-        if len(cand.message) > MAX_TEXT:
-            result.rejections.append(reject(cand, f"message is {len(cand.message)} characters; the limit is {MAX_TEXT}", number))
-            continue
-        if cand.reference is not None and len(cand.reference) > MAX_REFERENCE:
-            result.rejections.append(
-                reject(cand, f"reference is {len(cand.reference)} characters; the limit is {MAX_REFERENCE}", number))
-            continue
-        problem = _text_problem(cand)
-        if problem is not None:
-            result.rejections.append(reject(cand, problem, number))
-            continue
-        own = _lookup(media, cand.media_key, cand.media_version)
-        shared = _lookup(media, cand.global_media_key)
-        refused = next((r for r in (own, shared) if isinstance(r, str)), None)
-        if refused is not None:
-            result.rejections.append(reject(cand, refused, number))
-            continue
-        assert not isinstance(own, str) and not isinstance(shared, str)
-        carried = own or shared
-        if carried is None and not cand.message.strip():
-            result.rejections.append(reject(cand, "nothing to send: no media and no message", number))
-            continue
+        if cand.rid not in seen:
+            seen.add(cand.rid)
+            yield cand
 
-        caption_moves = bool(cand.message.strip()) and carried is not None and carried.kind not in CAPTION_KINDS
-        entry = Entry(
-            rid=cand.rid,
+
+def _admit(cand: Candidate, media: MediaLookup) -> _Admitted | Rejection:
+    """The rules for one recipient: its number, its text, its media."""
+    try:
+        number = normalize_number(cand.number)
+    except InvalidNumber as exc:
+        return reject(cand, exc.reason)
+    if len(cand.message) > MAX_TEXT:
+        return reject(cand, f"message is {len(cand.message)} characters; the limit is {MAX_TEXT}", number)
+    if cand.reference is not None and len(cand.reference) > MAX_REFERENCE:
+        return reject(cand, f"reference is {len(cand.reference)} characters; the limit is {MAX_REFERENCE}", number)
+    problem = _text_problem(cand)
+    if problem is not None:
+        return reject(cand, problem, number)
+    own = _lookup(media, cand.media_key, cand.media_version)
+    shared = _lookup(media, cand.global_media_key)
+    refused = next((r for r in (own, shared) if isinstance(r, str)), None)
+    if refused is not None:
+        return reject(cand, refused, number)
+    assert not isinstance(own, str) and not isinstance(shared, str)
+    carried = own or shared
+    if carried is None and not cand.message.strip():
+        return reject(cand, "nothing to send: no media and no message", number)
+
+    caption_moves = bool(cand.message.strip()) and carried is not None and carried.kind not in CAPTION_KINDS
+    entry = Entry(
+        rid=cand.rid,
+        number=number,
+        message="" if caption_moves else cand.message,
+        media=own,
+        reference=cand.reference,
+        object_pk=cand.source.object_pk,
+    )
+    mode: Mode = "dynamic" if own is not None else ("static" if shared is not None else "text")
+    static = shared if mode == "static" else None
+    group = GroupKey(
+        application=cand.application,
+        priority=cand.priority,
+        mode=mode,
+        static_media_key=static.key if static else None,
+        media_name=_media_name(cand.media_name, shared if mode == "static" else own, mode),
+        is_caption=False,
+        voice=cand.voice and carried is not None and carried.kind == MediaKind.AUDIO,
+    )
+    caption = None
+    if caption_moves:
+        caption = Entry(
+            rid=f"{cand.rid}-caption",
             number=number,
-            message="" if caption_moves else cand.message,
-            media=own,
+            message=cand.message,
             reference=cand.reference,
             object_pk=cand.source.object_pk,
+            caption_for=cand.rid,
         )
-        mode: Mode = "dynamic" if own is not None else ("static" if shared is not None else "text")
-        media_name = _media_name(cand.media_name, shared if mode == "static" else own, mode)
-        key = (cand.application, cand.priority, mode, shared.key if mode == "static" and shared else None, media_name, False,
-               cand.voice and carried is not None and carried.kind == MediaKind.AUDIO)
-        groups.setdefault(key, []).append(entry)
-        group_media[key] = shared if mode == "static" else None
-        if caption_moves:
-            text = Entry(
-                rid=f"{cand.rid}-caption",
-                number=number,
-                message=cand.message,
-                reference=cand.reference,
-                object_pk=cand.source.object_pk,
-                caption_for=cand.rid,
-            )
-            groups.setdefault((cand.application, cand.priority, "text", None, None, True, False), []).append(text)
+    return _Admitted(entry=entry, group=group, shared=static, caption=caption)
 
+
+def _jobs(groups: dict[GroupKey, _Group], rules: PlanRules, now: float, start: float,
+          expires_at: float | None) -> list[PushJob]:
+    """Each group cut into requests (one recipient each where the channel rule says so, spaced
+    apart), captions last so that they can follow the latest media job."""
     planned_at = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    jobs: list[PushJob] = []
     spaced = 0
     latest_media = start
-    # captions last, so that they can follow the latest media job
-    for key in sorted(groups, key=lambda k: k[5]):
-        application, priority, mode, _, media_name, is_caption, voice = key
-        entries = groups[key]
-        one_each = mode == "dynamic" and application not in rules.dynamic_channels
-        chunks = [[e] for e in entries] if one_each else _chunks(entries, rules.cap)
+    for key in sorted(groups, key=lambda k: k.is_caption):
+        group = groups[key]
+        one_each = one_recipient_per_request(key.application, key.mode == "dynamic", rules.dynamic_channels)
+        chunks = [[e] for e in group.entries] if one_each else _chunks(group.entries, rules.cap)
         for chunk in chunks:
             not_before: float | None = start if start > now else None
             if one_each:
                 not_before = start + spaced * rules.spacing_seconds
                 spaced += 1
-            elif is_caption:
+            elif key.is_caption:
                 not_before = latest_media + CAPTION_FOLLOW_SECONDS
-            if not_before is not None and not is_caption:
+            if not_before is not None and not key.is_caption:
                 latest_media = max(latest_media, not_before)
-            result.jobs.append(
+            jobs.append(
                 PushJob(
                     job_id=job_id_for(chunk),
-                    application=application,
-                    priority=priority,
-                    global_media=group_media.get(key),
-                    media_name=media_name,
-                    voice=voice,
+                    application=key.application,
+                    priority=key.priority,
+                    global_media=group.shared,
+                    media_name=key.media_name,
+                    voice=key.voice,
                     entries=chunk,
                     sources=sorted({e.object_pk for e in chunk}),
                     planned_at=planned_at,
@@ -222,7 +282,7 @@ def plan(
                     expires_at=expires_at,
                 )
             )
-    return result
+    return jobs
 
 
 def _lookup(media: MediaLookup, key: str | None, version: str | None = None) -> MediaRef | str | None:

@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
-from relay.api_models import MediaSpec, PushAccepted, PushRequest, PushStatus, Rejected, RecipientStatus
 from botocore.exceptions import ClientError
 
+from relay.api_models import MediaSpec, PushAccepted, PushRequest, PushStatus, Rejected, RecipientStatus
+from relay.channels import VOICE_APPLICATION
 from relay.ledger import Ledger
 from relay.media import SNIFF_BYTES, MediaRejected, classify, classify_by_name
 from relay.media_refs import media_ref
@@ -28,8 +29,6 @@ from relay.settings import Settings
 #: send_at at most this far ahead: a job waits on the queue in ≤ 12 h steps, each a receive.
 MAX_SEND_AHEAD = 7 * 24 * 3600
 API_MEDIA_PREFIX = "api-media/"
-#: application (channel) that sends audio as a voice note
-VOICE_APPLICATION = 10
 
 
 class InvalidRequest(ValueError):
@@ -196,8 +195,8 @@ class PushService:
 
     # -- GET /pushes/{id} -------------------------------------------------------------------------
     def status(self, request_id: str) -> PushStatus | None:
-        items = self.ledger.by_object_pk(Source(kind="api", bucket="", key=request_id).object_pk)
-        if not any(i.get("kind") == "source" for i in items):
+        items = self.ledger.request_recipients(request_id)
+        if items is None:
             return None
         recipients = [
             RecipientStatus(
@@ -219,7 +218,6 @@ class PushService:
                 updated_at=i.get("at") or datetime.now(UTC).isoformat(),
             )
             for i in items
-            if i.get("kind") == "recipient"
         ]
         counts: dict[str, int] = {}
         for r in recipients:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import ClientError
+from relay.dynamodb import conditional
 
 
 class RateLimiter:
@@ -79,18 +79,16 @@ class RateLimiter:
         free: the window then counts from as late as possible)."""
         self.requests += 1
         now = self.clock()
-        try:
-            self._ddb.update_item(
-                TableName=self.table,
-                Key={"pk": {"S": self.pk}, "sk": {"S": f"SLOT#{slot:04d}"}},
-                UpdateExpression="SET #last = :now, kind = :kind",
-                ConditionExpression="attribute_not_exists(#last) OR #last <= :cutoff",
-                ExpressionAttributeNames={"#last": "last"},
-                ExpressionAttributeValues={":now": {"N": repr(now)}, ":cutoff": {"N": repr(cutoff)}, ":kind": {"S": "rate_slot"}},
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
+        taken = conditional(
+            self._ddb.update_item,
+            TableName=self.table,
+            Key={"pk": {"S": self.pk}, "sk": {"S": f"SLOT#{slot:04d}"}},
+            UpdateExpression="SET #last = :now, kind = :kind",
+            ConditionExpression="attribute_not_exists(#last) OR #last <= :cutoff",
+            ExpressionAttributeNames={"#last": "last"},
+            ExpressionAttributeValues={":now": {"N": repr(now)}, ":cutoff": {"N": repr(cutoff)}, ":kind": {"S": "rate_slot"}},
+        )
+        if taken is None:
+            return False
         self.last_grant = now
         return True

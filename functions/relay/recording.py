@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
-from relay.ledger import Ledger, push_item, recipient_item, rejection_item, source_item
-from relay.models import Rejection, Source, State
+from relay.ledger import Ledger
+from relay.models import Rejection, Source
 from relay.planner import Plan
 from relay.sendqueue import SendQueue
 
@@ -22,14 +22,7 @@ def record_plan(
     queue, then the sources marked `planned` (a crash before that lets a redelivery plan again,
     with the same deterministic ids). Returns per-source counts."""
     sources = list(sources)
-
-    def items() -> Iterator[dict]:  # streamed into batches of 25: a 10,000-row plan is not held twice
-        yield from (rejection_item(r) for r in rejections)
-        for job in result.jobs:
-            yield push_item(job, State.PLANNED)
-            yield from (recipient_item(job, e, State.PLANNED) for e in job.entries)
-
-    ledger.put_many(items())
+    ledger.write_plan(rejections, result.jobs)
     queue.enqueue(result.jobs, now=now)
     counts: dict[str, dict[str, int]] = {s.object_pk: {"recipients": 0, "rejected": 0} for s in sources}
     for job in result.jobs:
@@ -37,5 +30,5 @@ def record_plan(
             counts.setdefault(entry.object_pk, {"recipients": 0, "rejected": 0})["recipients"] += 1
     for rej in rejections:
         counts.setdefault(rej.object_pk, {"recipients": 0, "rejected": 0})["rejected"] += 1
-    ledger.put_many(source_item(s, "planned", **counts.get(s.object_pk, {})) for s in sources)
+    ledger.mark_planned(sources, counts)
     return counts

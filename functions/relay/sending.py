@@ -26,8 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from relay.ledger import Ledger, push_item, push_pk, recipient_item
-from relay.models import MediaRef, PushJob, State, short_hash, utc_now
+from relay.channels import one_recipient_per_request
+from relay.ledger import JobRecord, Ledger
+from relay.lifecycle import FINAL_JOB_STATES, JobState, RecipientState
+from relay.models import MediaRef, PushJob, short_hash, utc_now
 from relay.pushapi import (
     RETRYABLE_VENDOR_STATUSES,
     HttpRefused,
@@ -42,9 +44,6 @@ from relay.sendqueue import SendQueue
 #: vendor answers about the account, not the message: stop, alarm, keep the job for a redrive
 ACCOUNT_STATUSES = frozenset({401, 403, 405, 408, 409})
 INVALID_NUMBER = 406
-#: states of a push item from which a send attempt may start
-CLAIMABLE = ("planned", "retry")
-FINAL_JOB_STATES = frozenset({"accepted", "failed", "expired", "ambiguous", "split", "rejected"})
 
 
 class Deferred(Exception):
@@ -135,7 +134,7 @@ class Sender:
                            f"job {job.job_id} put back unclaimed: {left:.0f}s left in this invocation,"
                            f" a send needs {self.policy.time_needed_seconds:g}s")
         token = uuid.uuid4().hex
-        attempt = self.ledger.claim_job(job.job_id, token, utc_now(), CLAIMABLE)
+        attempt = self.ledger.claim_job(job.job_id, token, utc_now())
         if attempt is None:
             return self._claimed_elsewhere(job)
         if job.expires_at is not None and now >= job.expires_at:
@@ -146,7 +145,7 @@ class Sender:
                 self.sleep(wait)
                 wait = limiter.acquire()
             if wait > 0:
-                self.ledger.set_job_state(job.job_id, "retry", token, attempts=attempt - 1)
+                self.ledger.put_back(job.job_id, token, attempts=attempt - 1)
                 raise Deferred(max(1, int(wait + 0.999)), f"{what}: next slot in {wait:.1f}s")
         body = build_request(job, self.presign)
         try:
@@ -166,7 +165,7 @@ class Sender:
 
     def _limiters(self, job: PushJob) -> list[tuple[RateLimiter, str]]:
         limiters = []
-        spaced = job.dynamic and job.application not in self.policy.dynamic_channels
+        spaced = one_recipient_per_request(job.application, job.dynamic, self.policy.dynamic_channels)
         if spaced and self.channel_limiter is not None:
             limiters.append((self.channel_limiter(job.application), f"channel {job.application} spacing"))
         if self.limiter is not None:
@@ -175,46 +174,40 @@ class Sender:
 
     # -- outcomes -------------------------------------------------------------------------------
     def _claimed_elsewhere(self, job: PushJob) -> SendOutcome:
-        item = self.ledger.get(push_pk(job.job_id), "PUSH") or {}
-        state = item.get("state", "")
-        if state in FINAL_JOB_STATES:
-            return SendOutcome(job.job_id, state, item.get("push_id"), duplicate=True)
-        claimed_at = _epoch(item.get("claimed_at"))
-        if state == "sending" and claimed_at is not None and self.clock() - claimed_at > self.policy.lease_seconds:
+        item = self.ledger.job(job.job_id) or JobRecord(state="")
+        if item.state in FINAL_JOB_STATES:
+            return SendOutcome(job.job_id, item.state, item.push_id, duplicate=True)
+        claimed_at = _epoch(item.claimed_at)
+        if item.state == JobState.SENDING and claimed_at is not None and self.clock() - claimed_at > self.policy.lease_seconds:
             # the attempt holding the claim died after taking it: it may have sent
-            return self._ambiguous(job, str(item.get("claim", "")), "a send attempt stopped mid-flight; it may have been sent")
+            return self._ambiguous(job, str(item.claim or ""), "a send attempt stopped mid-flight; it may have been sent")
         raise Deferred(int(self.policy.lease_seconds), f"job {job.job_id} is being sent by another invocation")
 
     def _expire(self, job: PushJob, token: str) -> SendOutcome:
         """Too late to be useful (an OTP an hour late is worse than none): recorded, never sent."""
         when = datetime.fromtimestamp(job.expires_at or 0, UTC).isoformat(timespec="seconds")
         reason = f"expired at {when} before it was sent"
-        self.ledger.put_many(recipient_item(job, entry, State.EXPIRED, reason=reason) for entry in job.entries)
-        self.ledger.set_job_state(job.job_id, "expired", token, reason=reason)
-        return SendOutcome(job.job_id, "expired", vendor_message=reason, metrics={"RecipientsExpired": len(job.entries)})
+        self.ledger.record_outcome(job, token, RecipientState.EXPIRED, reason)
+        return SendOutcome(job.job_id, JobState.EXPIRED, vendor_message=reason, metrics={"RecipientsExpired": len(job.entries)})
 
     def _ambiguous(self, job: PushJob, token: str, reason: str) -> SendOutcome:
         why = f"{reason}: maybe sent; not re-sent; the vendor's delivery report will settle it"
-        self.ledger.put_many(recipient_item(job, entry, State.AMBIGUOUS, reason=why) for entry in job.entries)
-        self.ledger.set_job_state(job.job_id, "ambiguous", token or None, reason=why, ambiguous=True)
-        return SendOutcome(job.job_id, "ambiguous", vendor_message=why, metrics={"RecipientsAmbiguous": len(job.entries)})
+        self.ledger.record_outcome(job, token or None, RecipientState.AMBIGUOUS, why, job_fields={"ambiguous": True})
+        return SendOutcome(job.job_id, JobState.AMBIGUOUS, vendor_message=why, metrics={"RecipientsAmbiguous": len(job.entries)})
 
     def _retry_or_give_up(self, job: PushJob, token: str, attempt: int, reason: str, vendor_status: int | None) -> SendOutcome:
         if attempt < self.policy.max_attempts:
-            self.ledger.set_job_state(job.job_id, "retry", token, last_error=reason, vendor_status=vendor_status)
+            self.ledger.put_back(job.job_id, token, last_error=reason, vendor_status=vendor_status)
             raise RetryLater(f"attempt {attempt}/{self.policy.max_attempts}: {reason}", attempt)
         why = f"gave up after {attempt} attempts: {reason}"
-        self.ledger.put_many(recipient_item(job, e, State.FAILED, reason=why, vendor_status=vendor_status) for e in job.entries)
-        self.ledger.set_job_state(job.job_id, "failed", token, reason=why, vendor_status=vendor_status)
-        return SendOutcome(job.job_id, "failed", vendor_status=vendor_status, vendor_message=why, dead_letter=True,
+        self.ledger.record_outcome(job, token, RecipientState.FAILED, why, vendor_status=vendor_status)
+        return SendOutcome(job.job_id, JobState.FAILED, vendor_status=vendor_status, vendor_message=why, dead_letter=True,
                            metrics={"RecipientsFailed": len(job.entries), "SendsGivenUp": 1})
 
     def _http_refused(self, job: PushJob, token: str, exc: HttpRefused) -> SendOutcome:
         """Answered, not taken (wrong URL, a WAF): failed, kept for a redrive once fixed, alarmed."""
-        self.ledger.put_many(recipient_item(job, e, State.FAILED, reason=exc.reason, http_status=exc.http_status)
-                             for e in job.entries)
-        self.ledger.set_job_state(job.job_id, "failed", token, reason=exc.reason, http_status=exc.http_status)
-        return SendOutcome(job.job_id, "failed", vendor_message=exc.reason, dead_letter=True,
+        self.ledger.record_outcome(job, token, RecipientState.FAILED, exc.reason, http_status=exc.http_status)
+        return SendOutcome(job.job_id, JobState.FAILED, vendor_message=exc.reason, dead_letter=True,
                            metrics={"RecipientsFailed": len(job.entries), "VendorHttpErrors": 1})
 
     def _split(self, job: PushJob, token: str, result: PushResult) -> SendOutcome:
@@ -223,41 +216,23 @@ class Sender:
             job.model_copy(update={"job_id": short_hash(job.job_id, "split", e.rid, size=32), "entries": [e]})
             for e in job.entries
         ]
-        items = []
-        for part in parts:
-            items.append(push_item(part, State.PLANNED, split_from=job.job_id))
-            items += [recipient_item(part, e, State.PLANNED) for e in part.entries]
-        self.ledger.put_many(items)
+        self.ledger.split_job(job, parts)
         self.queue.enqueue(parts)  # type: ignore[union-attr]
-        self.ledger.delete_many((push_pk(job.job_id), f"RCP#{e.rid}") for e in job.entries)
-        self.ledger.set_job_state(job.job_id, "split", token, vendor_status=result.status, vendor_message=result.message)
-        return SendOutcome(job.job_id, "split", vendor_status=result.status, vendor_message=result.message)
+        self.ledger.finish_split(job, token, vendor_status=result.status, vendor_message=result.message)
+        return SendOutcome(job.job_id, JobState.SPLIT, vendor_status=result.status, vendor_message=result.message)
 
     def _record(self, job: PushJob, token: str, result: PushResult) -> SendOutcome:
         vendor = {"vendor_status": result.status, "vendor_message": result.message}
         if result.accepted:
-            ids = _match_ids(job, result)
-            items = []
-            for entry in job.entries:
-                msg_id, credit = ids.get(entry.rid, (None, None))
-                items.append(
-                    recipient_item(
-                        job, entry, State.ACCEPTED, push_id=result.push_id, msg_id=msg_id, credit=credit,
-                        vendor_pk=f"MSG#{msg_id}" if msg_id else None, **vendor,
-                    )
-                )
-            self.ledger.put_many(items)
-            self.ledger.set_job_state(job.job_id, "accepted", token, push_id=result.push_id,
-                                      vendor_pk=f"PID#{result.push_id}" if result.push_id else None, **vendor)
-            return SendOutcome(job.job_id, "accepted", result.push_id, result.status, result.message,
+            self.ledger.record_accepted(job, token, result.push_id, _match_ids(job, result), **vendor)
+            return SendOutcome(job.job_id, JobState.ACCEPTED, result.push_id, result.status, result.message,
                                metrics={"RecipientsAccepted": len(job.entries)})
         reason = f"vendor status {result.status}: {result.message}"
-        state = State.REJECTED if result.status == INVALID_NUMBER else State.FAILED
-        self.ledger.put_many(recipient_item(job, entry, state, reason=reason, **vendor) for entry in job.entries)
+        state = RecipientState.REJECTED if result.status == INVALID_NUMBER else RecipientState.FAILED
+        self.ledger.record_outcome(job, token, state, reason, **vendor)
         account = result.status in ACCOUNT_STATUSES
-        self.ledger.set_job_state(job.job_id, str(state), token, reason=reason, **vendor)
-        metric = "RecipientsRejected" if state == State.REJECTED else "RecipientsFailed"
-        return SendOutcome(job.job_id, str(state), None, result.status, result.message, dead_letter=account,
+        metric = "RecipientsRejected" if state == RecipientState.REJECTED else "RecipientsFailed"
+        return SendOutcome(job.job_id, JobState(state), None, result.status, result.message, dead_letter=account,
                            metrics={metric: len(job.entries), **({"VendorAccountFailures": 1} if account else {})})
 
 

@@ -82,9 +82,6 @@ class Settings(BaseModel):
     def _blank_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
-    def allows_dynamic_media(self, application: int) -> bool:
-        return application in self.dynamic_media_channels
-
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     return Settings.model_validate(dict(os.environ if env is None else env))

@@ -9,51 +9,38 @@ ByReference), and its recipient item moves forward only:
 
 `read`, `failed`, `rejected`, `expired` and `planned` never change by a webhook. The rule is
 enforced by a DynamoDB condition on `state`, so replays, out-of-order reports and concurrent
-calls cannot regress an item. Statuses 0 and 4 do not move `state`; they are recorded as
-`delivery_status` while nothing better is known. Entries that match no recipient, and events that
-are not delivery reports, are stored as they came (`EVENT#…` items): nothing is silently dropped.
+calls cannot regress an item (the moves: relay.lifecycle). Statuses 0 and 4 do not move `state`;
+they are recorded as `delivery_status` while nothing better is known. Entries that match no
+recipient, and events that are not delivery reports, are stored as they came (`unmatched_event` /
+`other_event` items, relay.ledger): nothing is silently dropped.
 """
 
 from __future__ import annotations
 
 import json
-
 import re
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from relay.ledger import Ledger
-from relay.models import State, short_hash, utc_now
+from relay.lifecycle import REPORT_STATUS_ONLY_FROM, RecipientState, report_allowed_from
+from relay.models import utc_now
 
 DELIVERY_REPORT = 1
 
 #: vendor status → the state it moves a recipient to (absent: the status does not move `state`).
-STATE_FOR_STATUS: dict[int, State] = {
-    1: State.DELIVERED,
-    2: State.FAILED,
-    3: State.READ,
-    5: State.FAILED,  # refunded: the message was not delivered and the credit came back
+STATE_FOR_STATUS: dict[int, RecipientState] = {
+    1: RecipientState.DELIVERED,
+    2: RecipientState.FAILED,
+    3: RecipientState.READ,
+    5: RecipientState.FAILED,  # refunded: the message was not delivered and the credit came back
 }
-FAILURE_STATUSES = frozenset(s for s, state in STATE_FOR_STATUS.items() if state is State.FAILED)
-
-#: target state → the states it may be reached from (forward only).
-#: `ambiguous` (the request left, its answer never came) is settled by the vendor's own report.
-_ALLOWED_FROM: dict[State, tuple[State, ...]] = {
-    State.DELIVERED: (State.SUBMITTED, State.ACCEPTED, State.AMBIGUOUS),
-    State.READ: (State.SUBMITTED, State.ACCEPTED, State.DELIVERED, State.AMBIGUOUS),
-    State.FAILED: (State.SUBMITTED, State.ACCEPTED, State.DELIVERED, State.AMBIGUOUS),
-}
-#: states in which a status that does not move `state` (0, 4, anything unknown) is still recorded.
-STATUS_ONLY_FROM: tuple[State, ...] = (State.SUBMITTED, State.ACCEPTED, State.AMBIGUOUS)
 #: for such a status, the earlier `delivery_status` values it may replace (besides none at all):
 #: 4 (submitted) says more than 0 (unknown); nothing replaces 4.
 _STATUS_ONLY_REPLACES: dict[int, tuple[int, ...]] = {4: (0,)}
 
-#: longest vendor text used inside a DynamoDB key (keys stop at 2,048 bytes).
-MAX_KEY_TEXT = 200
 #: most characters of a raw event kept on its item (items stop at 400 KB).
 MAX_RAW = 100_000
 #: keys never stored from a raw event, whatever the vendor sends.
@@ -126,14 +113,14 @@ class StatusReport:
 
 
 # -- the rules (pure) -----------------------------------------------------------------------------
-def target_state(vendor_status: int) -> State | None:
+def target_state(vendor_status: int) -> RecipientState | None:
     """The state a vendor status moves a recipient to; None for 0 (unknown), 4 (submitted), unknown codes."""
     return STATE_FOR_STATUS.get(vendor_status)
 
 
 def allowed_from(target: str) -> tuple[str, ...]:
-    """The states from which `target` may be reached by a webhook (empty: never)."""
-    return tuple(str(s) for s in _ALLOWED_FROM.get(State(target), ()))
+    """The states from which `target` may be reached by a webhook (empty: never; relay.lifecycle)."""
+    return tuple(str(s) for s in report_allowed_from(target))
 
 
 def next_state(current: str, vendor_status: int) -> str | None:
@@ -166,16 +153,8 @@ def apply_event(ledger: Ledger, event: VendorEvent) -> StatusReport:
     report = StatusReport(received=len(event.data))
     if event.event_id != DELIVERY_REPORT:
         report.ignored = 1
-        ledger.put(
-            {
-                "pk": "EVENT#other",
-                "sk": f"{utc_now()}#{uuid.uuid4()}",
-                "kind": "other_event",
-                "event_id": event.event_id,
-                "project_id": event.project_id,
-                "raw": _raw(event.model_dump(mode="json")),
-                "at": utc_now(),
-            }
+        ledger.keep_other_event(
+            {"event_id": event.event_id, "project_id": event.project_id, "raw": _raw(event.model_dump(mode="json"))}
         )
         return report
     for n, entry in enumerate(event.data):
@@ -192,7 +171,7 @@ def apply_event(ledger: Ledger, event: VendorEvent) -> StatusReport:
 
 def _apply_entry(ledger: Ledger, entry: DeliveryEntry) -> bool | None:
     """True: applied; False: matched but not a forward move (replay, late, final state); None: no match."""
-    keys = _recipient_keys(ledger.keys_by_vendor_id(entry.msg_id)) if entry.msg_id else []
+    keys = ledger.recipients_by_msg_id(entry.msg_id) if entry.msg_id else []
     if not keys and entry.reference_number:
         keys = _match_by_reference(ledger, entry)
     if not keys:
@@ -200,7 +179,7 @@ def _apply_entry(ledger: Ledger, entry: DeliveryEntry) -> bool | None:
     target = target_state(entry.status)
     now = utc_now()
     fields: dict[str, Any] = {"delivery_status": entry.status, "delivery_at": now, "at": now}
-    if target is State.FAILED:
+    if target is RecipientState.FAILED:
         fields |= {
             "error_code": entry.error_code,
             "error_message": entry.error_message,
@@ -212,16 +191,11 @@ def _apply_entry(ledger: Ledger, entry: DeliveryEntry) -> bool | None:
             ok = ledger.apply_delivery(pk, sk, str(target), allowed_from(target), fields)
         else:
             ok = ledger.apply_delivery(
-                pk, sk, None, [str(s) for s in STATUS_ONLY_FROM], fields,
+                pk, sk, None, [str(s) for s in REPORT_STATUS_ONLY_FROM], fields,
                 delivery_status_from=status_only_replaces(entry.status),
             )
         applied = applied or ok
     return applied
-
-
-def _recipient_keys(keys: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Only recipient messages of a push (not pushes, rejections or kept events)."""
-    return [(pk, sk) for pk, sk in keys if pk.startswith("PUSH#") and sk.startswith("RCP#")]
 
 
 def _digits(number: str | None) -> str:
@@ -235,35 +209,23 @@ def _match_by_reference(ledger: Ledger, entry: DeliveryEntry) -> list[tuple[str,
     if not number or entry.reference_number is None:
         return []
     found = []
-    for pk, sk in _recipient_keys(ledger.keys_by_reference(entry.reference_number)):
-        item = ledger.get(pk, sk)
-        if item is None or item.get("kind") != "recipient" or _digits(item.get("number")) != number:
+    for pk, sk in ledger.recipients_by_reference(entry.reference_number):
+        item = ledger.recipient(pk, sk)
+        if item is None or _digits(item.number) != number:
             continue
-        if entry.msg_id and item.get("msg_id") not in (None, entry.msg_id):
+        if entry.msg_id and item.msg_id not in (None, entry.msg_id):
             continue
         found.append((pk, sk))
     return found if len(found) == 1 else []
 
 
 def _keep_unmatched(ledger: Ledger, event: VendorEvent, entry: DeliveryEntry, n: int) -> None:
-    handle = entry.msg_id or entry.reference_number or entry.number or "unknown"
-    if len(handle) > MAX_KEY_TEXT:  # DynamoDB keys stop at 2 KB: a long handle is hashed
-        handle = "sha256:" + short_hash(handle, size=32)
-    now = utc_now()
-    ledger.put(
-        {
-            # the documented fields on the item; everything as it came (extras included) under `raw`,
-            # so no vendor field can land on an index key attribute
-            **{name: getattr(entry, name) for name in DeliveryEntry.model_fields},
-            "raw": _raw(entry.model_dump(mode="json")),
-            "pk": f"EVENT#{handle}",
-            "sk": f"EVENT#{now}#{n}",
-            "kind": "unmatched_event",
-            "event_id": event.event_id,
-            "project_id": event.project_id,
-            "vendor_pk": f"MSG#{entry.msg_id}" if entry.msg_id and len(entry.msg_id) <= MAX_KEY_TEXT else None,
-            "at": now,
-        }
+    # the documented fields on the item; everything as it came (extras included) under `raw`, so no
+    # vendor field can land on an index key attribute
+    ledger.keep_unmatched_event(
+        entry.msg_id or entry.reference_number or entry.number or "unknown", n, entry.msg_id,
+        {**{name: getattr(entry, name) for name in DeliveryEntry.model_fields},
+         "raw": _raw(entry.model_dump(mode="json")), "event_id": event.event_id, "project_id": event.project_id},
     )
 
 

@@ -441,7 +441,7 @@ def test_given_one_recipient_with_a_450_kb_message_when_posted_then_it_is_reject
     status = wait_for(http, resp.json()["id"], all_final)
     assert status["counts"] == {"accepted": 1, "rejected": 1}
     # and its ledger entry keeps an excerpt and the length, never the whole field
-    from relay.ledger import from_item
+    from relay.dynamodb import from_item
 
     [item] = [from_item(i) for i in recipient_items(relay) if i["state"]["S"] == "rejected"]
     assert item["message_length"] == 450_000 and len(item["message"]) <= 4096

@@ -11,6 +11,7 @@ import pytest
 
 from relay.ledger import Ledger
 from relay.media import shorten_media_name
+from relay_local.ledger_reads import by_vendor_id, job_items, number_history, object_fate, scan_all
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +27,7 @@ def ledger(relay) -> Ledger:
 
 
 def recipients(relay) -> list[dict]:
-    return [i for i in ledger(relay).scan_all() if i.get("kind") == "recipient"]
+    return [i for i in scan_all(ledger(relay)) if i.get("kind") == "recipient"]
 
 
 def fetch(url: str) -> bytes:
@@ -81,23 +82,23 @@ def test_given_the_ledger_when_queried_then_push_number_and_object_questions_nee
     assert relay.run_until_idle(timeout=60)
     book = ledger(relay)
     # a number's history: both of its messages, oldest first
-    history = book.number_history("447700900011")
+    history = number_history(book, "447700900011")
     assert [h["media_key"] for h in history] == ["outbox/447700900011/a.jpg", "outbox/447700900011/b.jpg"]
     # an object's fate: its source record and its recipient
-    fate = book.object_fate(relay.bucket, "outbox/447700900012/c.jpg")
+    fate = object_fate(book, relay.bucket, "outbox/447700900012/c.jpg")
     assert {f["kind"] for f in fate} == {"source", "recipient"}
     assert [f["state"] for f in fate if f["kind"] == "recipient"] == ["accepted"]
     # a push: the push item and all its recipients, found from the vendor's push_id too
     job_id = history[1]["job_id"]
-    push = book.push(job_id)
+    push = job_items(book, job_id)
     assert {p["sk"].split("#")[0] for p in push} == {"PUSH", "RCP"}
     assert {p["number"] for p in push if p["kind"] == "recipient"} == {"447700900011", "447700900012"}
     [head] = [p for p in push if p["kind"] == "push"]
     assert head["state"] == "accepted" and head["recipients"] == 2
-    [found] = book.by_vendor_id(push_id=head["push_id"])
+    [found] = by_vendor_id(book, push_id=head["push_id"])
     assert found["pk"] == f"PUSH#{job_id}"
     msg = history[0]["msg_id"]
-    assert book.by_vendor_id(msg_id=msg)[0]["sk"] == f"RCP#{history[0]['rid']}"
+    assert by_vendor_id(book, msg_id=msg)[0]["sk"] == f"RCP#{history[0]['rid']}"
 
 
 def test_given_a_json_manifest_when_uploaded_then_rows_are_personalised_and_bad_rows_rejected_with_reasons(relay, sample):
@@ -128,7 +129,7 @@ def test_given_a_json_manifest_when_uploaded_then_rows_are_personalised_and_bad_
     assert "media/nope.png" in reasons["447700900104"] and "no such object" in reasons["447700900104"]
     assert "content is PDF" in reasons["447700900105"]
     assert "{name}" in reasons["447700900106"]
-    fate = ledger(relay).object_fate(relay.bucket, "manifests/promo.json")
+    fate = object_fate(ledger(relay), relay.bucket, "manifests/promo.json")
     [source] = [f for f in fate if f["kind"] == "source"]
     assert source["state"] == "planned" and source["recipients"] == 2 and source["rejected"] == 4
     assert len([f for f in fate if f["kind"] == "recipient"]) == 6  # every row is in the ledger

@@ -12,6 +12,7 @@ from relay.ledger import Ledger
 from relay.models import PushJob
 from relay_local.cli import resign
 from relay_local.demo import recipients, upload_samples
+from relay_local.ledger_reads import scan_all
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 FUNCTION_FOR = {"s3-": "IngestFunction", "sqs-ingest": "IngestFunction", "sqs-send": "SenderFunction", "api-": "ApiFunction"}
@@ -147,7 +148,7 @@ def test_given_a_fresh_stack_when_the_vendor_event_is_invoked_then_it_is_kept_as
     # Then it is answered and kept (findable by its msg_id), never dropped
     assert result["statusCode"] == 200
     assert json.loads(result["body"]) == {"received": 1, "updated": 0, "unchanged": 0, "unmatched": 1, "ignored": 0}
-    kept = [i for i in Ledger(relay.client("dynamodb"), relay.table).scan_all() if i.get("kind") == "unmatched_event"]
+    kept = [i for i in scan_all(Ledger(relay.client("dynamodb"), relay.table)) if i.get("kind") == "unmatched_event"]
     assert [i.get("msg_id") for i in kept] == ["1000002"]
 
 

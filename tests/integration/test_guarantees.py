@@ -11,6 +11,7 @@ import pytest
 
 from relay.ledger import Ledger
 from relay.ratelimit import RateLimiter
+from relay_local.ledger_reads import scan_all
 from relay_local.standin import Answer
 
 pytestmark = pytest.mark.integration
@@ -21,7 +22,7 @@ def put(relay, key: str, body: bytes, message: str = "hi") -> None:
 
 
 def recipients(relay) -> dict[str, dict]:
-    items = Ledger(relay.client("dynamodb"), relay.table).scan_all()
+    items = scan_all(Ledger(relay.client("dynamodb"), relay.table))
     return {i["number"]: i for i in items if i.get("kind") == "recipient"}
 
 
@@ -140,7 +141,7 @@ def test_given_an_invalid_number_answer_for_several_recipients_then_only_the_bad
     states = sorted(r["state"] for r in recipients(relay).values())
     assert states == ["accepted", "accepted", "rejected"]
     # one ledger entry per recipient: the split removed the first request's
-    items = Ledger(relay.client("dynamodb"), relay.table).scan_all()
+    items = scan_all(Ledger(relay.client("dynamodb"), relay.table))
     assert len([i for i in items if i.get("kind") == "recipient"]) == 3
 
 

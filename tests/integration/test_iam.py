@@ -17,6 +17,7 @@ from relay.signing import sign
 from relay_local.iam import Enforcer
 from relay_local.iam_roles import revoke, transformed
 from relay_local.invoker import Invoker
+from relay_local.ledger_reads import scan_all
 from relay_local.poller import SqsPoller, pump
 from relay_local.serve import ApiServer
 from relay_local.session import LOCAL_SIGNING_SECRET
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 
 def recipients(relay) -> list[dict]:
-    return [i for i in Ledger(relay.client("dynamodb"), relay.table).scan_all() if i.get("kind") == "recipient"]
+    return [i for i in scan_all(Ledger(relay.client("dynamodb"), relay.table)) if i.get("kind") == "recipient"]
 
 
 def with_role_without(relay, function: str, action: str) -> Enforcer:

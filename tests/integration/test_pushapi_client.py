@@ -23,6 +23,7 @@ from relay.ledger import Ledger
 from relay.models import Entry, MediaRef, PushJob
 from relay.pushapi import PushApiClient, PushResult, TransportError, build_request
 from relay.sending import Sender
+from relay_local.ledger_reads import by_vendor_id, job_items
 from relay_local.poller import pump
 from relay_local.ports import free_port
 from relay_local.session import LOCAL_TOKEN
@@ -379,13 +380,13 @@ def test_given_the_vendor_answers_out_of_order_when_sent_then_each_recipient_kee
     assert outcome.state == "accepted" and outcome.push_id == "77"
     [req] = relay.api.requests
     assert [d["number"] for d in req.body["data"]] == [first.number, second.number]  # sent in our order
-    rows = {r["number"]: r for r in book.push(job.job_id) if r["kind"] == "recipient"}
+    rows = {r["number"]: r for r in job_items(book, job.job_id) if r["kind"] == "recipient"}
     assert rows[first.number]["msg_id"] == "9001" and rows[second.number]["msg_id"] == "9002"
     assert rows[first.number]["vendor_pk"] == "MSG#9001" and rows[second.number]["vendor_pk"] == "MSG#9002"
     assert {r["push_id"] for r in rows.values()} == {"77"}
-    [head] = [r for r in book.push(job.job_id) if r["kind"] == "push"]
+    [head] = [r for r in job_items(book, job.job_id) if r["kind"] == "push"]
     assert head["state"] == "accepted" and head["push_id"] == "77" and head["vendor_pk"] == "PID#77"
-    [found] = book.by_vendor_id(msg_id="9002")
+    [found] = by_vendor_id(book, msg_id="9002")
     assert found["sk"] == f"RCP#{second.rid}"
 
 
@@ -399,7 +400,7 @@ def test_given_the_vendor_times_out_when_sent_then_the_job_is_ambiguous_and_neve
         assert outcome.state == "ambiguous" and not outcome.dead_letter
         again = sender.send(job)  # the queue delivers it again: nothing is sent
         assert again.duplicate and again.state == "ambiguous"
-    items = book.push(job.job_id)
+    items = job_items(book, job.job_id)
     [head] = [i for i in items if i["kind"] == "push"]
     assert head["state"] == "ambiguous" and head["ambiguous"] is True and "Timeout" in head["reason"]
     assert {i["state"] for i in items if i["kind"] == "recipient"} == {"ambiguous"}

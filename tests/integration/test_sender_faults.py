@@ -14,6 +14,7 @@ import pytest
 
 from relay.ledger import Ledger, push_pk
 from relay_local.invoker import LocalContext
+from relay_local.ledger_reads import scan_all
 from relay_local.standin import Answer
 
 pytestmark = pytest.mark.integration
@@ -26,7 +27,7 @@ def put(relay, key: str, body: bytes) -> None:
 
 
 def recipients(relay) -> dict[str, dict]:
-    items = Ledger(relay.client("dynamodb"), relay.table).scan_all()
+    items = scan_all(Ledger(relay.client("dynamodb"), relay.table))
     return {i["number"]: i for i in items if i.get("kind") == "recipient"}
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from relay.ledger import Ledger
 from relay.status import StatusReport, VendorEvent, allowed_from, apply_event
+from relay_local.ledger_reads import by_vendor_id, number_history, scan_all
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +26,7 @@ def ledger(relay) -> Ledger:
 
 def recipients(relay) -> dict[str, dict]:
     """Recipient items by number (each test sends one message per number)."""
-    rows = [i for i in ledger(relay).scan_all() if i.get("kind") == "recipient"]
+    rows = [i for i in scan_all(ledger(relay)) if i.get("kind") == "recipient"]
     by_number = {r["number"]: r for r in rows}
     assert len(by_number) == len(rows)
     return by_number
@@ -72,7 +73,7 @@ def test_given_an_accepted_message_when_delivered_then_read_then_the_state_moves
     assert read["state"] == "read" and read["delivery_status"] == 3
     assert read["delivery_at"] >= delivered["delivery_at"]
     # and the number's history shows it too
-    [history] = ledger(relay).number_history("447700900123")
+    [history] = number_history(ledger(relay), "447700900123")
     assert history["state"] == "read"
 
 
@@ -150,9 +151,9 @@ def test_given_an_unknown_msg_id_when_reported_then_it_is_kept_and_findable_by_m
              "error_code": 7, "error_message": "Spam", "channel_id": 8, "media": None}
     assert report(relay, stray) == StatusReport(received=1, unmatched=1)
     book = ledger(relay)
-    [kept] = book.by_vendor_id(msg_id="no-such-msg")
+    [kept] = by_vendor_id(book, msg_id="no-such-msg")
     assert kept["pk"] == "EVENT#no-such-msg" and kept["sk"].startswith("EVENT#")
-    [full] = [i for i in book.scan_all() if i["pk"] == kept["pk"]]
+    [full] = [i for i in scan_all(book) if i["pk"] == kept["pk"]]
     assert full["kind"] == "unmatched_event" and full["event_id"] == 1 and full["project_id"] == "12345"
     assert (full["number"], full["status"], full["error_code"], full["error_message"]) == ("447700900999", 2, "7", "Spam")
     raw = json.loads(full["raw"])  # kept as JSON text: any number survives
@@ -160,7 +161,7 @@ def test_given_an_unknown_msg_id_when_reported_then_it_is_kept_and_findable_by_m
     assert item(relay, rows["447700900161"]) == before
     # the same report again is not matched to the kept event, only kept once more
     assert report(relay, stray) == StatusReport(received=1, unmatched=1)
-    assert len(book.by_vendor_id(msg_id="no-such-msg")) == 2
+    assert len(by_vendor_id(book, msg_id="no-such-msg")) == 2
     assert item(relay, rows["447700900161"]) == before
 
 
@@ -185,12 +186,12 @@ def test_given_two_messages_with_one_reference_and_number_when_reported_by_refer
     put(relay, "outbox/447700900181/a.jpg", sample("photo.jpg"), reference="twice")
     put(relay, "outbox/447700900181/b.jpg", sample("photo.jpg"), reference="twice")
     assert relay.run_until_idle(timeout=60)
-    rows = [i for i in ledger(relay).scan_all() if i.get("kind") == "recipient"]
+    rows = [i for i in scan_all(ledger(relay)) if i.get("kind") == "recipient"]
     assert len(rows) == 2 and {r["state"] for r in rows} == {"accepted"}
     assert report(relay, {"number": "447700900181", "reference_number": "twice", "status": 1}) == StatusReport(
         received=1, unmatched=1)
     assert {item(relay, r)["state"] for r in rows} == {"accepted"}
-    kept = [i for i in ledger(relay).scan_all() if i.get("kind") == "unmatched_event"]
+    kept = [i for i in scan_all(ledger(relay)) if i.get("kind") == "unmatched_event"]
     assert [(k["pk"], k["reference_number"]) for k in kept] == [("EVENT#twice", "twice")]
 
 
@@ -200,7 +201,7 @@ def test_given_an_event_that_is_not_a_delivery_report_then_it_is_ignored_but_sto
     join = {"number": "447700900191", "msg_id": rows["447700900191"]["msg_id"], "status": 1, "group": "g-1"}
     assert report(relay, join, event_id=3) == StatusReport(received=1, ignored=1)
     assert item(relay, rows["447700900191"]) == before
-    [stored] = [i for i in ledger(relay).scan_all() if i["pk"] == "EVENT#other"]
+    [stored] = [i for i in scan_all(ledger(relay)) if i["pk"] == "EVENT#other"]
     assert stored["kind"] == "other_event" and stored["event_id"] == 3
     raw = json.loads(stored["raw"])
     assert raw["data"] == [join]  # as it came, extras included
@@ -211,7 +212,7 @@ def test_given_a_rejected_recipient_when_an_event_names_it_then_its_state_never_
     put(relay, "outbox/0770090012/p.jpg", sample("photo.jpg"), reference="rej-1")
     assert relay.run_until_idle(timeout=60)
     assert relay.api.requests == []
-    [rejected] = [i for i in ledger(relay).scan_all() if i.get("kind") == "recipient"]
+    [rejected] = [i for i in scan_all(ledger(relay)) if i.get("kind") == "recipient"]
     assert rejected["state"] == "rejected"
     before = item(relay, rejected)
     for status in (1, 2, 3, 4):

@@ -3,7 +3,8 @@ bounded excerpt plus its length, never whole."""
 
 from __future__ import annotations
 
-from relay.ledger import MAX_STORED, recipient_item, rejection_item, to_item
+from relay.dynamodb import to_item
+from relay.ledger_items import MAX_STORED, recipient_item, rejection_item
 from relay.models import Entry, PushJob, Rejection
 
 DYNAMODB_MAX_ITEM_BYTES = 400 * 1024

@@ -8,7 +8,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from relay.models import State
+from relay.lifecycle import RecipientState as State
 from relay.status import (
     DeliveryEntry,
     VendorEvent,
