@@ -4,7 +4,7 @@ Benchmarks print figures; they are not tests. Measured in one run:
 
 1. cold start of each handler module (fresh process: import + what the handler builds per
    container) over a floor (fresh process: import boto3 + the same clients), in a Lambda-like
-   layout (relay_local.lambda_layout): the bundle as `make build` ships it, beside the same
+   layout (relay_local.bundle.lambda_layout): the bundle as `make build` ships it, beside the same
    third-party modules alone and the bundle with no bytecode (as a plain `sam build` ships it);
 2. plan throughput of IngestFunction on a manifest of N rows, each with its own media object,
    against moto server, over a floor script making only the AWS calls planning cannot avoid
@@ -158,9 +158,9 @@ def _libraries_script(name: str, env: dict[str, str], layout: Any) -> str:
 
 
 def bench_coldstart(runs: int, out=print) -> dict[str, Any]:
-    """Cold starts as Lambda pays them: in a Lambda-like layout (relay_local.lambda_layout), each
+    """Cold starts as Lambda pays them: in a Lambda-like layout (relay_local.bundle.lambda_layout), each
     variant beside the floor, interleaved so that machine noise hits them alike."""
-    from relay_local.lambda_layout import build_layout
+    from relay_local.bundle.lambda_layout import build_layout
 
     layout = build_layout(OUT_DIR / "lambda")
     base = _clean_env(COLD_ENV)
@@ -388,9 +388,9 @@ DELIVERY_WINDOW = 12.0  # seconds
 
 def bench_delivery(aws: Any, recipients: int, stamp: str, out=print) -> dict[str, Any]:
     from relay import aws as relay_aws
-    from relay_local.poller import pump
-    from relay_local.session import LOCAL_TOKEN, LocalRelay
-    from relay_local.standin import PushApiStandIn
+    from relay_local.dev.poller import pump
+    from relay_local.dev.session import LOCAL_TOKEN, LocalRelay
+    from relay_local.dev.standin import PushApiStandIn
 
     # the relay's window keeps production's margin over the vendor's (61 s for 60 s), compressed
     env = {"RATE_LIMIT_PER_MINUTE": str(DELIVERY_RATE), "RATE_WINDOW_SECONDS": str(round(DELIVERY_WINDOW * 61 / 60, 4)),
@@ -425,7 +425,7 @@ def bench_delivery(aws: Any, recipients: int, stamp: str, out=print) -> dict[str
             return wait
 
         limiter.acquire = timed_acquire  # type: ignore[method-assign]
-        # the same loop as relay_local.poller.pump, timing where the wall time goes
+        # the same loop as relay_local.dev.poller.pump, timing where the wall time goes
         busy = idle = 0.0
         invocations = 0
         started, started_epoch = time.monotonic(), time.time()
@@ -501,13 +501,13 @@ CHILD = r"""
 import json, resource, sys, time, importlib
 args = json.loads(sys.argv[1])
 from relay import aws
-from relay_local.bench import AwsCounter
+from relay_local.bench.figures import AwsCounter
 counter = AwsCounter()
 for s in ("dynamodb", "s3", "sqs"):
     counter.attach(aws.client(s))
 module_name, func = args["handler"].rsplit(".", 1)
 handler = getattr(importlib.import_module(module_name), func)
-from relay_local.invoker import LocalContext
+from relay_local.dev.invoker import LocalContext
 event = json.load(open(args["event"]))
 ctx = LocalContext(function_name=args["name"], memory_limit_in_mb=args["memory"], timeout_seconds=args["timeout"],
                    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:" + args["name"])
@@ -540,7 +540,7 @@ def _run_child(relay: Any, logical_id: str, event: dict[str, Any], work: Path) -
 
 
 def bench_memory(relay: Any, n_media: int, out=print) -> dict[str, Any]:
-    from relay_local.poller import SqsPoller
+    from relay_local.dev.poller import SqsPoller
 
     work = Path(tempfile.mkdtemp(prefix="relay-bench-"))
     s3 = relay.client("s3")
@@ -663,7 +663,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(bench_coldstart(3 if args.quick else 9), default=str))
         return 0
     if args.only == "delivery":
-        from relay_local.embedded import EmbeddedAws
+        from relay_local.dev.embedded import EmbeddedAws
 
         if str(FUNCTIONS) not in sys.path:
             sys.path.insert(0, str(FUNCTIONS))
@@ -686,8 +686,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"quick": quick, "stamp": stamp}
     results["coldstart"] = bench_coldstart(runs)
 
-    from relay_local.embedded import EmbeddedAws
-    from relay_local.session import LocalRelay
+    from relay_local.dev.embedded import EmbeddedAws
+    from relay_local.dev.session import LocalRelay
 
     aws = EmbeddedAws().start()
     try:
@@ -729,8 +729,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _only_ingest_at_limits() -> int:
-    from relay_local.embedded import EmbeddedAws
-    from relay_local.session import LocalRelay
+    from relay_local.dev.embedded import EmbeddedAws
+    from relay_local.dev.session import LocalRelay
 
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")
     if str(FUNCTIONS) not in sys.path:

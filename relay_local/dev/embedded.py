@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 
-from relay_local.ports import free_port
+from relay_local.dev.ports import free_port
 
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -65,7 +65,7 @@ def as_strict_as_aws() -> None:
     SQS message sizes in bytes and the 12-hour visibility (strict_sqs), DynamoDB item sizes and
     BatchWriteItem's rules (strict_dynamodb), one S3 notification per multipart object (strict_s3).
     Lambda's 6 MB payloads are the Invoker's (lambda_limits), API Gateway's 29 s `relay serve`'s."""
-    from relay_local import strict_dynamodb, strict_s3, strict_sqs
+    from relay_local.dev import strict_dynamodb, strict_s3, strict_sqs
 
     strict_sqs.install()
     strict_dynamodb.install()

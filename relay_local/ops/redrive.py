@@ -3,6 +3,9 @@
 Push jobs get their push item reset to `retry` with a fresh attempt count, so the sender claims
 and sends them again; their recipients' `failed` entries are overwritten by the new outcome (one
 ledger entry per recipient, always). S3 notifications go back to the ingest queue as they were.
+
+Only the `relay redrive` command uses it, so it lives with the local tools, not in the Lambda bundle
+(tests/test_bundle.py fails if tool-only code comes back into functions/).
 """
 
 from __future__ import annotations
