@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from relay_local.bench.figures import COLD_ENV, COLD_INIT, _clean_env
+from relay_local.bench.coldstart import COLD_ENV, COLD_INIT, _clean_env
 from relay_local.bundle.lambda_layout import (
     FUNCTIONS,
     RUNTIME_PROVIDES,
