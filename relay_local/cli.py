@@ -18,10 +18,13 @@ import threading
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from relay_local.dev.ports import PortBusy, answers, ensure_free
 from relay_local.ops.sign_event import resign
+
+if TYPE_CHECKING:  # importing the dev stack costs every `relay` command (moto): only where it runs
+    from relay_local.dev.session import LocalRelay
 
 STATE_FILE = Path(".relay-local.json")
 DISTRIBUTION = "picky-media-relay"
@@ -197,14 +200,14 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def post_first(relay: object, function: str, event: dict) -> None:
+def post_first(relay: LocalRelay, function: str, event: dict) -> None:
     """On a fresh stack, a status read (`events/api-get-push.json`) would only ever find nothing: post
     `events/api-post-pushes.json` first, so the GET answers the push that file creates (its id is
     derived from the file's Idempotency-Key and the local signing secret)."""
     if function != "ApiFunction" or event.get("httpMethod") != "GET" or event.get("resource") != "/pushes/{id}":
         return
     post = resign(json.loads((Path(__file__).resolve().parents[1] / "events" / "api-post-pushes.json").read_text()))
-    created = relay.invoker.invoke("ApiFunction", post)  # type: ignore[attr-defined]
+    created = relay.invoker.invoke("ApiFunction", post)
     print(f"# posted events/api-post-pushes.json first (a fresh stack has no push): {created['statusCode']} {created['body']}",
           file=sys.stderr)
 

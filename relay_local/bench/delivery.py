@@ -60,7 +60,7 @@ def bench_delivery(aws: Any, recipients: int, stamp: str, out=print) -> dict[str
             (waits.append(wait) if wait > 0 else grants.append(limiter.last_grant))
             return wait
 
-        limiter.acquire = timed_acquire  # type: ignore[method-assign]
+        limiter.acquire = timed_acquire  # type: ignore[method-assign]  # instrumenting this one object
         # the same loop as relay_local.dev.poller.pump, timing where the wall time goes
         busy = idle = 0.0
         invocations = 0

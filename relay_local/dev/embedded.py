@@ -82,9 +82,11 @@ def _linear_sqs_receive() -> None:
 
     def is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: str, message: object) -> bool:
         queue = self.get_queue(queue_name)
-        return int(queue.message_retention_period) + message.sent_timestamp / 1000 > unix_time()  # type: ignore[attr-defined]
+        sent = message.sent_timestamp / 1000  # type: ignore[attr-defined]  # moto's untyped Message
+        return int(queue.message_retention_period) + sent > unix_time()
 
-    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
+    patched = is_message_valid_based_on_retention_period
+    SQSBackend.is_message_valid_based_on_retention_period = patched  # type: ignore[method-assign]  # patching moto
 
 
 _DYNAMODB_WRITE_LOCK = threading.RLock()
@@ -101,10 +103,10 @@ def _atomic_dynamodb_writes() -> None:
         if getattr(method, "__relay_atomic__", False):
             continue
 
-        def locked(*args, __method=method, **kwargs):  # type: ignore[no-untyped-def]
+        def locked(*args, __method=method, **kwargs):  # type: ignore[no-untyped-def]  # wraps any moto method
             with _DYNAMODB_WRITE_LOCK:
                 return __method(*args, **kwargs)
 
         functools.update_wrapper(locked, method)
-        locked.__relay_atomic__ = True  # type: ignore[attr-defined]
+        locked.__relay_atomic__ = True  # type: ignore[attr-defined]  # our marker: wrapped once
         setattr(DynamoDBBackend, name, locked)

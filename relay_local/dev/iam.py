@@ -238,5 +238,5 @@ def install() -> None:
                 watch(client)
             return client
 
-        botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+        botocore.session.Session.create_client = create_client  # type: ignore[method-assign]  # every client
         _installed = True
