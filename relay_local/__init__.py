@@ -1,14 +1,14 @@
 """Local tools around the relay, by purpose; none of this is in the Lambda bundle (`functions/`).
 
-- `cli`: the `relay` command in front of all of them (`relay demo|local|invoke|serve|soak|redrive|
-  openapi|sign-event`).
+- `cli`: the `relay` command in front of all of them (`relay demo|local|invoke|serve|soak|bench|
+  redrive|openapi|sign-event`).
 - `template`: template.yaml as data (functions, resources, parameters), read by every toolkit.
 - `dev/`: the Docker-free dev stack: the embedded AWS (moto server made as strict as AWS:
   `strict_*`, `lambda_limits`, and each function's SAM-transformed role: `iam*`), the stack made
   from template.yaml (`stack`), the handlers run in-process (`invoker`, `poller`, `serve`), the
   Push API stand-in (`standin`), a whole session of them (`session`) and the demo.
 - `ops/`: operating a deployed (or local) stack: `redrive` dead-lettered messages, `openapi`.
-- `bench/`: figures, not tests: `python -m relay_local.bench` (`make bench`) and the soak
+- `bench/`: figures, not tests: `relay bench` (or `python -m relay_local.bench`, `make bench`) and the soak
   (`relay soak`, `make soak`).
 - `bundle/`: the Lambda bundle's build step (`make build` runs `bytecode.py` and
   `runtime_python.py` by path, with no project installed) and a Lambda-like layout of it

@@ -313,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
     sub.add_parser("soak", help="the guarantees under injected faults, with figures (`relay soak -n 500`, make soak;"
                    " `relay soak --help` for its options)", add_help=False)
+    sub.add_parser("bench", help="speed and cost figures, each beside its floor (make bench; `relay bench --help` for its"
+                   " options)", add_help=False)
     red = sub.add_parser("redrive", help="move dead-lettered jobs back to the send queue once the cause is fixed", **fmt)
     red.add_argument("--stack", help="a deployed stack's name (none: the `relay local` running from this directory)")
     red.add_argument("--ingest", action="store_true", help="the ingest dead-letter queue instead of the send one")
@@ -341,6 +343,10 @@ def main(argv: list[str] | None = None) -> int:
             from relay_local.bench.soak import main as soak_main
 
             return soak_main(argv[1:])
+        if argv[:1] == ["bench"]:  # its own options
+            from relay_local.bench.figures import main as bench_main
+
+            return bench_main(argv[1:], prog="relay bench")
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         return args.func(args)

@@ -22,7 +22,6 @@ line per figure (the last lines).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -38,8 +37,10 @@ from relay_local.bench.plan import bench_plan
 from relay_local.template import FUNCTIONS, ROOT
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m relay_local.bench")
+def main(argv: list[str] | None = None, prog: str = "python -m relay_local.bench") -> int:
+    from relay_local.cli import OneLineParser
+
+    parser = OneLineParser(prog=prog, description="Speed and cost figures, each beside its floor (not tests).")
     parser.add_argument("--quick", action="store_true", help="fewer runs and rows: a smoke check in about a minute")
     parser.add_argument("--only", choices=["coldstart", "delivery", "ingest_at_limits"],
                         help="run one part alone (no results file; default: every part)")
