@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 N ?= 10000
 # the functions' runtime (template.yaml Globals). `make build` needs that Python for `sam build` and
 # the bytecode: LAMBDA_PYTHON=/path/to/python3.12 if you have one, else python3.12 on PATH if it runs,
-# else pyenv's newest 3.12 (relay_local/runtime_python.py); its directory goes first on PATH.
+# else pyenv's newest 3.12 (relay_local/bundle/runtime_python.py); its directory goes first on PATH.
 RUNTIME := $(shell sed -n 's/^ *Runtime: *\(python[0-9.]*\).*/\1/p' template.yaml | head -1)
 LAMBDA_PYTHON ?=
 SAM ?= $(TOOLS)/bin/sam
@@ -53,12 +53,12 @@ validate: $(TOOLS)/.ready  ## sam validate --lint
 	SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam validate --lint
 
 build: $(TOOLS)/.ready  ## sam build + hash-checked bytecode (finds the template's runtime, python3.12; or set LAMBDA_PYTHON)
-	@bin=$$($(PYTHON) relay_local/runtime_python.py $(RUNTIME) --prefer '$(LAMBDA_PYTHON)' --shim-dir $(abspath $(BUILD_DIR)/..)/runtime-python) || exit 2; \
+	@bin=$$($(PYTHON) relay_local/bundle/runtime_python.py $(RUNTIME) --prefer '$(LAMBDA_PYTHON)' --shim-dir $(abspath $(BUILD_DIR)/..)/runtime-python) || exit 2; \
 	  echo "# $(RUNTIME) for sam build and the bytecode: $$bin/$(RUNTIME)"; \
 	  export PATH="$$bin:$$PATH"; \
 	  set -x; \
 	  SAM_CLI_TELEMETRY=0 $(SAM) build --build-dir $(BUILD_DIR) && \
-	  $(RUNTIME) relay_local/bytecode.py --runtime $(RUNTIME) $(BUILD_DIR)
+	  $(RUNTIME) relay_local/bundle/bytecode.py --runtime $(RUNTIME) $(BUILD_DIR)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache

@@ -1,4 +1,4 @@
-"""`relay`: the project's local tool (demo, local stack, Docker-free invoke).
+"""`relay`: the one command in front of the local tools (relay_local.dev, .ops, .bench).
 
 Errors a user can meet (a busy port, a missing file, no AWS credentials, a stale state file) end
 the command with ONE line on stderr, `relay: <what went wrong and what to do>`, and a non-zero exit
@@ -9,7 +9,6 @@ traceback instead.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import logging
 import os
@@ -19,9 +18,13 @@ import threading
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from relay_local.ports import PortBusy, answers, ensure_free
+from relay_local.dev.ports import PortBusy, answers, ensure_free
+from relay_local.ops.sign_event import resign
+
+if TYPE_CHECKING:  # importing the dev stack costs every `relay` command (moto): only where it runs
+    from relay_local.dev.session import LocalRelay
 
 STATE_FILE = Path(".relay-local.json")
 DISTRIBUTION = "picky-media-relay"
@@ -68,13 +71,13 @@ def _local_state() -> dict[str, str] | None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from relay_local.demo import main
+    from relay_local.dev.demo import main
 
     return main()
 
 
 def _local(args: argparse.Namespace) -> int:
-    from relay_local.session import LocalRelay
+    from relay_local.dev.session import LocalRelay
 
     running = _local_state()
     if running:
@@ -113,9 +116,9 @@ def _local(args: argparse.Namespace) -> int:
 
 
 def _invoke(args: argparse.Namespace) -> int:
-    from relay_local.demo import upload_samples
-    from relay_local.embedded import EmbeddedAws
-    from relay_local.session import LocalRelay
+    from relay_local.dev.demo import upload_samples
+    from relay_local.dev.embedded import EmbeddedAws
+    from relay_local.dev.session import LocalRelay
 
     from relay_local.template import functions
 
@@ -157,15 +160,15 @@ def _invoke(args: argparse.Namespace) -> int:
 
 
 def _openapi(args: argparse.Namespace) -> int:
-    from relay_local.openapi import document
+    from relay_local.ops.openapi import document
 
     sys.stdout.write(document())
     return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from relay_local.serve import ApiServer
-    from relay_local.session import LOCAL_EVENTS_SECRET, LOCAL_SIGNING_SECRET, LocalRelay
+    from relay_local.dev.serve import ApiServer
+    from relay_local.dev.session import LOCAL_EVENTS_SECRET, LOCAL_SIGNING_SECRET, LocalRelay
 
     ensure_free(args.port, flag="--port")
     ensure_free(args.aws_port, flag="--aws-port")
@@ -197,30 +200,14 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def resign(event: dict, secret: str | None = None) -> dict:
-    """An API Gateway event whose X-Relay-Signature is made now (event files go stale in 5 minutes):
-    over the body for a POST, over `GET /pushes/<id>` for a status read (relay.signing)."""
-    from relay.signing import sign, sign_status
-    from relay_local.session import LOCAL_SIGNING_SECRET
-
-    secret = secret or LOCAL_SIGNING_SECRET
-    headers = {k: v for k, v in (event.get("headers") or {}).items() if not k.lower().startswith("x-relay-")}
-    if event.get("httpMethod") == "GET":
-        headers.update(sign_status(secret, str((event.get("pathParameters") or {}).get("id") or "")))
-    else:
-        body = event.get("body") or ""
-        headers.update(sign(secret, base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()))
-    return {**event, "headers": headers, "multiValueHeaders": {k: [v] for k, v in headers.items()}}
-
-
-def post_first(relay: object, function: str, event: dict) -> None:
+def post_first(relay: LocalRelay, function: str, event: dict) -> None:
     """On a fresh stack, a status read (`events/api-get-push.json`) would only ever find nothing: post
     `events/api-post-pushes.json` first, so the GET answers the push that file creates (its id is
     derived from the file's Idempotency-Key and the local signing secret)."""
     if function != "ApiFunction" or event.get("httpMethod") != "GET" or event.get("resource") != "/pushes/{id}":
         return
     post = resign(json.loads((Path(__file__).resolve().parents[1] / "events" / "api-post-pushes.json").read_text()))
-    created = relay.invoker.invoke("ApiFunction", post)  # type: ignore[attr-defined]
+    created = relay.invoker.invoke("ApiFunction", post)
     print(f"# posted events/api-post-pushes.json first (a fresh stack has no push): {created['statusCode']} {created['body']}",
           file=sys.stderr)
 
@@ -242,7 +229,7 @@ def _redrive(args: argparse.Namespace) -> int:
     import boto3
 
     from relay.ledger import Ledger
-    from relay.redrive import redrive
+    from relay_local.ops.redrive import redrive
 
     source, target = ("IngestDeadLetterQueue", "IngestQueue") if args.ingest else ("SendDeadLetterQueue", "SendQueue")
     if args.stack:  # a deployed stack: its resources by logical id
@@ -254,7 +241,7 @@ def _redrive(args: argparse.Namespace) -> int:
 
         sqs, ddb = boto3.client("sqs"), boto3.client("dynamodb")
     elif (state := _local_state()) is not None:  # a running `relay local`
-        from relay_local.stack import create_stack
+        from relay_local.dev.stack import create_stack
 
         stack = create_stack(state["endpoint"], name=state["stack"], create=False)
         sqs = boto3.client("sqs", endpoint_url=state["endpoint"], region_name=stack.region)
@@ -326,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
     sub.add_parser("soak", help="the guarantees under injected faults, with figures (`relay soak -n 500`, make soak;"
                    " `relay soak --help` for its options)", add_help=False)
+    sub.add_parser("bench", help="speed and cost figures, each beside its floor (make bench; `relay bench --help` for its"
+                   " options)", add_help=False)
     red = sub.add_parser("redrive", help="move dead-lettered jobs back to the send queue once the cause is fixed", **fmt)
     red.add_argument("--stack", help="a deployed stack's name (none: the `relay local` running from this directory)")
     red.add_argument("--ingest", action="store_true", help="the ingest dead-letter queue instead of the send one")
@@ -351,9 +340,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         if argv[:1] == ["soak"]:  # its own options
-            from relay_local.soak import main as soak_main
+            from relay_local.bench.soak import main as soak_main
 
             return soak_main(argv[1:])
+        if argv[:1] == ["bench"]:  # its own options
+            from relay_local.bench.figures import main as bench_main
+
+            return bench_main(argv[1:], prog="relay bench")
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         return args.func(args)

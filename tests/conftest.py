@@ -15,7 +15,7 @@ SAMPLES = ROOT / "samples"
 
 @pytest.fixture(scope="session")
 def embedded_aws() -> Iterator:
-    from relay_local.embedded import EmbeddedAws
+    from relay_local.dev.embedded import EmbeddedAws
 
     with EmbeddedAws() as aws:
         aws.activate()
@@ -35,8 +35,8 @@ def standin_options() -> dict:
 
 @pytest.fixture
 def relay(embedded_aws, relay_env, standin_options) -> Iterator:
-    from relay_local.session import LOCAL_TOKEN, LocalRelay
-    from relay_local.standin import PushApiStandIn
+    from relay_local.dev.session import LOCAL_TOKEN, LocalRelay
+    from relay_local.dev.standin import PushApiStandIn
 
     api = PushApiStandIn(token=LOCAL_TOKEN, **standin_options).start()
     local = LocalRelay(stack_name=f"t{uuid.uuid4().hex[:10]}", env=relay_env)

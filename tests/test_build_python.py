@@ -1,4 +1,4 @@
-"""`make build` finds the Lambda runtime's Python (relay_local/runtime_python.py) and puts it first on
+"""`make build` finds the Lambda runtime's Python (relay_local/bundle/runtime_python.py) and puts it first on
 PATH for `sam build` and the bytecode step. Run here with stand-in interpreters, a stand-in pyenv and a
 stand-in `sam` (no Python 3.12 nor aws-sam-cli is needed to run these tests)."""
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FINDER = ROOT / "relay_local" / "runtime_python.py"
+FINDER = ROOT / "relay_local" / "bundle" / "runtime_python.py"
 
 
 def executable(path: Path, script: str) -> Path:
@@ -106,7 +106,7 @@ def test_given_a_refusing_shim_when_make_build_runs_then_sam_and_the_bytecode_st
     log = fake_sam["log"].read_text()
     assert f"python3.12={chosen / 'python3.12'}" in log and f"args=build --build-dir {fake_sam['build']}" in log
     # the bytecode step ran under that same interpreter
-    assert f"relay_local/bytecode.py --runtime python3.12 {fake_sam['build']}" in (chosen / "ran.log").read_text()
+    assert f"relay_local/bundle/bytecode.py --runtime python3.12 {fake_sam['build']}" in (chosen / "ran.log").read_text()
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")

@@ -1,11 +1,13 @@
-"""The Lambda bundle: what functions/requirements.txt pulls in, and each handler started from it alone.
+"""The Lambda bundle: what functions/requirements.txt pulls in, each handler started from it alone, and
+no code in it that only the local tools use.
 
-The layout (relay_local.lambda_layout) holds only the bundle and the runtime's boto3, runs with no
+The layout (relay_local.bundle.lambda_layout) holds only the bundle and the runtime's boto3, runs with no
 site-packages and cannot write bytecode, as under /var/task; dated like a `sam deploy` zip.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import re
@@ -14,8 +16,8 @@ import sys
 
 import pytest
 
-from relay_local.bench import COLD_ENV, COLD_INIT, _clean_env
-from relay_local.lambda_layout import (
+from relay_local.bench.coldstart import COLD_ENV, COLD_INIT, _clean_env
+from relay_local.bundle.lambda_layout import (
     FUNCTIONS,
     RUNTIME_PROVIDES,
     UNWANTED,
@@ -24,6 +26,27 @@ from relay_local.lambda_layout import (
     closure,
     requirement_lines,
 )
+
+
+HANDLERS = ("api.app", "ingest.app", "sender.app")
+
+
+def _source(module: str):
+    """functions/<module>.py or functions/<package>/__init__.py, or None (not a module of the bundle)."""
+    path = FUNCTIONS.joinpath(*module.split("."))
+    return next((p for p in (path / "__init__.py", path.with_suffix(".py")) if p.is_file()), None)
+
+
+def _imported_by(module: str) -> set[str]:
+    """The bundle's modules one module imports, at the top or inside a function (absolute imports)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(_source(module).read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    with_packages = names | {name.rsplit(".", i)[0] for name in names for i in range(1, name.count(".") + 1)}
+    return {name for name in with_packages if _source(name)}
 
 
 def _names(dists) -> set[str]:
@@ -63,3 +86,18 @@ def test_given_the_bundle_as_make_build_ships_it_when_a_handler_starts_then_it_i
     assert any(path.endswith(f"/{handler}/app.py") for path in imported)
     assert imported and imported <= from_bytecode, sorted(imported - from_bytecode)[:10]
     assert "bytecode is stale" not in run.stderr
+
+
+def test_given_the_bundle_then_every_module_in_it_is_one_a_handler_imports_and_tool_only_code_stays_out():
+    reached, todo = set(), [*HANDLERS, *(handler.rsplit(".", 1)[0] for handler in HANDLERS)]
+    while todo:
+        module = todo.pop()
+        if module not in reached:
+            reached.add(module)
+            todo += _imported_by(module)
+    bundled = {".".join(p.relative_to(FUNCTIONS).with_suffix("").parts).removesuffix(".__init__")
+               for p in FUNCTIONS.rglob("*.py")}
+
+    # code only the local tools use (as `relay redrive` uses relay_local.ops.redrive) lives in relay_local/
+    assert bundled - reached == set()
+    assert "relay.redrive" not in bundled and _source("relay.redrive") is None

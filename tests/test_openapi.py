@@ -2,7 +2,7 @@
 
 import json
 
-from relay_local.openapi import COMMITTED, document
+from relay_local.ops.openapi import COMMITTED, document
 
 
 def test_given_the_code_when_the_openapi_document_is_generated_then_it_matches_the_committed_one():

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from relay.signing import sign, sign_status
-from relay_local.serve import ApiServer
-from relay_local.session import LOCAL_EVENTS_SECRET, LOCAL_SIGNING_SECRET
+from relay_local.dev.serve import ApiServer
+from relay_local.dev.session import LOCAL_EVENTS_SECRET, LOCAL_SIGNING_SECRET
 
 pytestmark = pytest.mark.integration
 EVENTS = Path(__file__).resolve().parents[2] / "events"

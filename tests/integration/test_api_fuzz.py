@@ -3,7 +3,7 @@
 Request bodies for POST /pushes are generated from docs/openapi.json (`#/components/schemas/
 PushRequest`, refs resolved, list sizes and string lengths capped so bodies stay small); the
 rest from plain hypothesis strategies (arbitrary JSON and bytes, vendor-like events, header and
-path garbage). Everything goes through one local API server (relay_local.serve.ApiServer, i.e.
+path garbage). Everything goes through one local API server (relay_local.dev.serve.ApiServer, i.e.
 the `sam local start-api` stand-in) backed by the embedded AWS, with no background sending.
 
 What the fuzz found once (5xx) is pinned by the regression tests at the end.
@@ -31,8 +31,8 @@ from hypothesis import strategies as st
 
 from relay.api_models import PushAccepted, PushStatus
 from relay.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, sign_status, signature
-from relay_local.serve import ApiServer
-from relay_local.session import LOCAL_EVENTS_SECRET, LOCAL_SIGNING_SECRET, LocalRelay
+from relay_local.dev.serve import ApiServer
+from relay_local.dev.session import LOCAL_EVENTS_SECRET, LOCAL_SIGNING_SECRET, LocalRelay
 
 pytestmark = [
     pytest.mark.integration,

@@ -137,8 +137,8 @@ def test_given_relay_version_then_it_prints_the_installed_package_version(tmp_pa
 def test_given_any_command_then_every_flag_has_help_and_shows_its_default():
     import argparse
 
+    from relay_local.bench.soak import build_parser as soak_parser
     from relay_local.cli import build_parser
-    from relay_local.soak import build_parser as soak_parser
 
     parser = build_parser()
     [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001

@@ -11,7 +11,7 @@ import pytest
 
 from relay.ledger import Ledger
 from relay.media import shorten_media_name
-from relay_local.ledger_reads import by_vendor_id, job_items, number_history, object_fate, scan_all
+from relay_local.dev.ledger_reads import by_vendor_id, job_items, number_history, object_fate, scan_all
 
 pytestmark = pytest.mark.integration
 
@@ -181,7 +181,7 @@ def test_given_a_channel_without_dynamic_media_when_a_manifest_arrives_then_one_
 
 
 def test_given_the_vendor_refuses_when_sent_then_every_recipient_fails_with_the_vendors_code_verbatim(relay, sample):
-    from relay_local.standin import Answer
+    from relay_local.dev.standin import Answer
 
     relay.api.script(Answer(vendor_status=403))
     put(relay, "outbox/447700900501/p.jpg", sample("photo.jpg"), "x")
@@ -195,7 +195,7 @@ def test_given_the_vendor_refuses_when_sent_then_every_recipient_fails_with_the_
 
 
 def test_given_a_server_error_then_service_unavailable_when_sent_then_the_job_is_retried_until_accepted(relay, sample):
-    from relay_local.standin import Answer
+    from relay_local.dev.standin import Answer
 
     relay.api.script(Answer(http_status=500), Answer(vendor_status=101))
     put(relay, "outbox/447700900601/p.jpg", sample("photo.jpg"), "x")

@@ -1,4 +1,4 @@
-"""The embedded AWS refuses what AWS refuses (relay_local.strict_sqs, strict_dynamodb, strict_s3,
+"""The embedded AWS refuses what AWS refuses (relay_local.dev.strict_sqs, strict_dynamodb, strict_s3,
 lambda_limits, serve's 29 s): each limit is shown refused with AWS's error code, and a request just
 under it shown accepted. Sizes are counted in UTF-8 bytes, so the texts are Hindi (3 bytes a letter)."""
 
@@ -15,7 +15,7 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from relay_local import lambda_limits
+from relay_local.dev import lambda_limits
 
 pytestmark = pytest.mark.integration
 
@@ -305,7 +305,7 @@ def test_given_ingest_messages_over_6_mb_together_when_polled_then_lambda_style_
 
 @pytest.fixture
 def served(relay):
-    from relay_local.serve import ApiServer
+    from relay_local.dev.serve import ApiServer
 
     with ApiServer(relay, pump=False, integration_timeout=1.0) as server, httpx.Client(base_url=server.url, timeout=30) as http:
         yield server, http
@@ -322,7 +322,7 @@ def test_given_a_function_answer_over_6_mb_when_returned_through_api_gateway_the
     import api.app as api_app  # noqa: F401 - the module the invoker loads (functions/ is on sys.path)
 
     from relay.signing import sign_status
-    from relay_local.session import LOCAL_SIGNING_SECRET
+    from relay_local.dev.session import LOCAL_SIGNING_SECRET
 
     server, http = served
     unknown = "0" * 24
@@ -373,7 +373,7 @@ def test_given_a_function_slower_than_the_integration_timeout_when_called_then_5
 
 
 def test_given_the_default_server_when_made_then_api_gateways_29_seconds(relay):
-    from relay_local.serve import ApiServer
+    from relay_local.dev.serve import ApiServer
 
     server = ApiServer(relay, pump=False)
     try:

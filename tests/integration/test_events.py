@@ -10,9 +10,9 @@ import pytest
 
 from relay.ledger import Ledger
 from relay.models import PushJob
-from relay_local.cli import resign
-from relay_local.demo import recipients, upload_samples
-from relay_local.ledger_reads import scan_all
+from relay_local.dev.demo import recipients, upload_samples
+from relay_local.dev.ledger_reads import scan_all
+from relay_local.ops.sign_event import resign
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 FUNCTION_FOR = {"s3-": "IngestFunction", "sqs-ingest": "IngestFunction", "sqs-send": "SenderFunction", "api-": "ApiFunction"}
@@ -156,7 +156,7 @@ def test_given_the_get_event_when_signed_by_sign_event_then_the_signature_is_ove
     # Given events/api-get-push.json
     from relay.signing import status_payload, verify
     from relay_local.cli import main
-    from relay_local.session import LOCAL_SIGNING_SECRET
+    from relay_local.dev.session import LOCAL_SIGNING_SECRET
 
     # When `relay sign-event` signs it
     assert main(["sign-event", str(EVENTS / "api-get-push.json")]) == 0

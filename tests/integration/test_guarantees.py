@@ -11,8 +11,8 @@ import pytest
 
 from relay.ledger import Ledger
 from relay.ratelimit import RateLimiter
-from relay_local.ledger_reads import scan_all
-from relay_local.standin import Answer
+from relay_local.dev.ledger_reads import scan_all
+from relay_local.dev.standin import Answer
 
 pytestmark = pytest.mark.integration
 
@@ -186,7 +186,7 @@ def test_given_a_timeout_after_the_vendor_accepted_then_a_delivery_report_settle
 
 
 def test_given_dead_lettered_jobs_when_the_cause_is_fixed_and_they_are_redriven_then_they_are_sent(relay, sample):
-    from relay.redrive import redrive
+    from relay_local.ops.redrive import redrive
 
     # Given the vendor refused the account (no balance): the job is failed and dead-lettered
     relay.api.script(Answer(vendor_status=403))

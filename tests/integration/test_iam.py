@@ -1,5 +1,5 @@
 """IAM as deployed: every function's calls (and its event source mapping's) are checked against the
-role `sam deploy` gives it (relay_local.iam). Removing one permission from a function's transformed
+role `sam deploy` gives it (relay_local.dev.iam). Removing one permission from a function's transformed
 policy makes a real scenario fail with AccessDenied; S3 answers 403 for a missing key to a role
 without s3:ListBucket, and the relay reads that as one rejected recipient, not a failed batch."""
 
@@ -14,13 +14,13 @@ from botocore.exceptions import ClientError
 
 from relay.ledger import Ledger
 from relay.signing import sign
-from relay_local.iam import Enforcer
-from relay_local.iam_roles import revoke, transformed
-from relay_local.invoker import Invoker
-from relay_local.ledger_reads import scan_all
-from relay_local.poller import SqsPoller, pump
-from relay_local.serve import ApiServer
-from relay_local.session import LOCAL_SIGNING_SECRET
+from relay_local.dev.iam import Enforcer
+from relay_local.dev.iam_roles import revoke, transformed
+from relay_local.dev.invoker import Invoker
+from relay_local.dev.ledger_reads import scan_all
+from relay_local.dev.poller import SqsPoller, pump
+from relay_local.dev.serve import ApiServer
+from relay_local.dev.session import LOCAL_SIGNING_SECRET
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +82,7 @@ def test_given_ingest_without_batch_write_when_a_file_is_uploaded_then_access_de
 
 
 def test_given_sender_without_change_message_visibility_when_the_vendor_fails_then_the_retry_is_refused(relay, sample):
-    from relay_local.standin import Answer
+    from relay_local.dev.standin import Answer
 
     # Given the sender's role without sqs:ChangeMessageVisibility (as template.yaml had it) and a vendor 500
     enforcer = with_role_without(relay, "SenderFunction", "sqs:ChangeMessageVisibility")

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from relay.ledger import Ledger
 from relay.s3media import MediaStore
-from relay_local.ledger_reads import scan_all
+from relay_local.dev.ledger_reads import scan_all
 
 pytestmark = pytest.mark.integration
 
@@ -266,7 +266,7 @@ def test_given_an_outbox_file_overwritten_after_planning_when_sent_then_each_upl
     first, second = sample("photo.jpg"), sample("photo.jpg") + b"-second version"
     # and a file planned by IngestFunction but not sent yet
     put(relay, key, first, message="first")
-    from relay_local.poller import pump
+    from relay_local.dev.poller import pump
     assert pump([relay.pollers["IngestFunction"]], timeout=60)
     assert relay.api.requests == []
     # When the file is overwritten with other bytes, and everything runs

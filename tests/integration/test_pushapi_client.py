@@ -23,11 +23,11 @@ from relay.ledger import Ledger
 from relay.models import Entry, MediaRef, PushJob
 from relay.pushapi import PushApiClient, PushResult, TransportError, build_request
 from relay.sending import Sender
-from relay_local.ledger_reads import by_vendor_id, job_items
-from relay_local.poller import pump
-from relay_local.ports import free_port
-from relay_local.session import LOCAL_TOKEN
-from relay_local.standin import Answer, PushApiStandIn
+from relay_local.dev.ledger_reads import by_vendor_id, job_items
+from relay_local.dev.poller import pump
+from relay_local.dev.ports import free_port
+from relay_local.dev.session import LOCAL_TOKEN
+from relay_local.dev.standin import Answer, PushApiStandIn
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from relay_local.ports import free_port
+from relay_local.dev.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 RELAY = Path(sys.executable).with_name("relay")

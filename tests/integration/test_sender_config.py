@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from relay_local.demo import upload_samples
-from relay_local.session import LOCAL_TOKEN
+from relay_local.dev.demo import upload_samples
+from relay_local.dev.session import LOCAL_TOKEN
 
 pytestmark = pytest.mark.integration
 EVENTS = Path(__file__).resolve().parents[2] / "events"

@@ -13,9 +13,9 @@ import boto3
 import pytest
 
 from relay.ledger import Ledger, push_pk
-from relay_local.invoker import LocalContext
-from relay_local.ledger_reads import scan_all
-from relay_local.standin import Answer
+from relay_local.dev.invoker import LocalContext
+from relay_local.dev.ledger_reads import scan_all
+from relay_local.dev.standin import Answer
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +63,7 @@ def context(seconds: int) -> LocalContext:
 def strict_visibility(relay) -> Iterator[dict]:
     """Records the sender's ChangeMessageVisibility calls and whether SQS's rule refuses each (a
     message invisible beyond 12 hours from its first receive); the embedded SQS refuses them for real
-    (relay_local/strict_sqs.py), from the first receive the test sets with `backdate`."""
+    (relay_local/dev/strict_sqs.py), from the first receive the test sets with `backdate`."""
     from relay.aws import client
 
     first_receive: dict[str, float] = {}  # receipt handle -> first receive (unix seconds)
@@ -176,7 +176,7 @@ def test_given_an_http_error_that_is_not_a_push_result_then_the_outcome_counts_a
 
     from relay.models import PushJob
     from relay.pushapi import PushApiClient
-    from relay_local.session import LOCAL_TOKEN
+    from relay_local.dev.session import LOCAL_TOKEN
 
     relay.api.script(Answer(http_status=403, body="<html>blocked</html>"))
     plan_one(relay, sample, "447700902102")

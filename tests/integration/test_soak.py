@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from relay_local.soak import run
+from relay_local.bench.soak import run
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from relay_local.ports import free_port
-from relay_local.standin import FAULT_KINDS, Answer, Faults, PushApiStandIn
+from relay_local.dev.ports import free_port
+from relay_local.dev.standin import FAULT_KINDS, Answer, Faults, PushApiStandIn
 
 pytestmark = pytest.mark.integration
 

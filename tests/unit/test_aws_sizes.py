@@ -6,9 +6,9 @@ import base64
 
 import pytest
 
-from relay_local import lambda_limits
-from relay_local.strict_dynamodb import item_size, value_size
-from relay_local.strict_sqs import message_size
+from relay_local.dev import lambda_limits
+from relay_local.dev.strict_dynamodb import item_size, value_size
+from relay_local.dev.strict_sqs import message_size
 
 
 @pytest.mark.parametrize("value, size", [

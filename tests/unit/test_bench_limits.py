@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from relay.manifest import MAX_MANIFEST_BYTES, MAX_ROWS
-from relay_local.bench import _manifest_at_limits, print_ingest_at_limits
+from relay_local.bench.memory import _manifest_at_limits, print_ingest_at_limits
 
 
 def test_given_a_peak_over_the_functions_memory_when_printed_then_the_bench_names_the_miss(capsys):

@@ -1,4 +1,4 @@
-"""Bytecode shipped in the Lambda package (relay_local/bytecode.py, run by `make build`).
+"""Bytecode shipped in the Lambda package (relay_local/bundle/bytecode.py, run by `make build`).
 
 Each case imports in a fresh interpreter that cannot write bytecode (as under read-only /var/task),
 with every file dated like a `sam deploy` zip entry, and reads `python -v` to see whether the module
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from relay_local.bytecode import LAMBDA_TASK_ROOT, compile_tree, date_like_a_lambda_zip, function_dirs, main
+from relay_local.bundle.bytecode import LAMBDA_TASK_ROOT, compile_tree, date_like_a_lambda_zip, function_dirs, main
 from relay_local.template import ROOT, load_template
 
 HERE = f"python{sys.version_info.major}.{sys.version_info.minor}"
@@ -131,4 +131,4 @@ def test_given_the_makefile_when_building_then_bytecode_is_compiled_for_the_temp
     compile_step = steps[sam + 1]
     # the runtime's interpreter is first on PATH for sam build, then compiles the bytecode
     assert path < sam
-    assert compile_step == f"{runtime} relay_local/bytecode.py --runtime {runtime} .aws-sam/build"
+    assert compile_step == f"{runtime} relay_local/bundle/bytecode.py --runtime {runtime} .aws-sam/build"

@@ -1,10 +1,10 @@
-"""Which IAM action on which resource each AWS call needs (relay_local.iam_actions)."""
+"""Which IAM action on which resource each AWS call needs (relay_local.dev.iam_actions)."""
 
 from __future__ import annotations
 
 import pytest
 
-from relay_local.iam_actions import Need, UnmappedOperation, Where, needs
+from relay_local.dev.iam_actions import Need, UnmappedOperation, Where, needs
 
 W = Where(region="eu-west-1", account="111122223333")
 TABLE = "arn:aws:dynamodb:eu-west-1:111122223333:table/"

@@ -1,13 +1,13 @@
-"""The functions' roles after the SAM transform, and the IAM evaluator (relay_local.iam_roles)."""
+"""The functions' roles after the SAM transform, and the IAM evaluator (relay_local.dev.iam_roles)."""
 
 from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError
 
-from relay_local.iam import AccessDenied, Enforcer, UnmappedCall
-from relay_local.iam_roles import evaluate, revoke, roles, transformed
-from relay_local.stack import ACCOUNT, LocalStack
+from relay_local.dev.iam import AccessDenied, Enforcer, UnmappedCall
+from relay_local.dev.iam_roles import evaluate, revoke, roles, transformed
+from relay_local.dev.stack import ACCOUNT, LocalStack
 from relay_local.template import Resolver, parameter_defaults, template
 
 REGION = "us-east-1"
@@ -153,7 +153,7 @@ def test_given_an_operation_without_a_rule_then_the_call_is_refused_as_access_de
 
 
 def test_given_a_managed_policy_named_without_its_arn_then_the_transform_finds_it():
-    from relay_local.iam_roles import transform
+    from relay_local.dev.iam_roles import transform
 
     doc = {"Transform": "AWS::Serverless-2016-10-31", "Resources": {"Fn": {"Type": "AWS::Serverless::Function", "Properties": {
         "Handler": "a.b", "Runtime": "python3.12", "CodeUri": "functions/", "Policies": ["AmazonS3ReadOnlyAccess"]}}}}

@@ -3,6 +3,9 @@
 Push jobs get their push item reset to `retry` with a fresh attempt count, so the sender claims
 and sends them again; their recipients' `failed` entries are overwritten by the new outcome (one
 ledger entry per recipient, always). S3 notifications go back to the ingest queue as they were.
+
+Only the `relay redrive` command uses it, so it lives with the local tools, not in the Lambda bundle
+(tests/test_bundle.py fails if tool-only code comes back into functions/).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pydantic import ValidationError
 
 from relay.ledger import Ledger
 from relay.models import PushJob
+from relay.lifecycle import JobState
 
 
 @dataclass
@@ -38,7 +42,7 @@ def redrive(sqs: Any, dead_letter_url: str, target_url: str, ledger: Ledger | No
                 except ValidationError:
                     job = None
                 if job is not None:
-                    ledger.set_job_state(job.job_id, "retry", attempts=0, redriven=True)
+                    ledger.set_job_state(job.job_id, JobState.RETRY, attempts=0, redriven=True)
                     report.jobs_reset += 1
             sqs.send_message(QueueUrl=target_url, MessageBody=message["Body"])
             sqs.delete_message(QueueUrl=dead_letter_url, ReceiptHandle=message["ReceiptHandle"])

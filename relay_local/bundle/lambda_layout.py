@@ -25,7 +25,7 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
-from relay_local.bytecode import compile_tree, date_like_a_lambda_zip
+from relay_local.bundle.bytecode import compile_tree, date_like_a_lambda_zip
 from relay_local.template import FUNCTIONS, ROOT
 
 #: what the Lambda Python runtime brings (functions/requirements.txt leaves boto3 to it)
@@ -120,6 +120,6 @@ def build_layout(root: Path) -> Layout:
                   bundled=tuple(d.metadata["Name"] for d in bundled), provided=tuple(d.metadata["Name"] for d in provided))
 
 
-if __name__ == "__main__":  # python -m relay_local.lambda_layout DEST: build one to look at
+if __name__ == "__main__":  # python -m relay_local.bundle.lambda_layout DEST: build one to look at
     layout = build_layout(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / ".bench" / "lambda")
     print(f"runtime: {', '.join(layout.provided)}\ntask: {', '.join(layout.bundled)}\nunwanted: {layout.unwanted or 'none'}")

@@ -2,12 +2,12 @@
 function gets from `sam deploy`, and refused as AWS would refuse it.
 
 Mechanism, and why this one:
-- **Roles** come from the SAM transform of template.yaml (relay_local.iam_roles): the role
+- **Roles** come from the SAM transform of template.yaml (relay_local.dev.iam_roles): the role
   CloudFormation creates, with the managed policies SAM attaches, resolved against the local
   stack's names. So the check follows template.yaml; there is no second list of permissions to
   keep in step.
 - **Calls** are checked in the client, with botocore's event hooks, before they leave: each
-  operation is mapped to the IAM action(s) and resource ARN(s) it needs (relay_local.iam_actions;
+  operation is mapped to the IAM action(s) and resource ARN(s) it needs (relay_local.dev.iam_actions;
   an operation without a rule is refused, not allowed). A call the role does not allow raises the
   ClientError AWS would answer (HTTP 403, `AccessDenied` / `AccessDeniedException`), so the
   relay's own error handling sees what it would see on AWS, and nothing reaches moto.
@@ -27,7 +27,7 @@ Mechanism, and why this one:
   the role of the function running at the time of the call (worker threads included). The test
   harness's own clients (uploads, ledger reads, acting as the account owner) are not checked.
   The SQS poller plays Lambda's event source mapping, which uses the function's role: its
-  receives and deletes are checked against that role (relay_local.poller, `Enforcer.check`).
+  receives and deletes are checked against that role (relay_local.dev.poller, `Enforcer.check`).
 - **Conditions** in policies are not evaluated: an Allow with a Condition is treated as not
   matching (stricter than AWS), a Deny with one as matching.
 
@@ -48,9 +48,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from relay_local.iam_actions import Need, UnmappedOperation, Where, bucket_arn, needs
-from relay_local.iam_roles import Decision, Role, roles, transformed
-from relay_local.stack import ACCOUNT, LocalStack
+from relay_local.dev.iam_actions import Need, UnmappedOperation, Where, bucket_arn, needs
+from relay_local.dev.iam_roles import Decision, Role, roles, transformed
+from relay_local.dev.stack import ACCOUNT, LocalStack
 from relay_local.template import FUNCTIONS
 
 log = logging.getLogger("relay.iam")
@@ -67,7 +67,7 @@ class AccessDenied(ClientError):
 
 
 class UnmappedCall(AccessDenied):
-    """A call relay_local.iam_actions has no rule for: refused, and logged as an error."""
+    """A call relay_local.dev.iam_actions has no rule for: refused, and logged as an error."""
 
 
 @dataclass(frozen=True)
@@ -238,5 +238,5 @@ def install() -> None:
                 watch(client)
             return client
 
-        botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+        botocore.session.Session.create_client = create_client  # type: ignore[method-assign]  # every client
         _installed = True

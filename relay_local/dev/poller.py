@@ -11,8 +11,8 @@ from typing import Any
 
 import boto3
 
-from relay_local import lambda_limits
-from relay_local.invoker import Invoker
+from relay_local.dev import lambda_limits
+from relay_local.dev.invoker import Invoker
 from relay_local.template import functions
 
 log = logging.getLogger("relay.poller")
@@ -39,7 +39,7 @@ class SqsPoller:
 
     def _as_mapping(self, operation: str, **params: Any) -> None:
         """Lambda's event source mapping receives and deletes with the FUNCTION's role: check it
-        (relay_local.iam; the invoker's current enforcer, if any). The harness's own uses of
+        (relay_local.dev.iam; the invoker's current enforcer, if any). The harness's own uses of
         `self.sqs` (pending counts, a soak's injected duplicates) are not the mapping's."""
         if self.invoker.iam is not None:
             self.invoker.iam.check(self.logical_id, "sqs", operation, params)

@@ -17,8 +17,8 @@ import httpx
 
 from relay.ledger import Ledger
 from relay.lifecycle import RECIPIENT_FINAL_STATES
-from relay_local.ledger_reads import scan_all
-from relay_local.session import LocalRelay
+from relay_local.dev.ledger_reads import scan_all
+from relay_local.dev.session import LocalRelay
 from relay_local.template import ROOT
 
 SAMPLES = ROOT / "samples"
@@ -99,8 +99,8 @@ def check_media_urls(relay: LocalRelay) -> tuple[int, list[str]]:
 def webhook_push(relay: LocalRelay) -> list[str]:
     """Second act: a third-party system pushes over the signed HTTP API, the vendor reports delivery."""
     from relay.signing import sign, sign_status
-    from relay_local.serve import ApiServer
-    from relay_local.session import LOCAL_EVENTS_SECRET, LOCAL_SIGNING_SECRET
+    from relay_local.dev.serve import ApiServer
+    from relay_local.dev.session import LOCAL_EVENTS_SECRET, LOCAL_SIGNING_SECRET
 
     print()
     with ApiServer(relay, pump=False) as server, httpx.Client(base_url=server.url, timeout=20) as http:

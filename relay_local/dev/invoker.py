@@ -13,8 +13,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from relay_local import iam, lambda_limits
-from relay_local.stack import ACCOUNT, LocalStack
+from relay_local.dev import iam, lambda_limits
+from relay_local.dev.stack import ACCOUNT, LocalStack
 from relay_local.template import FUNCTIONS as FUNCTIONS_DIR, functions
 
 
@@ -60,7 +60,7 @@ def fresh_container() -> None:
 class Invoker:
     def __init__(self, stack: LocalStack, extra_env: dict[str, str] | None = None, enforce_iam: bool | None = None) -> None:
         self.stack = stack
-        #: each function's calls are checked against its deployed role (relay_local.iam); on by default
+        #: each function's calls are checked against its deployed role (relay_local.dev.iam); on by default
         self.iam = iam.Enforcer(stack) if (iam.enabled() if enforce_iam is None else enforce_iam) else None
         self.extra_env = dict(extra_env or {})
         self._applied: dict[str, str] | None = None

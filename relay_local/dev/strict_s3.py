@@ -38,6 +38,6 @@ def install() -> None:
         finally:
             _completing.active = False
 
-    S3Backend.put_object = quiet_put_object  # type: ignore[method-assign]
-    S3Backend.complete_multipart_upload = complete_once  # type: ignore[method-assign]
-    S3Backend.__relay_strict__ = True  # type: ignore[attr-defined]
+    S3Backend.put_object = quiet_put_object  # type: ignore[method-assign]  # patching moto in place
+    S3Backend.complete_multipart_upload = complete_once  # type: ignore[method-assign]  # patching moto in place
+    S3Backend.__relay_strict__ = True  # type: ignore[attr-defined]  # our marker: patched once

@@ -17,9 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from relay_local import lambda_limits
-from relay_local.session import LocalRelay
-from relay_local.stack import ACCOUNT
+from relay_local.dev import lambda_limits
+from relay_local.dev.session import LocalRelay
+from relay_local.dev.stack import ACCOUNT
 from relay_local.template import functions
 
 log = logging.getLogger("relay.serve")

@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 
-from relay_local.ports import free_port
+from relay_local.dev.ports import free_port
 
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -65,7 +65,7 @@ def as_strict_as_aws() -> None:
     SQS message sizes in bytes and the 12-hour visibility (strict_sqs), DynamoDB item sizes and
     BatchWriteItem's rules (strict_dynamodb), one S3 notification per multipart object (strict_s3).
     Lambda's 6 MB payloads are the Invoker's (lambda_limits), API Gateway's 29 s `relay serve`'s."""
-    from relay_local import strict_dynamodb, strict_s3, strict_sqs
+    from relay_local.dev import strict_dynamodb, strict_s3, strict_sqs
 
     strict_sqs.install()
     strict_dynamodb.install()
@@ -82,9 +82,11 @@ def _linear_sqs_receive() -> None:
 
     def is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: str, message: object) -> bool:
         queue = self.get_queue(queue_name)
-        return int(queue.message_retention_period) + message.sent_timestamp / 1000 > unix_time()  # type: ignore[attr-defined]
+        sent = message.sent_timestamp / 1000  # type: ignore[attr-defined]  # moto's untyped Message
+        return int(queue.message_retention_period) + sent > unix_time()
 
-    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
+    patched = is_message_valid_based_on_retention_period
+    SQSBackend.is_message_valid_based_on_retention_period = patched  # type: ignore[method-assign]  # patching moto
 
 
 _DYNAMODB_WRITE_LOCK = threading.RLock()
@@ -101,10 +103,10 @@ def _atomic_dynamodb_writes() -> None:
         if getattr(method, "__relay_atomic__", False):
             continue
 
-        def locked(*args, __method=method, **kwargs):  # type: ignore[no-untyped-def]
+        def locked(*args, __method=method, **kwargs):  # type: ignore[no-untyped-def]  # wraps any moto method
             with _DYNAMODB_WRITE_LOCK:
                 return __method(*args, **kwargs)
 
         functools.update_wrapper(locked, method)
-        locked.__relay_atomic__ = True  # type: ignore[attr-defined]
+        locked.__relay_atomic__ = True  # type: ignore[attr-defined]  # our marker: wrapped once
         setattr(DynamoDBBackend, name, locked)

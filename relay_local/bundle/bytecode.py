@@ -1,4 +1,4 @@
-"""Bytecode in the Lambda package: `python3.12 relay_local/bytecode.py --runtime python3.12 .aws-sam/build`.
+"""Bytecode in the Lambda package: `python3.12 relay_local/bundle/bytecode.py --runtime python3.12 .aws-sam/build`.
 
 `make build` runs this after `sam build`. Why it matters:
 

@@ -79,7 +79,7 @@ def install() -> None:
         return
     _sizes(SQSBackend)
     _visibility(SQSBackend, Message)
-    SQSBackend.__relay_strict__ = True  # type: ignore[attr-defined]
+    SQSBackend.__relay_strict__ = True  # type: ignore[attr-defined]  # our marker: patched once
 
 
 def _too_long(limit: int) -> Exception:

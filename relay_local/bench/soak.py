@@ -39,12 +39,12 @@ import httpx
 from relay.ledger import Ledger
 from relay.lifecycle import RECIPIENT_FINAL_STATES
 from relay.signing import sign
-from relay_local.embedded import EmbeddedAws
-from relay_local.ledger_reads import scan_all
-from relay_local.poller import SqsPoller, pump
-from relay_local.serve import ApiServer
-from relay_local.session import LOCAL_SIGNING_SECRET, LOCAL_TOKEN, LocalRelay
-from relay_local.standin import Faults, PushApiStandIn
+from relay_local.dev.embedded import EmbeddedAws
+from relay_local.dev.ledger_reads import scan_all
+from relay_local.dev.poller import SqsPoller, pump
+from relay_local.dev.serve import ApiServer
+from relay_local.dev.session import LOCAL_SIGNING_SECRET, LOCAL_TOKEN, LocalRelay
+from relay_local.dev.standin import Faults, PushApiStandIn
 from relay_local.template import ROOT
 
 SAMPLES = ROOT / "samples" / "media"

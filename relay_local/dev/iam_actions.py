@@ -187,5 +187,5 @@ def needs(service: str, operation: str, params: dict[str, Any], where: Where) ->
     service = _PREFIX.get(service, service)
     rule = _RULES.get((service, operation))
     if rule is None:
-        raise UnmappedOperation(f"relay_local.iam_actions has no IAM rule for {service}.{operation}: add one (and the permission)")
+        raise UnmappedOperation(f"relay_local.dev.iam_actions has no IAM rule for {service}.{operation}: add one (and the permission)")
     return rule(params, where)

@@ -286,12 +286,12 @@ class _Server(ThreadingHTTPServer):
         self._conns_lock = threading.Lock()
         super().__init__(address, _Handler)
 
-    def process_request(self, request, client_address):  # type: ignore[override]
+    def process_request(self, request, client_address):  # type: ignore[override]  # socketserver's untyped signature
         with self._conns_lock:
             self._conns.add(request)
         super().process_request(request, client_address)
 
-    def shutdown_request(self, request):  # type: ignore[override]
+    def shutdown_request(self, request):  # type: ignore[override]  # socketserver's untyped signature
         with self._conns_lock:
             self._conns.discard(request)
         super().shutdown_request(request)
@@ -306,7 +306,7 @@ class _Server(ThreadingHTTPServer):
             except OSError:
                 pass
 
-    def handle_error(self, request, client_address) -> None:  # type: ignore[override]
+    def handle_error(self, request, client_address) -> None:  # type: ignore[override]  # socketserver's signature
         # No tracebacks on stderr (client went away mid-answer, etc.); the exception text
         # never contains a request body.
         log.debug("stand-in: connection error from %s", client_address, exc_info=True)
@@ -379,7 +379,7 @@ class _Handler(BaseHTTPRequestHandler):
         return urlsplit(self.path).path
 
     # -- verbs ------------------------------------------------------------------------------
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:  # noqa: N802 - http.server's handler name
         raw = self._read_body()
         if raw is None:
             self.close_connection = True
@@ -407,7 +407,7 @@ class _Handler(BaseHTTPRequestHandler):
             reply = _json_reply(500, {"status": 500, "message": "Stand-in internal error"})
         self._send(reply)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:  # noqa: N802 - http.server's handler name
         path = self._path()
         if path == "/_requests":
             reply = _json_reply(200, [r.to_public_dict() for r in self.server.standin.requests])
@@ -424,7 +424,7 @@ class _Handler(BaseHTTPRequestHandler):
         known = path in PUSH_PATHS or path in ("/_reset", "/_script", "/_requests")
         self._send(_method_not_allowed("GET" if path == "/_requests" else "POST") if known else _not_found(path))
 
-    do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _other  # noqa: N815
+    do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _other  # noqa: N815 - http.server's handler names
 
 
 def _not_found(path: str) -> _Reply:

@@ -8,11 +8,11 @@ from typing import Any
 
 import boto3
 
-from relay_local.embedded import EmbeddedAws
-from relay_local.invoker import Invoker
-from relay_local.poller import SqsPoller, pump
-from relay_local.stack import LocalStack, create_stack
-from relay_local.standin import PushApiStandIn
+from relay_local.dev.embedded import EmbeddedAws
+from relay_local.dev.invoker import Invoker
+from relay_local.dev.poller import SqsPoller, pump
+from relay_local.dev.stack import LocalStack, create_stack
+from relay_local.dev.standin import PushApiStandIn
 from relay_local.template import functions
 
 LOCAL_TOKEN = "local-demo-token"

@@ -1,4 +1,4 @@
-"""The Lambda runtime's interpreter for `make build`: `python3 relay_local/runtime_python.py python3.12`.
+"""The Lambda runtime's interpreter for `make build`: `python3 relay_local/bundle/runtime_python.py python3.12`.
 
 `sam build` looks for `python3.12` (the template's Runtime) on PATH, and the bytecode step must run
 under that same version. On many machines `python3.12` exists but is not the first thing PATH finds:

@@ -107,10 +107,10 @@ def install() -> None:
     if getattr(DynamoDBBackend, "__relay_strict__", False):
         return
     # moto's own (differently counted) 405,000-byte check on every attribute set: replaced below
-    LimitedSizeDict.__setitem__ = dict.__setitem__  # type: ignore[assignment,method-assign]
+    LimitedSizeDict.__setitem__ = dict.__setitem__  # type: ignore[assignment,method-assign]  # patching moto in place
     _item_size(DynamoDBBackend)
     _batch_write(DynamoHandler)
-    DynamoDBBackend.__relay_strict__ = True  # type: ignore[attr-defined]
+    DynamoDBBackend.__relay_strict__ = True  # type: ignore[attr-defined]  # our marker: patched once
 
 
 def _validation(message: str) -> Exception:

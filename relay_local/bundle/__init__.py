@@ -1,0 +1,5 @@
+"""The Lambda bundle's build step and a Lambda-like layout of it.
+
+`bytecode.py` and `runtime_python.py` are run by path by `make build` (with the functions' runtime,
+or the system python3, neither of which has this project installed): they import only the standard
+library. `lambda_layout` builds the bundle as `make build` ships it, for tests and the bench."""

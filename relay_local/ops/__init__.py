@@ -1,0 +1,1 @@
+"""Operating a stack, deployed or local: `relay redrive`, `relay openapi`."""
