@@ -119,7 +119,7 @@ def parse_manifest(key: str, data: bytes) -> Manifest:
     except ValidationError as exc:
         raise ManifestError(_first_error(exc, "setting")) from None
     shared = placeholders(campaign.message)
-    rows = []
+    rows: list[ManifestRow] = []
     raw_rows.reverse()
     while raw_rows:  # each parsed row is dropped as soon as it is converted (memory at the limits)
         rows.append(_row(len(rows) + 1, raw_rows.pop(), shared))

@@ -60,7 +60,7 @@ def remaining_budget(attributes: dict[str, Any], now: float) -> float:
     received after it is sent); without either, nothing is assumed left."""
     first = attributes.get("ApproximateFirstReceiveTimestamp") or attributes.get("SentTimestamp")
     try:
-        first_s = int(first) / 1000
+        first_s = int(str(first)) / 1000
     except (TypeError, ValueError):
         return 0.0
     return MAX_VISIBLE_SPAN - (now - first_s) - BUDGET_MARGIN

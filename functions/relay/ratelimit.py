@@ -60,9 +60,8 @@ class RateLimiter:
         for _attempt in range(3):
             now = self.clock()
             fresh = self._view is None
-            if fresh:
-                self._view = self._slots()
-            used = self._view
+            used = self._slots() if self._view is None else self._view
+            self._view = used
             cutoff = now - self.window
             free = sorted((used.get(slot, 0.0), slot) for slot in range(self.limit) if used.get(slot, 0.0) <= cutoff)
             if not free:  # the view can only be older than the table: no slot is free there either

@@ -97,7 +97,8 @@ class MediaStore:
 
     def read(self, bucket: str, key: str) -> bytes:
         try:
-            return self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            data: bytes = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            return data
         except ClientError as exc:
             missing = _missing(bucket, key, exc)
             if missing is not None:
@@ -122,7 +123,8 @@ class Presigner:
         }
         if media.version_id:  # the version that was checked and planned (needs s3:GetObjectVersion)
             params["VersionId"] = media.version_id
-        return self._signer.generate_presigned_url("get_object", Params=params, ExpiresIn=ttl_seconds)
+        url: str = self._signer.generate_presigned_url("get_object", Params=params, ExpiresIn=ttl_seconds)
+        return url
 
 
 def _disposition(media: MediaRef) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -222,7 +223,7 @@ class Sender:
         return SendOutcome(job.job_id, JobState.SPLIT, vendor_status=result.status, vendor_message=result.message)
 
     def _record(self, job: PushJob, token: str, result: PushResult) -> SendOutcome:
-        vendor = {"vendor_status": result.status, "vendor_message": result.message}
+        vendor: dict[str, Any] = {"vendor_status": result.status, "vendor_message": result.message}
         if result.accepted:
             self.ledger.record_accepted(job, token, result.push_id, _match_ids(job, result), **vendor)
             return SendOutcome(job.job_id, JobState.ACCEPTED, result.push_id, result.status, result.message,
@@ -248,7 +249,7 @@ def _match_ids(job: PushJob, result: PushResult) -> dict[str, tuple[str | None, 
     data = result.data
     if len(data) == len(job.entries) and all(d.number in (None, e.number) for d, e in zip(data, job.entries, strict=True)):
         return {e.rid: (d.msg_id, d.credit) for d, e in zip(data, job.entries, strict=True)}
-    by_number: dict[str, deque] = defaultdict(deque)
+    by_number: dict[str, deque[Any]] = defaultdict(deque)
     for d in data:
         if d.number is not None:
             by_number[d.number].append(d)

@@ -20,7 +20,7 @@ The SQS side is Powertools': `SQSRecord` and the batch processor (relay.sqs_reco
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -77,7 +77,7 @@ class Upload(BaseModel):
     version_id: str | None = None
 
     @property
-    def kind(self) -> str | None:
+    def kind(self) -> Literal["outbox", "manifest"] | None:
         if self.key.startswith(OUTBOX_PREFIX):
             return "outbox"
         if self.key.startswith(MANIFEST_PREFIX):
