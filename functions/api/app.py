@@ -15,13 +15,10 @@ from __future__ import annotations
 import hmac
 import json
 import re
-from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
@@ -31,18 +28,14 @@ from pydantic import ValidationError
 
 from relay.api_guard import raw_body, refuse
 from relay.api_models import MAX_BODY_BYTES, ErrorBody, ErrorDetail, EventsAccepted, PushAccepted, PushRequest, PushStatus
-from relay import wiring
-from relay.aws import client
-from relay.pushes import AlreadyAccepted, InvalidRequest, PushService, request_id_for
+from relay.observability import logger
+from relay.pushes import AlreadyAccepted, InvalidRequest
 from relay.signing import given_signature
-from relay.secrets import secret_provider
-from relay.settings import get_settings
 from relay.status import VendorEvent, apply_event
+from relay.wiring import container
 
-logger = Logger()
 app = APIGatewayRestResolver(enable_validation=True)
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-IDEMPOTENCY_TTL = 24 * 3600
 
 _ERRORS = {
     401: {"description": "Missing, malformed, stale or wrong signature", "content": {"application/json": {"model": ErrorBody}}},
@@ -56,43 +49,9 @@ _ERRORS = {
 }
 
 
-@cache
-def _service() -> PushService:
-    settings = get_settings()
-    return PushService(settings, wiring.media_store(settings), wiring.ledger(settings), wiring.send_queue(settings))
-
-
-@cache
-def _signing_secret() -> Any:
-    s = get_settings()
-    return secret_provider(s.signing_secret, s.signing_secret_parameter, "SIGNING_SECRET")
-
-
-@cache
-def _events_secret() -> Any:
-    s = get_settings()
-    return secret_provider(s.events_secret, s.events_secret_parameter, "EVENTS_SECRET")
-
-
-#: keyed on the Idempotency-Key header, else on the signature (not the whole event); the body must match to replay.
-IDEMPOTENCY = IdempotencyConfig(event_key_jmespath="key", payload_validation_jmespath="body", expires_after_seconds=IDEMPOTENCY_TTL)
 #: the idempotency key of a request sent without Idempotency-Key: its signature, accepted once
 SIGNATURE_KEY_PREFIX = "X-Relay-Signature:"
 PUSH_ID = re.compile(r"^[0-9a-f]{24}$")
-
-
-@cache
-def _idempotent_create() -> Any:
-    config = IDEMPOTENCY
-    store = DynamoDBPersistenceLayer(table_name=get_settings().idempotency_table, boto3_client=client("dynamodb"))
-
-    @idempotent_function(data_keyword_argument="call", config=config, persistence_store=store)
-    def create(call: dict[str, str]) -> dict[str, Any]:
-        request = PushRequest.model_validate_json(call["body"])
-        push_id = request_id_for(_signing_secret()(), call["key"])
-        return _service().create(request, push_id).model_dump(mode="json", exclude_none=True)
-
-    return create
 
 
 def _json(status: int, body: Any) -> Response:
@@ -114,14 +73,14 @@ def create_push(push: PushRequest):  # noqa: ANN201 - answers are documented in 
     # api_guard verified the signature before routing, so it is there
     key = key or SIGNATURE_KEY_PREFIX + given_signature(app.current_event.raw_event.get("headers"))
     body = raw_body(app.current_event.raw_event).decode("utf-8", "replace")
-    return _json(202, _idempotent_create()(call={"key": key, "body": body}))
+    return _json(202, container().create_push(call={"key": key, "body": body}))
 
 
 @app.get("/pushes/<id>", responses={200: {"description": "Per-recipient state", "content": {"application/json": {"model": PushStatus}}},
                                     401: _ERRORS[401], 404: _ERRORS[404]})
 def get_push(id: str):  # noqa: A002, ANN201 - the route's name for it
     """Signed like a POST, over the line `GET /pushes/<id>` (relay.signing); 404 only after that."""
-    status = _service().status(id) if PUSH_ID.match(id) else None
+    status = container().push_service.status(id) if PUSH_ID.match(id) else None
     if status is None:
         return _error(404, "no push with this id")
     return _json(200, status)
@@ -135,13 +94,13 @@ def get_push(id: str):  # noqa: A002, ANN201 - the route's name for it
                422: {"description": "Not a Picky Assist event", "content": {"application/json": {"model": ErrorBody}}}},
 )
 def vendor_events(secret: str):  # noqa: ANN201
-    if not hmac.compare_digest(secret.encode(), _events_secret()().encode()):
+    if not hmac.compare_digest(secret.encode(), container().events_secret().encode()):
         return _error(404, "not found")
     try:
         event = VendorEvent.model_validate_json(raw_body(app.current_event.raw_event) or b"{}")
     except ValidationError as exc:
         return _error(422, f"not a Picky Assist event: {exc.errors()[0]['msg']}", ".".join(map(str, exc.errors()[0]["loc"])))
-    report = apply_event(_service().ledger, event)
+    report = apply_event(container().ledger, event)
     logger.info("vendor event", extra={"event_id": event.event_id, **report.__dict__})
     return _json(200, EventsAccepted(**report.__dict__))
 
@@ -196,8 +155,8 @@ def _key_busy(exc: Exception) -> Response:
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    IDEMPOTENCY.register_lambda_context(context)
-    refused = refuse(event, lambda: _signing_secret()())
+    container().idempotency_config.register_lambda_context(context)
+    refused = refuse(event, lambda: container().signing_secret())
     if refused is not None:
         return refused
     return app.resolve(event, context)
