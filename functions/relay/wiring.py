@@ -11,6 +11,9 @@ Decisions:
 - `reset()` forgets everything a container keeps (the container, settings, clients, Powertools'
   parameter cache): the local invoker calls it when a function's environment changes, as a new
   Lambda container would start; tests call it instead of hunting caches.
+- Nothing here imports pydantic at module level: Powertools' batch module loads its parser models
+  (about 20 ms of cold start) when pydantic is already loaded, so the sender must import
+  relay.send_records (batch first) before anything imports pydantic.
 - Per-invocation objects (an `Intake`, which holds its batch's state) are made by a method, on the
   container's shared adapters.
 """
@@ -23,9 +26,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from relay import aws
-from relay.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # imported where each collaborator is built (cold start)
+    from relay.settings import Settings
     from relay.ingest_records import IngestRecords
     from relay.intake import Intake
     from relay.ledger import Ledger
@@ -52,6 +55,8 @@ class Container:
 
     @cached_property
     def settings(self) -> Settings:
+        from relay.settings import get_settings
+
         return self._settings or get_settings()
 
     # -- adapters (S3, DynamoDB, SQS) -------------------------------------------------------------
@@ -204,6 +209,8 @@ def container() -> Container:
 
 def reset() -> None:
     """Forget everything a container keeps, as a new Lambda container would start."""
+    from relay.settings import get_settings
+
     global _container  # noqa: PLW0603 - see container()
     _container = None
     get_settings.cache_clear()
