@@ -1,7 +1,8 @@
 """SQS event records as Lambda delivers them: shape checks before batch processing, and a batch
 processor that logs every failed record (Powertools' BatchProcessor only keeps the exception).
 
-Used by IngestFunction and SenderFunction:
+The one malformed-record rule of both SQS handlers (relay.ingest_records; relay.send_records with
+`need_receipt_handle=True` and `reported=False`, see below):
 
     checked = sort_records(event.get("Records"))
     log_malformed(logger, checked)
