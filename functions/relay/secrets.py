@@ -1,8 +1,10 @@
 """Secrets: a local value from the environment, else an SSM SecureString (Powertools parameters,
 fetched once and cached for five minutes, so a rotated secret is picked up). Never logged.
 
-The SSM provider and its client are made with the provider, once per container (with the rest of a
-handler's clients); the first fetch waits for the first call."""
+The relay's three secrets (the Picky Assist token, the API's signing secret, the vendor events
+secret) are provided by relay.wiring's Container, each once per container with the rest of a
+handler's collaborators; the SSM provider and its client are made with it, and the first fetch
+waits for the first call."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """SQS event records as Lambda delivers them: shape checks before batch processing, and a batch
 processor that logs every failed record (Powertools' BatchProcessor only keeps the exception).
 
-Used by IngestFunction and SenderFunction:
+The one malformed-record rule of both SQS handlers (relay.ingest_records; relay.send_records with
+`need_receipt_handle=True` and `reported=False`, see below):
 
     checked = sort_records(event.get("Records"))
     log_malformed(logger, checked)
@@ -18,6 +19,11 @@ Decision (what a malformed record does):
   the reason) and dropped; the good records of the batch are processed as usual;
 - a record with a `messageId` but no string `body` is reported as a batch item failure: SQS keeps
   it, redelivers it and, after maxReceiveCount, moves it to the dead-letter queue. Logged too.
+- SenderFunction also needs a `receiptHandle` (a job waits by changing its visibility), so it sorts
+  with `need_receipt_handle=True`; and it reports none of its malformed records: it keeps each body
+  on the send dead-letter queue at once (relay.send_records), as it does a body that is not a push
+  job, rather than have SQS redeliver it up to maxReceiveCount (24) times first. IngestFunction's
+  reportable ones go back to SQS (its dead-letter queue comes after 5 tries).
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ class Malformed:
     reason: str
     #: set when the record can be reported as a batch item failure
     message_id: str | None = None
+    #: the record's body, when it has a string one (the sender dead-letters it)
+    body: str | None = None
 
 
 @dataclass
@@ -56,8 +64,10 @@ class SortedRecords:
         return {"batchItemFailures": failures}
 
 
-def sort_records(records: object) -> SortedRecords:
-    """Split an event's `Records` into records fit for the batch processor and malformed ones."""
+def sort_records(records: object, need_receipt_handle: bool = False) -> SortedRecords:
+    """Split an event's `Records` into records fit for the batch processor and malformed ones.
+    `need_receipt_handle`: a record without one is malformed too (it could not be put back); the
+    good records then always carry an `attributes` object (the put-back rule reads it)."""
     out = SortedRecords()
     if records is None:
         return out
@@ -70,20 +80,31 @@ def sort_records(records: object) -> SortedRecords:
             continue
         message_id = record.get("messageId")
         if not isinstance(message_id, str) or not message_id:
-            out.dropped.append(Malformed(index=index, reason="record has no messageId"))
+            body = record.get("body")
+            out.dropped.append(Malformed(index=index, reason="record has no messageId",
+                                         body=body if isinstance(body, str) else None))
             continue
         if not isinstance(record.get("body"), str):
             out.failed.append(Malformed(index=index, message_id=message_id, reason="record has no string body"))
             continue
+        if need_receipt_handle:
+            if not isinstance(record.get("receiptHandle"), str):
+                out.failed.append(Malformed(index=index, message_id=message_id, body=record["body"],
+                                            reason="record has no receiptHandle"))
+                continue
+            if not isinstance(record.get("attributes"), dict):
+                record = {**record, "attributes": {}}
         out.good.append(record)
     return out
 
 
-def log_malformed(logger: Any, checked: SortedRecords) -> None:
+def log_malformed(logger: Any, checked: SortedRecords, reported: bool = True) -> None:
+    """One error line per malformed record, with its position and reason. `reported=False`: the
+    caller reports none of them (SenderFunction dead-letters their bodies instead)."""
     for bad in checked.dropped:
         logger.error("malformed SQS record dropped", extra={"record_index": bad.index, "reason": bad.reason})
     for bad in checked.failed:
-        logger.error("malformed SQS record reported failed",
+        logger.error("malformed SQS record reported failed" if reported else "malformed SQS record dropped",
                      extra={"record_index": bad.index, "message_id": bad.message_id, "reason": bad.reason})
 
 

@@ -40,9 +40,9 @@ _T0 = "import time\n_t0 = time.perf_counter()\n"
 _PRINT = "print(repr(time.perf_counter() - _t0))\n"
 #: each handler module and what it builds once per container (nothing is fetched: no network)
 COLD_INIT = {
-    "ingest": "import ingest.app\ningest.app.build_intake()\n",
-    "sender": "import sender.app\nsender.app.sender()\n",
-    "api": "import api.app\napi.app._service(); api.app._idempotent_create(); api.app._signing_secret(); api.app._events_secret()\n",
+    "ingest": "import ingest.app\nfrom relay.wiring import container\nc = container(); c.ingest_records; c.intake()\n",
+    "sender": "import sender.app\nfrom relay.wiring import container\nc = container(); c.send_records; c.sender\n",
+    "api": "import api.app\nfrom relay.wiring import container\nc = container(); c.push_service; c.create_push; c.signing_secret; c.events_secret\n",
 }
 COLD_SCRIPTS = {name: _T0 + init + _PRINT for name, init in COLD_INIT.items()}
 #: the floor: boto3 and the clients each handler needs, and nothing else

@@ -48,9 +48,9 @@ def bench_delivery(aws: Any, recipients: int, stamp: str, out=print) -> dict[str
             counter.attach(relay_aws.client(service))
         # instrumentation only (this process's Sender object): when slots were granted, and how
         # long the limiter said a deferred job had to wait
-        import sender.app as sender_app
+        from relay.wiring import container
 
-        limiter = sender_app.sender().limiter
+        limiter = container().sender.limiter
         grants: list[float] = []
         waits: list[float] = []
         acquire = limiter.acquire

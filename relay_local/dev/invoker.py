@@ -42,19 +42,11 @@ class LocalContext:
 
 
 def fresh_container() -> None:
-    """Forget what handlers cached per container (settings, clients), as a new container would."""
-    from relay import aws, settings
+    """Forget what handlers keep per container (settings, clients, adapters, secrets), as a new
+    container would: one call to the composition root (relay.wiring)."""
+    from relay import wiring
 
-    settings.get_settings.cache_clear()
-    if "aws_lambda_powertools.utilities.parameters" in sys.modules:  # the token cache
-        sys.modules["aws_lambda_powertools.utilities.parameters"].clear_caches()
-    aws.client.cache_clear()
-    aws.presign_client.cache_clear()
-    for name, module in list(sys.modules.items()):
-        if name.endswith(".app") and name.split(".")[0] in {p.name for p in FUNCTIONS_DIR.iterdir()}:
-            for value in vars(module).values():
-                if callable(getattr(value, "cache_clear", None)):
-                    value.cache_clear()
+    wiring.reset()
 
 
 class Invoker:

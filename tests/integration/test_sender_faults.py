@@ -64,7 +64,7 @@ def strict_visibility(relay) -> Iterator[dict]:
     """Records the sender's ChangeMessageVisibility calls and whether SQS's rule refuses each (a
     message invisible beyond 12 hours from its first receive); the embedded SQS refuses them for real
     (relay_local/dev/strict_sqs.py), from the first receive the test sets with `backdate`."""
-    from relay.aws import client
+    from relay import wiring
 
     first_receive: dict[str, float] = {}  # receipt handle -> first receive (unix seconds)
     calls: list[tuple[int, bool]] = []
@@ -77,12 +77,12 @@ def strict_visibility(relay) -> Iterator[dict]:
     # on the default session, so that every client the handler creates later has it
     events = boto3._get_default_session().events
     events.register("provide-client-params.sqs.ChangeMessageVisibility", check)
-    client.cache_clear()
+    wiring.reset()
     try:
         yield {"first_receive": first_receive, "calls": calls}
     finally:
         events.unregister("provide-client-params.sqs.ChangeMessageVisibility", check)
-        client.cache_clear()
+        wiring.reset()
 
 
 def _backdate_first_receive(receipt_handle: str, first: float) -> None:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from relay.models import Entry, MediaRef, PushJob
 from relay.pushapi import PushResult, build_request
 from relay.sending import _match_ids
-from sender.app import backoff_seconds
+from relay.sendqueue import backoff_seconds
 
 VENDOR_SAMPLE = {
     "status": 100,

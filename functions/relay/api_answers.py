@@ -1,0 +1,95 @@
+"""ApiFunction's answers: JSON responses, the error body, the OpenAPI description of each error, and
+the exception → HTTP mapping (`register`), in one place so that the handler's routes read as
+parse → one call → answer.
+
+Error texts are our own or pydantic's, never the input or code paths.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+
+from relay.api_models import MAX_BODY_BYTES, ErrorBody, ErrorDetail
+from relay.pushes import AlreadyAccepted, InvalidRequest
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+#: the OpenAPI description of each error answer (routes pick theirs)
+ERRORS: dict[int, dict[str, Any]] = {
+    401: {"description": "Missing, malformed, stale or wrong signature", "content": {"application/json": {"model": ErrorBody}}},
+    400: {"description": "Body marked base64 but not base64, or not an API Gateway REST (v1) proxy event",
+          "content": {"application/json": {"model": ErrorBody}}},
+    404: {"description": "Unknown push id", "content": {"application/json": {"model": ErrorBody}}},
+    409: {"description": "Idempotency-Key in use by a request still running", "content": {"application/json": {"model": ErrorBody}}},
+    413: {"description": f"Body over {MAX_BODY_BYTES} bytes", "content": {"application/json": {"model": ErrorBody}}},
+    415: {"description": "Body not sent as application/json", "content": {"application/json": {"model": ErrorBody}}},
+    422: {"description": "Invalid body, or Idempotency-Key reused with another body", "content": {"application/json": {"model": ErrorBody}}},
+}
+
+
+def answer(status: int, body: Any) -> Response:
+    payload = body.model_dump_json(exclude_none=True) if hasattr(body, "model_dump_json") else json.dumps(body)
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=payload)
+
+
+def error(status: int, message: str, field: str | None = None) -> Response:
+    return answer(status, ErrorBody(message=message, field=field))
+
+
+def invalid_body(exc: RequestValidationError) -> Response:
+    """422 naming the field; our own texts and pydantic's, never the input or code paths."""
+    detail = [
+        ErrorDetail(loc=[p for p in e["loc"] if p != "body"] or ["body"], msg=str(e.get("msg", e["type"])).removeprefix("Value error, "), type=e["type"])
+        for e in exc.errors()
+    ]
+    first = detail[0]
+    if first.type == "json_invalid":  # Powertools puts the character offset where the field goes
+        return answer(422, ErrorBody(message=json_error(exc), field="body",
+                                     detail=[ErrorDetail(loc=["body"], msg=json_error(exc), type="json_invalid")]))
+    field = ".".join(str(p) for p in first.loc)
+    return answer(422, ErrorBody(message=f"{field}: {first.msg}", field=field, detail=detail))
+
+
+def json_error(exc: RequestValidationError) -> str:
+    """`body is not valid JSON: <what> at line L column C`, from the decoder's own words."""
+    err = exc.errors()[0]
+    why = str((err.get("ctx") or {}).get("error") or "invalid JSON")
+    offset = next((p for p in err.get("loc", ()) if isinstance(p, int)), None)
+    doc = exc.body if isinstance(exc.body, str) else ""
+    if offset is None or offset > len(doc):
+        return f"body is not valid JSON: {why}"
+    line = doc.count("\n", 0, offset) + 1
+    column = offset - (doc.rfind("\n", 0, offset) + 1) + 1
+    return f"body is not valid JSON: {why} at line {line} column {column}"
+
+
+def register(app: APIGatewayRestResolver) -> None:
+    """Map the core's and Powertools' exceptions to answers on `app`."""
+
+    @app.exception_handler(RequestValidationError)
+    def _validation(exc: RequestValidationError) -> Response:
+        return invalid_body(exc)
+
+    @app.exception_handler(InvalidRequest)
+    def _invalid(exc: InvalidRequest) -> Response:
+        return error(422, exc.message, exc.field)
+
+    @app.exception_handler(AlreadyAccepted)
+    def _already(exc: AlreadyAccepted) -> Response:
+        return error(409, f"push {exc.request_id} was already accepted; GET /pushes/{exc.request_id}")
+
+    @app.exception_handler(IdempotencyValidationError)
+    def _key_reused(exc: Exception) -> Response:
+        return error(422, "Idempotency-Key was used before with a different body", IDEMPOTENCY_HEADER)
+
+    @app.exception_handler(IdempotencyAlreadyInProgressError)
+    def _key_busy(exc: Exception) -> Response:
+        return error(409, "a request with this Idempotency-Key is still being processed; retry shortly", IDEMPOTENCY_HEADER)
