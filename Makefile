@@ -17,7 +17,7 @@ LAMBDA_PYTHON ?=
 SAM ?= $(TOOLS)/bin/sam
 BUILD_DIR ?= .aws-sam/build
 
-.PHONY: demo test soak bench local build validate clean
+.PHONY: demo test lint soak bench local build validate clean
 
 $(READY): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "python3 3.11+ is needed, found " + sys.version.split()[0])'
@@ -30,8 +30,13 @@ $(READY): pyproject.toml
 demo: $(READY)  ## upload samples to the embedded stack, run the real handlers, print the ledger
 	$(BIN)/relay demo
 
-test: $(READY)  ## every test: unit, template (cfn-lint), integration (moto server + Push API stand-in)
+test: lint  ## lint + types, then every test: unit, template (cfn-lint), integration (moto server + Push API stand-in)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: $(READY)  ## ruff (lint + format check) on everything, mypy --strict on functions/ (the Lambda code)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 soak: $(READY)  ## the guarantees under injected faults: `make soak` (10,000 recipients) or `make soak N=500`
 	$(BIN)/relay soak -n $(N)

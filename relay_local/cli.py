@@ -119,7 +119,6 @@ def _invoke(args: argparse.Namespace) -> int:
     from relay_local.dev.demo import upload_samples
     from relay_local.dev.embedded import EmbeddedAws
     from relay_local.dev.session import LocalRelay
-
     from relay_local.template import functions
 
     if args.function not in functions():
@@ -180,8 +179,10 @@ def _serve(args: argparse.Namespace) -> int:
         relay.stop()
         raise PortBusy(f"cannot listen on 127.0.0.1:{args.port} ({exc.strerror or exc}); choose another with --port") from None
     assert relay.aws and relay.api
-    print(f"# relay API on {server.url} (template.yaml's Api events), embedded AWS on {relay.aws.endpoint},"
-          f" Push API stand-in on {relay.api.url}")
+    print(
+        f"# relay API on {server.url} (template.yaml's Api events), embedded AWS on {relay.aws.endpoint},"
+        f" Push API stand-in on {relay.api.url}"
+    )
     print(f"export RELAY_URL={server.url}")
     print(f"export RELAY_SIGNING_SECRET={LOCAL_SIGNING_SECRET}")
     print(f"# vendor Event Webhook: {server.url}/events/{LOCAL_EVENTS_SECRET}")
@@ -208,8 +209,10 @@ def post_first(relay: LocalRelay, function: str, event: dict) -> None:
         return
     post = resign(json.loads((Path(__file__).resolve().parents[1] / "events" / "api-post-pushes.json").read_text()))
     created = relay.invoker.invoke("ApiFunction", post)
-    print(f"# posted events/api-post-pushes.json first (a fresh stack has no push): {created['statusCode']} {created['body']}",
-          file=sys.stderr)
+    print(
+        f"# posted events/api-post-pushes.json first (a fresh stack has no push): {created['statusCode']} {created['body']}",
+        file=sys.stderr,
+    )
 
 
 def _sign_event(args: argparse.Namespace) -> int:
@@ -236,8 +239,9 @@ def _redrive(args: argparse.Namespace) -> int:
         cfn = boto3.client("cloudformation")
 
         def physical(logical_id: str) -> str:
-            return cfn.describe_stack_resource(StackName=args.stack, LogicalResourceId=logical_id)[
-                "StackResourceDetail"]["PhysicalResourceId"]
+            return cfn.describe_stack_resource(StackName=args.stack, LogicalResourceId=logical_id)["StackResourceDetail"][
+                "PhysicalResourceId"
+            ]
 
         sqs, ddb = boto3.client("sqs"), boto3.client("dynamodb")
     elif (state := _local_state()) is not None:  # a running `relay local`
@@ -311,18 +315,25 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--aws-port", type=int, default=0, help="port of the embedded AWS (0: any free port)")
     serve.add_argument("--api-port", type=int, default=0, help="port of the Push API stand-in (0: any free port)")
     serve.set_defaults(func=_serve)
-    sub.add_parser("soak", help="the guarantees under injected faults, with figures (`relay soak -n 500`, make soak;"
-                   " `relay soak --help` for its options)", add_help=False)
-    sub.add_parser("bench", help="speed and cost figures, each beside its floor (make bench; `relay bench --help` for its"
-                   " options)", add_help=False)
+    sub.add_parser(
+        "soak",
+        help="the guarantees under injected faults, with figures (`relay soak -n 500`, make soak; `relay soak --help` for its options)",
+        add_help=False,
+    )
+    sub.add_parser(
+        "bench", help="speed and cost figures, each beside its floor (make bench; `relay bench --help` for its options)", add_help=False
+    )
     red = sub.add_parser("redrive", help="move dead-lettered jobs back to the send queue once the cause is fixed", **fmt)
     red.add_argument("--stack", help="a deployed stack's name (none: the `relay local` running from this directory)")
     red.add_argument("--ingest", action="store_true", help="the ingest dead-letter queue instead of the send one")
     red.add_argument("--limit", type=int, help="move at most this many (none: all)")
     red.set_defaults(func=_redrive)
     sub.add_parser("openapi", help="print the API's OpenAPI document (docs/openapi.json)", **fmt).set_defaults(func=_openapi)
-    sign = sub.add_parser("sign-event", help="print an API Gateway event with a fresh X-Relay-Signature"
-                                             " (over the body for POST, over `GET /pushes/<id>` for GET)", **fmt)
+    sign = sub.add_parser(
+        "sign-event",
+        help="print an API Gateway event with a fresh X-Relay-Signature (over the body for POST, over `GET /pushes/<id>` for GET)",
+        **fmt,
+    )
     sign.add_argument("event", help="API Gateway REST (v1) proxy event JSON file, e.g. events/api-get-push.json")
     sign.add_argument("--secret", help="signing secret (none: the local one, as `relay serve`/`relay local` use)")
     sign.set_defaults(func=_sign_event)

@@ -70,7 +70,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (fn, arg), = value.items()
+            ((fn, arg),) = value.items()
             if fn == "Ref":
                 if arg not in self.refs:
                     raise Unresolvable(f"Ref {arg}")

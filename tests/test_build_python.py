@@ -45,8 +45,14 @@ def machine(tmp_path) -> dict:
 
 
 def find(machine: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(FINDER), "python3.12", "--shim-dir", str(machine["tmp"] / "shim"), *args],
-                          env=machine["env"], capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, str(FINDER), "python3.12", "--shim-dir", str(machine["tmp"] / "shim"), *args],
+        env=machine["env"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_given_a_refusing_pyenv_shim_on_path_then_the_newest_pyenv_312_is_chosen(machine):
@@ -93,9 +99,24 @@ def fake_sam(tmp_path) -> dict:
 
 def make_build(machine: dict, fake_sam: dict, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["make", "-s", "-C", str(ROOT), "build", f"TOOLS={fake_sam['tools']}", f"SAM={fake_sam['sam']}",
-         f"BUILD_DIR={fake_sam['build']}", f"PYTHON={sys.executable}", *extra],
-        env=machine["env"], capture_output=True, text=True, timeout=120, check=False)
+        [
+            "make",
+            "-s",
+            "-C",
+            str(ROOT),
+            "build",
+            f"TOOLS={fake_sam['tools']}",
+            f"SAM={fake_sam['sam']}",
+            f"BUILD_DIR={fake_sam['build']}",
+            f"PYTHON={sys.executable}",
+            *extra,
+        ],
+        env=machine["env"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")

@@ -27,7 +27,6 @@ from relay_local.bundle.lambda_layout import (
     requirement_lines,
 )
 
-
 HANDLERS = ("api.app", "ingest.app", "sender.app")
 
 
@@ -70,19 +69,24 @@ def layout(tmp_path_factory):
 
 
 @pytest.mark.parametrize("handler", sorted(COLD_INIT))
-def test_given_the_bundle_as_make_build_ships_it_when_a_handler_starts_then_it_imports_and_runs_on_bytecode_alone(
-        layout, handler):
-    report = ("import json, sys\nprint(json.dumps(sorted(m.__file__ for m in list(sys.modules.values())"
-              f" if str(getattr(m, '__file__', None) or '').startswith({str(layout.task)!r}) and m.__file__.endswith('.py'))))\n")
+def test_given_the_bundle_as_make_build_ships_it_when_a_handler_starts_then_it_imports_and_runs_on_bytecode_alone(layout, handler):
+    report = (
+        "import json, sys\nprint(json.dumps(sorted(m.__file__ for m in list(sys.modules.values())"
+        f" if str(getattr(m, '__file__', None) or '').startswith({str(layout.task)!r}) and m.__file__.endswith('.py'))))\n"
+    )
 
-    run = subprocess.run([sys.executable, "-S", "-v", "-c", COLD_INIT[handler] + report],
-                         env=layout.env(_clean_env(COLD_ENV), layout.task), cwd=layout.root,
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-S", "-v", "-c", COLD_INIT[handler] + report],
+        env=layout.env(_clean_env(COLD_ENV), layout.task),
+        cwd=layout.root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
     assert run.returncode == 0, run.stderr[-3000:]
     imported = set(json.loads(run.stdout.strip().splitlines()[-1]))
-    from_bytecode = {importlib.util.source_from_cache(pyc)
-                     for pyc in re.findall(r"# code object from '([^']+\.pyc)'", run.stderr)}
+    from_bytecode = {importlib.util.source_from_cache(pyc) for pyc in re.findall(r"# code object from '([^']+\.pyc)'", run.stderr)}
     assert any(path.endswith(f"/{handler}/app.py") for path in imported)
     assert imported and imported <= from_bytecode, sorted(imported - from_bytecode)[:10]
     assert "bytecode is stale" not in run.stderr
@@ -95,8 +99,7 @@ def test_given_the_bundle_then_every_module_in_it_is_one_a_handler_imports_and_t
         if module not in reached:
             reached.add(module)
             todo += _imported_by(module)
-    bundled = {".".join(p.relative_to(FUNCTIONS).with_suffix("").parts).removesuffix(".__init__")
-               for p in FUNCTIONS.rglob("*.py")}
+    bundled = {".".join(p.relative_to(FUNCTIONS).with_suffix("").parts).removesuffix(".__init__") for p in FUNCTIONS.rglob("*.py")}
 
     # code only the local tools use (as `relay redrive` uses relay_local.ops.redrive) lives in relay_local/
     assert bundled - reached == set()

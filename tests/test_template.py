@@ -38,9 +38,18 @@ def test_given_the_template_then_the_contract_logical_ids_exist_with_their_types
 
 
 def test_given_the_functions_then_they_get_the_contract_environment():
-    contract = {"MEDIA_BUCKET", "PUSH_LOG_TABLE", "SEND_QUEUE_URL", "PICKY_API_URL", "PICKY_APPLICATION",
-                "PICKY_TOKEN_PARAMETER", "PRESIGN_TTL_SECONDS", "RECIPIENTS_PER_PUSH",
-                "SIGNING_SECRET_PARAMETER", "EVENTS_SECRET_PARAMETER"}
+    contract = {
+        "MEDIA_BUCKET",
+        "PUSH_LOG_TABLE",
+        "SEND_QUEUE_URL",
+        "PICKY_API_URL",
+        "PICKY_APPLICATION",
+        "PICKY_TOKEN_PARAMETER",
+        "PRESIGN_TTL_SECONDS",
+        "RECIPIENTS_PER_PUSH",
+        "SIGNING_SECRET_PARAMETER",
+        "EVENTS_SECRET_PARAMETER",
+    }
     for spec in functions().values():
         assert contract <= set(spec.environment), spec.logical_id
         # secrets themselves never sit in the template (local-only overrides)
@@ -120,10 +129,17 @@ FUNCTIONS = ROOT / "functions"
 #: failed notifications). Once those branches are merged, delete this set: every alarm's metric must
 #: then be found in functions/.
 #: what SQS publishes for every queue (AWS/SQS namespace)
-SQS_METRICS = {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage",
-               "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed",
-               "NumberOfMessagesSent", "NumberOfMessagesReceived", "NumberOfMessagesDeleted",
-               "NumberOfEmptyReceives", "SentMessageSize"}
+SQS_METRICS = {
+    "ApproximateNumberOfMessagesVisible",
+    "ApproximateAgeOfOldestMessage",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+    "NumberOfMessagesSent",
+    "NumberOfMessagesReceived",
+    "NumberOfMessagesDeleted",
+    "NumberOfEmptyReceives",
+    "SentMessageSize",
+}
 
 
 def _alarms() -> dict[str, dict]:
@@ -192,5 +208,4 @@ def test_given_each_alarm_then_its_metric_is_one_the_code_or_sqs_emits_and_it_no
         # as Powertools publishes them: the functions' namespace, dimension service=<service name>
         assert alarm["Namespace"] == globals_env["POWERTOOLS_METRICS_NAMESPACE"], name
         assert alarm["Dimensions"] == [{"Name": "service", "Value": globals_env["POWERTOOLS_SERVICE_NAME"]}], name
-        assert alarm["MetricName"] in emitted, (
-            f"{name} watches {alarm['MetricName']}, which no code in functions/ emits (renamed?)")
+        assert alarm["MetricName"] in emitted, f"{name} watches {alarm['MetricName']}, which no code in functions/ emits (renamed?)"

@@ -37,8 +37,14 @@ SIGNATURE_KEY_PREFIX = "X-Relay-Signature:"
 PUSH_ID = re.compile(r"^[0-9a-f]{24}$")
 
 
-@app.post("/pushes", status_code=202, responses={202: {"description": "Planned", "content": {"application/json": {"model": PushAccepted}}},
-                                                 **{code: doc for code, doc in ERRORS.items() if code != 404}})
+@app.post(
+    "/pushes",
+    status_code=202,
+    responses={
+        202: {"description": "Planned", "content": {"application/json": {"model": PushAccepted}}},
+        **{code: doc for code, doc in ERRORS.items() if code != 404},
+    },
+)
 def create_push(push: PushRequest):  # noqa: ANN201 - answers are documented in `responses`
     headers = app.current_event.headers
     key = headers.get(IDEMPOTENCY_HEADER) or headers.get(IDEMPOTENCY_HEADER.lower())
@@ -50,8 +56,14 @@ def create_push(push: PushRequest):  # noqa: ANN201 - answers are documented in 
     return answer(202, container().create_push(call={"key": key, "body": body}))
 
 
-@app.get("/pushes/<id>", responses={200: {"description": "Per-recipient state", "content": {"application/json": {"model": PushStatus}}},
-                                    401: ERRORS[401], 404: ERRORS[404]})
+@app.get(
+    "/pushes/<id>",
+    responses={
+        200: {"description": "Per-recipient state", "content": {"application/json": {"model": PushStatus}}},
+        401: ERRORS[401],
+        404: ERRORS[404],
+    },
+)
 def get_push(id: str):  # noqa: A002, ANN201 - the route's name for it
     """Signed like a POST, over the line `GET /pushes/<id>` (relay.signing); 404 only after that."""
     status = container().push_service.status(id) if PUSH_ID.match(id) else None
@@ -62,12 +74,14 @@ def get_push(id: str):  # noqa: A002, ANN201 - the route's name for it
 
 @app.post(
     "/events/<secret>",
-    responses={200: {"description": "Applied", "content": {"application/json": {"model": EventsAccepted}}},
-               404: {"description": "Wrong secret", "content": {"application/json": {"model": ErrorBody}}},
-               413: {"description": "Body over 256 KiB", "content": {"application/json": {"model": ErrorBody}}},
-               422: {"description": "Not a Picky Assist event", "content": {"application/json": {"model": ErrorBody}}}},
+    responses={
+        200: {"description": "Applied", "content": {"application/json": {"model": EventsAccepted}}},
+        404: {"description": "Wrong secret", "content": {"application/json": {"model": ErrorBody}}},
+        413: {"description": "Body over 256 KiB", "content": {"application/json": {"model": ErrorBody}}},
+        422: {"description": "Not a Picky Assist event", "content": {"application/json": {"model": ErrorBody}}},
+    },
 )
-def vendor_events(secret: str):  # noqa: ANN201
+def vendor_events(secret: str):  # noqa: ANN201 - answers are documented in `responses`
     if not hmac.compare_digest(secret.encode(), container().events_secret().encode()):
         return error(404, "not found")
     try:

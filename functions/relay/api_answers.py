@@ -8,7 +8,7 @@ Error texts are our own or pydantic's, never the input or code paths.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -20,40 +20,54 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from relay.api_models import MAX_BODY_BYTES, ErrorBody, ErrorDetail
 from relay.pushes import AlreadyAccepted, InvalidRequest
 
+if TYPE_CHECKING:  # types only: not loaded at run time
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 #: the OpenAPI description of each error answer (routes pick theirs)
-ERRORS: dict[int, dict[str, Any]] = {
+ERRORS: dict[int, OpenAPIResponse] = {
     401: {"description": "Missing, malformed, stale or wrong signature", "content": {"application/json": {"model": ErrorBody}}},
-    400: {"description": "Body marked base64 but not base64, or not an API Gateway REST (v1) proxy event",
-          "content": {"application/json": {"model": ErrorBody}}},
+    400: {
+        "description": "Body marked base64 but not base64, or not an API Gateway REST (v1) proxy event",
+        "content": {"application/json": {"model": ErrorBody}},
+    },
     404: {"description": "Unknown push id", "content": {"application/json": {"model": ErrorBody}}},
     409: {"description": "Idempotency-Key in use by a request still running", "content": {"application/json": {"model": ErrorBody}}},
     413: {"description": f"Body over {MAX_BODY_BYTES} bytes", "content": {"application/json": {"model": ErrorBody}}},
     415: {"description": "Body not sent as application/json", "content": {"application/json": {"model": ErrorBody}}},
-    422: {"description": "Invalid body, or Idempotency-Key reused with another body", "content": {"application/json": {"model": ErrorBody}}},
+    422: {
+        "description": "Invalid body, or Idempotency-Key reused with another body",
+        "content": {"application/json": {"model": ErrorBody}},
+    },
 }
 
 
-def answer(status: int, body: Any) -> Response:
+def answer(status: int, body: Any) -> Response[str]:
     payload = body.model_dump_json(exclude_none=True) if hasattr(body, "model_dump_json") else json.dumps(body)
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=payload)
 
 
-def error(status: int, message: str, field: str | None = None) -> Response:
+def error(status: int, message: str, field: str | None = None) -> Response[str]:
     return answer(status, ErrorBody(message=message, field=field))
 
 
-def invalid_body(exc: RequestValidationError) -> Response:
+def invalid_body(exc: RequestValidationError) -> Response[str]:
     """422 naming the field; our own texts and pydantic's, never the input or code paths."""
     detail = [
-        ErrorDetail(loc=[p for p in e["loc"] if p != "body"] or ["body"], msg=str(e.get("msg", e["type"])).removeprefix("Value error, "), type=e["type"])
+        ErrorDetail(
+            loc=[p for p in e["loc"] if p != "body"] or ["body"],
+            msg=str(e.get("msg", e["type"])).removeprefix("Value error, "),
+            type=e["type"],
+        )
         for e in exc.errors()
     ]
     first = detail[0]
     if first.type == "json_invalid":  # Powertools puts the character offset where the field goes
-        return answer(422, ErrorBody(message=json_error(exc), field="body",
-                                     detail=[ErrorDetail(loc=["body"], msg=json_error(exc), type="json_invalid")]))
+        return answer(
+            422,
+            ErrorBody(message=json_error(exc), field="body", detail=[ErrorDetail(loc=["body"], msg=json_error(exc), type="json_invalid")]),
+        )
     field = ".".join(str(p) for p in first.loc)
     return answer(422, ErrorBody(message=f"{field}: {first.msg}", field=field, detail=detail))
 
@@ -75,21 +89,21 @@ def register(app: APIGatewayRestResolver) -> None:
     """Map the core's and Powertools' exceptions to answers on `app`."""
 
     @app.exception_handler(RequestValidationError)
-    def _validation(exc: RequestValidationError) -> Response:
+    def _validation(exc: RequestValidationError) -> Response[str]:
         return invalid_body(exc)
 
     @app.exception_handler(InvalidRequest)
-    def _invalid(exc: InvalidRequest) -> Response:
+    def _invalid(exc: InvalidRequest) -> Response[str]:
         return error(422, exc.message, exc.field)
 
     @app.exception_handler(AlreadyAccepted)
-    def _already(exc: AlreadyAccepted) -> Response:
+    def _already(exc: AlreadyAccepted) -> Response[str]:
         return error(409, f"push {exc.request_id} was already accepted; GET /pushes/{exc.request_id}")
 
     @app.exception_handler(IdempotencyValidationError)
-    def _key_reused(exc: Exception) -> Response:
+    def _key_reused(exc: Exception) -> Response[str]:
         return error(422, "Idempotency-Key was used before with a different body", IDEMPOTENCY_HEADER)
 
     @app.exception_handler(IdempotencyAlreadyInProgressError)
-    def _key_busy(exc: Exception) -> Response:
+    def _key_busy(exc: Exception) -> Response[str]:
         return error(409, "a request with this Idempotency-Key is still being processed; retry shortly", IDEMPOTENCY_HEADER)

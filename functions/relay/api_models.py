@@ -63,7 +63,9 @@ class MediaSpec(_In):
 
 
 class RecipientIn(_In):
-    number: Annotated[StrictStr, Field(max_length=64)] | StrictInt = Field(description="Full international number; +, spaces, dashes allowed")
+    number: Annotated[StrictStr, Field(max_length=64)] | StrictInt = Field(
+        description="Full international number; +, spaces, dashes allowed"
+    )
     message: str | None = Field(default=None, description="This recipient's text/caption (else the push's `message`)")
     media: MediaSpec | None = Field(default=None, description="This recipient's own media (dynamic media)")
     reference: str | None = Field(default=None, max_length=128, description="Your id, echoed in delivery events")

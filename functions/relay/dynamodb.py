@@ -49,7 +49,7 @@ def to_item(plain: dict[str, Any]) -> dict[str, Any]:
 
 
 def _value(attribute: dict[str, Any]) -> Any:
-    (kind, raw), = attribute.items()
+    ((kind, raw),) = attribute.items()
     if kind == "N":
         return int(raw) if raw.lstrip("-").isdigit() else float(raw)
     if kind == "L":

@@ -33,8 +33,12 @@ def _failed(record: SQSRecord, exc: BaseException) -> None:
     count("IngestFailures")
     logger.error(
         "ingest record failed",
-        extra={"message_id": record.message_id, "s3_keys": [u.key for u in _uploads_in(record.body)][:20],
-               "error_type": type(exc).__name__, "error": clip(str(exc))},
+        extra={
+            "message_id": record.message_id,
+            "s3_keys": [u.key for u in _uploads_in(record.body)][:20],
+            "error_type": type(exc).__name__,
+            "error": clip(str(exc)),
+        },
     )
 
 
@@ -44,17 +48,24 @@ def _report(report: IntakeReport) -> None:
     count("DuplicateUploads", report.duplicates)
     logger.info(
         "planned",
-        extra={"sources": report.sources, "duplicates": report.duplicates, "jobs": report.jobs,
-               "recipients": report.recipients, "rejected": report.rejected, "s3_keys": report.keys[:20]},
+        extra={
+            "sources": report.sources,
+            "duplicates": report.duplicates,
+            "jobs": report.jobs,
+            "recipients": report.recipients,
+            "rejected": report.rejected,
+            "s3_keys": report.keys[:20],
+        },
     )
     for rej in report.rejections:
-        logger.warning("recipient rejected",
-                       extra={"s3_object": object_name(rej.object_pk), "number": clip(rej.number, 40), "reason": clip(rej.reason)})
+        logger.warning(
+            "recipient rejected",
+            extra={"s3_object": object_name(rej.object_pk), "number": clip(rej.number, 40), "reason": clip(rej.reason)},
+        )
 
 
 def _is_direct_s3(records: object) -> bool:
-    return (bool(records) and isinstance(records, list) and isinstance(records[0], dict)
-            and records[0].get("eventSource") == "aws:s3")
+    return bool(records) and isinstance(records, list) and isinstance(records[0], dict) and records[0].get("eventSource") == "aws:s3"
 
 
 class IngestRecords:

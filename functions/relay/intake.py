@@ -111,17 +111,21 @@ class Intake:
                 self._take_manifest(upload, source)
         except BaseException:
             self._taken.discard(source.source_id)
-            del self.candidates[marks[0]:], self.rejections[marks[1]:], self.sources[marks[2]:]
+            del self.candidates[marks[0] :], self.rejections[marks[1] :], self.sources[marks[2] :]
             raise
 
     def _take_outbox(self, upload: Upload, source: Source) -> None:
-        rest = upload.key[len(OUTBOX_PREFIX):]
+        rest = upload.key[len(OUTBOX_PREFIX) :]
         number, _, name = rest.partition("/")
         rid = short_hash(source.source_id)
         if not number or not name or name.endswith("/"):
             self.rejections.append(
                 Rejection(
-                    rid=rid, number=number, object_pk=source.object_pk, source_id=source.source_id, media_key=upload.key,
+                    rid=rid,
+                    number=number,
+                    object_pk=source.object_pk,
+                    source_id=source.source_id,
+                    media_key=upload.key,
                     reason="key must be outbox/<number>/<file name>",
                 )
             )
@@ -130,7 +134,9 @@ class Intake:
             head = self._checked(upload.bucket, upload.key, upload.version_id)
         except ObjectMissing as exc:
             self.rejections.append(
-                Rejection(rid=rid, number=number, object_pk=source.object_pk, source_id=source.source_id, reason=str(exc), media_key=upload.key)
+                Rejection(
+                    rid=rid, number=number, object_pk=source.object_pk, source_id=source.source_id, reason=str(exc), media_key=upload.key
+                )
             )
             return
         self.media[media_slot(upload.key, upload.version_id)] = media_ref(head)
@@ -153,8 +159,11 @@ class Intake:
         except (ManifestError, ObjectMissing) as exc:
             self.rejections.append(
                 Rejection(
-                    rid=short_hash(source.source_id, "manifest"), number="", object_pk=source.object_pk,
-                    source_id=source.source_id, reason=f"manifest refused: {getattr(exc, 'reason', exc)}",
+                    rid=short_hash(source.source_id, "manifest"),
+                    number="",
+                    object_pk=source.object_pk,
+                    source_id=source.source_id,
+                    reason=f"manifest refused: {getattr(exc, 'reason', exc)}",
                 )
             )
             return

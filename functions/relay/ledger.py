@@ -67,14 +67,17 @@ class Ledger:
     def begin_source(self, source: Source) -> bool:
         """Claim a source for planning. False when an earlier delivery already planned it."""
         condition, values = one_of("#s", list(CLAIMABLE_SOURCE_STATES), "c")
-        return conditional(
-            self.dynamodb.put_item,
-            TableName=self.table,
-            Item=to_item(source_item(source, SourceState.PLANNING)),
-            ConditionExpression=f"attribute_not_exists(pk) OR {condition}",
-            ExpressionAttributeNames={"#s": "state"},
-            ExpressionAttributeValues=values,
-        ) is not None
+        return (
+            conditional(
+                self.dynamodb.put_item,
+                TableName=self.table,
+                Item=to_item(source_item(source, SourceState.PLANNING)),
+                ConditionExpression=f"attribute_not_exists(pk) OR {condition}",
+                ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues=values,
+            )
+            is not None
+        )
 
     def write_plan(self, rejections: Iterable[Rejection], jobs: Iterable[PushJob]) -> None:
         """Every rejected and every planned recipient, and each job's push item, streamed into
@@ -93,21 +96,27 @@ class Ledger:
         self.put_many(source_item(s, SourceState.PLANNED, **counts.get(s.object_pk, {})) for s in sources)
 
     # -- sending: claims and outcomes -------------------------------------------------------------
-    def claim_job(self, job_id: str, token: str, now_iso: str,
-                  claimable: Iterable[str] = CLAIMABLE_JOB_STATES) -> int | None:
+    def claim_job(self, job_id: str, token: str, now_iso: str, claimable: Iterable[str] = CLAIMABLE_JOB_STATES) -> int | None:
         """Take the job for one send attempt: push item state → `sending` with our token, only
         from a claimable state. Returns the attempt number, or None when someone has it already."""
         allowed, states = one_of("#s", [str(s) for s in claimable], "c")
         resp = conditional(
             self.dynamodb.update_item,
-            TableName=self.table, Key=key(push_pk(job_id), keys.PUSH_SK),
+            TableName=self.table,
+            Key=key(push_pk(job_id), keys.PUSH_SK),
             UpdateExpression="SET #s = :sending, claim = :token, claimed_at = :at, #a = :at, kind = :push,"
             " job_id = :jid, attempts = if_not_exists(attempts, :zero) + :one",
             ConditionExpression=f"attribute_not_exists(pk) OR {allowed}",
             ExpressionAttributeNames={"#s": "state", "#a": "at"},
             ExpressionAttributeValues={
-                ":sending": attr(str(JobState.SENDING)), ":token": attr(token), ":at": attr(now_iso),
-                ":zero": attr(0), ":one": attr(1), ":push": attr("push"), ":jid": attr(job_id), **states,
+                ":sending": attr(str(JobState.SENDING)),
+                ":token": attr(token),
+                ":at": attr(now_iso),
+                ":zero": attr(0),
+                ":one": attr(1),
+                ":push": attr("push"),
+                ":jid": attr(job_id),
+                **states,
             },
             ReturnValues="UPDATED_NEW",
         )
@@ -118,29 +127,47 @@ class Ledger:
         item = self.get(push_pk(job_id), keys.PUSH_SK)
         if item is None:
             return None
-        return JobRecord(state=str(item.get("state", "")), push_id=item.get("push_id"),
-                         claim=item.get("claim"), claimed_at=item.get("claimed_at"))
+        return JobRecord(
+            state=str(item.get("state", "")), push_id=item.get("push_id"), claim=item.get("claim"), claimed_at=item.get("claimed_at")
+        )
 
     def put_back(self, job_id: str, token: str, **fields: Any) -> bool:
         """The claimed job goes back on the queue (`retry`): a deferral after the claim, or a
         failure a later try can fix (`last_error`, `vendor_status`)."""
         return self.set_job_state(job_id, JobState.RETRY, token, **fields)
 
-    def record_accepted(self, job: PushJob, token: str, push_id: str | None,
-                        ids: Mapping[str, tuple[str | None, str | None]], **vendor: Any) -> None:
+    def record_accepted(
+        self, job: PushJob, token: str, push_id: str | None, ids: Mapping[str, tuple[str | None, str | None]], **vendor: Any
+    ) -> None:
         """The vendor took the request: every recipient `accepted` with its own msg_id/credit (`ids`
         by rid), found again by msg_id (ByVendorId) and the push by push_id."""
         items = []
         for entry in job.entries:
             msg_id, credit = ids.get(entry.rid, (None, None))
-            items.append(recipient_item(job, entry, RecipientState.ACCEPTED, push_id=push_id, msg_id=msg_id,
-                                        credit=credit, vendor_pk=keys.msg_pk(msg_id), **vendor))
+            items.append(
+                recipient_item(
+                    job,
+                    entry,
+                    RecipientState.ACCEPTED,
+                    push_id=push_id,
+                    msg_id=msg_id,
+                    credit=credit,
+                    vendor_pk=keys.msg_pk(msg_id),
+                    **vendor,
+                )
+            )
         self.put_many(items)
-        self.set_job_state(job.job_id, JobState.ACCEPTED, token, push_id=push_id, vendor_pk=keys.push_id_pk(push_id),
-                           **vendor)
+        self.set_job_state(job.job_id, JobState.ACCEPTED, token, push_id=push_id, vendor_pk=keys.push_id_pk(push_id), **vendor)
 
-    def record_outcome(self, job: PushJob, token: str | None, state: RecipientState, reason: str,
-                       job_fields: Mapping[str, Any] | None = None, **fields: Any) -> None:
+    def record_outcome(
+        self,
+        job: PushJob,
+        token: str | None,
+        state: RecipientState,
+        reason: str,
+        job_fields: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> None:
         """Every recipient of the job ends in `state` (failed, rejected, expired, ambiguous) with the
         reason and `fields`; the push item too (plus `job_fields`). Without `token` the push item is
         written whoever holds the claim (an attempt that died holding it)."""
@@ -162,20 +189,23 @@ class Ledger:
 
     def set_job_state(self, job_id: str, state: JobState | str, token: str | None = None, **fields: Any) -> bool:
         """Move the push item to `state` (only while we hold the claim, when `token` is given)."""
-        sets, names, values = assignments(
-            {"state": str(state), "at": utc_now(), **{k: v for k, v in fields.items() if v is not None}})
+        sets, names, values = assignments({"state": str(state), "at": utc_now(), **{k: v for k, v in fields.items() if v is not None}})
         request: dict[str, Any] = {}
         if token is not None:
             request["ConditionExpression"] = "claim = :token"
             values[":token"] = attr(token)
-        return conditional(
-            self.dynamodb.update_item,
-            TableName=self.table, Key=key(push_pk(job_id), keys.PUSH_SK),
-            UpdateExpression="SET " + ", ".join(sets),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-            **request,
-        ) is not None
+        return (
+            conditional(
+                self.dynamodb.update_item,
+                TableName=self.table,
+                Key=key(push_pk(job_id), keys.PUSH_SK),
+                UpdateExpression="SET " + ", ".join(sets),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                **request,
+            )
+            is not None
+        )
 
     # -- delivery reports (relay.status) ----------------------------------------------------------
     def recipients_by_msg_id(self, msg_id: str) -> list[tuple[str, str]]:
@@ -224,14 +254,18 @@ class Ledger:
             previous, statuses = one_of("#ds", list(delivery_status_from), "d")
             attrs |= statuses
             condition += f" AND (attribute_not_exists(#ds){' OR ' + previous if statuses else ''})"
-        return conditional(
-            self.dynamodb.update_item,
-            TableName=self.table, Key=key(pk, sk),
-            UpdateExpression="SET " + ", ".join(sets),
-            ConditionExpression=condition,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=attrs,
-        ) is not None
+        return (
+            conditional(
+                self.dynamodb.update_item,
+                TableName=self.table,
+                Key=key(pk, sk),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=attrs,
+            )
+            is not None
+        )
 
     def keep_unmatched_event(self, handle: str, n: int, msg_id: str | None, fields: Mapping[str, Any]) -> None:
         """A delivery report entry that matched no recipient, kept as it came (found again by its
@@ -264,8 +298,12 @@ class Ledger:
 
     def query_index(self, index: str, attribute: str, value: str) -> Iterator[dict[str, Any]]:
         """Every item of `index` whose `attribute` is `value` (a key from relay.ledger_keys)."""
-        return self._query(IndexName=index, KeyConditionExpression="#k = :v",
-                           ExpressionAttributeNames={"#k": attribute}, ExpressionAttributeValues={":v": attr(value)})
+        return self._query(
+            IndexName=index,
+            KeyConditionExpression="#k = :v",
+            ExpressionAttributeNames={"#k": attribute},
+            ExpressionAttributeValues={":v": attr(value)},
+        )
 
     def _recipient_keys(self, index: str, attribute: str, value: str) -> list[tuple[str, str]]:
         found = ((k["pk"], k["sk"]) for k in self.query_index(index, attribute, value))
@@ -307,7 +345,7 @@ class Ledger:
     def delete_many(self, pairs: Iterable[tuple[str, str]]) -> None:
         requests = [{"DeleteRequest": {"Key": key(pk, sk)}} for pk, sk in pairs]
         for i in range(0, len(requests), _BATCH):
-            self._write(requests[i:i + _BATCH])
+            self._write(requests[i : i + _BATCH])
 
     def _write(self, requests: list[dict[str, Any]]) -> int:
         count = len(requests)

@@ -16,8 +16,7 @@ from relay.models import Entry, PushJob, Rejection, Source, utc_now
 #: an excerpt of that length plus `<field>_length` (the original length), never whole. An item may
 #: hold at most 400 KB (DynamoDB), and a rejected 450 KB message must still get its `rejected` entry.
 #: Messages the planner accepts (at most 4,096 characters) are always kept whole.
-MAX_STORED = {"message": 4096, "number": keys.MAX_KEY_TEXT, "reference": keys.MAX_KEY_TEXT, "media_key": 1024,
-              "reason": 1024}
+MAX_STORED = {"message": 4096, "number": keys.MAX_KEY_TEXT, "reference": keys.MAX_KEY_TEXT, "media_key": 1024, "reason": 1024}
 
 
 def bounded(**fields: str | None) -> dict[str, Any]:
@@ -33,8 +32,7 @@ def bounded(**fields: str | None) -> dict[str, Any]:
     return out
 
 
-def recipient_item(job: PushJob, entry: Entry, state: RecipientState | str, at: str | None = None,
-                   **outcome: Any) -> dict[str, Any]:
+def recipient_item(job: PushJob, entry: Entry, state: RecipientState | str, at: str | None = None, **outcome: Any) -> dict[str, Any]:
     media = entry.media or job.global_media
     return {
         "pk": keys.push_pk(job.job_id),
@@ -87,8 +85,7 @@ def rejection_item(rej: Rejection, at: str | None = None) -> dict[str, Any]:
         "object_pk": rej.object_pk,
         "state": str(RecipientState.REJECTED),
         "at": at or utc_now(),
-        **bounded(number=rej.number, reason=rej.reason, message=rej.message, media_key=rej.media_key,
-                  reference=rej.reference),
+        **bounded(number=rej.number, reason=rej.reason, message=rej.message, media_key=rej.media_key, reference=rej.reference),
     }
 
 

@@ -81,7 +81,7 @@ def object_name(pk: str) -> str:
     """`bucket/key` (or the request id) an object_pk names: for logs."""
     for prefix in (_OBJECT, _REQUEST):
         if pk.startswith(prefix):
-            return pk[len(prefix):]
+            return pk[len(prefix) :]
     return pk
 
 

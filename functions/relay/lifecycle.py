@@ -85,11 +85,13 @@ SENT_FROM: frozenset[RecipientState] = frozenset({_R.PLANNED, _R.FAILED})
 
 #: delivery report: target state → the states it may be reached from (forward only). `ambiguous`
 #: (the request left, its answer never came) is settled by the vendor's own report.
-REPORT_MOVES: Mapping[RecipientState, tuple[RecipientState, ...]] = MappingProxyType({
-    _R.DELIVERED: (_R.SUBMITTED, _R.ACCEPTED, _R.AMBIGUOUS),
-    _R.READ: (_R.SUBMITTED, _R.ACCEPTED, _R.DELIVERED, _R.AMBIGUOUS),
-    _R.FAILED: (_R.SUBMITTED, _R.ACCEPTED, _R.DELIVERED, _R.AMBIGUOUS),
-})
+REPORT_MOVES: Mapping[RecipientState, tuple[RecipientState, ...]] = MappingProxyType(
+    {
+        _R.DELIVERED: (_R.SUBMITTED, _R.ACCEPTED, _R.AMBIGUOUS),
+        _R.READ: (_R.SUBMITTED, _R.ACCEPTED, _R.DELIVERED, _R.AMBIGUOUS),
+        _R.FAILED: (_R.SUBMITTED, _R.ACCEPTED, _R.DELIVERED, _R.AMBIGUOUS),
+    }
+)
 #: the states in which a report that moves no state (vendor status 0, 4, unknown) is still recorded
 REPORT_STATUS_ONLY_FROM: tuple[RecipientState, ...] = (_R.SUBMITTED, _R.ACCEPTED, _R.AMBIGUOUS)
 
@@ -119,26 +121,30 @@ CLAIMABLE_JOB_STATES: tuple[JobState, ...] = (_J.PLANNED, _J.RETRY)
 #: what became of a job: a second delivery of it sends nothing
 FINAL_JOB_STATES: frozenset[JobState] = frozenset({_J.ACCEPTED, _J.FAILED, _J.EXPIRED, _J.AMBIGUOUS, _J.SPLIT, _J.REJECTED})
 
-JOB_MOVES: Mapping[JobState, frozenset[JobState]] = MappingProxyType({
-    _J.PLANNED: frozenset({_J.SENDING}),
-    _J.RETRY: frozenset({_J.SENDING}),
-    # the holder of the claim writes the outcome, or puts the job back; an attempt that died
-    # holding it past its lease is recorded ambiguous by the next delivery
-    _J.SENDING: frozenset({_J.RETRY, *FINAL_JOB_STATES}),
-    # `relay redrive`: a dead-lettered job is sent again
-    _J.FAILED: frozenset({_J.RETRY}),
-    _J.ACCEPTED: frozenset(),
-    _J.REJECTED: frozenset(),
-    _J.EXPIRED: frozenset(),
-    _J.AMBIGUOUS: frozenset(),
-    _J.SPLIT: frozenset(),
-})
+JOB_MOVES: Mapping[JobState, frozenset[JobState]] = MappingProxyType(
+    {
+        _J.PLANNED: frozenset({_J.SENDING}),
+        _J.RETRY: frozenset({_J.SENDING}),
+        # the holder of the claim writes the outcome, or puts the job back; an attempt that died
+        # holding it past its lease is recorded ambiguous by the next delivery
+        _J.SENDING: frozenset({_J.RETRY, *FINAL_JOB_STATES}),
+        # `relay redrive`: a dead-lettered job is sent again
+        _J.FAILED: frozenset({_J.RETRY}),
+        _J.ACCEPTED: frozenset(),
+        _J.REJECTED: frozenset(),
+        _J.EXPIRED: frozenset(),
+        _J.AMBIGUOUS: frozenset(),
+        _J.SPLIT: frozenset(),
+    }
+)
 
 # -- sources ----------------------------------------------------------------------------------------
 #: the states from which ingest (or the API) may claim a source; a new source has no item yet.
 #: A source left `planning` (its read failed) is claimed again by the redelivery.
 CLAIMABLE_SOURCE_STATES: tuple[SourceState, ...] = (_S.PLANNING,)
-SOURCE_MOVES: Mapping[SourceState, frozenset[SourceState]] = MappingProxyType({
-    _S.PLANNING: frozenset({_S.PLANNING, _S.PLANNED}),
-    _S.PLANNED: frozenset(),
-})
+SOURCE_MOVES: Mapping[SourceState, frozenset[SourceState]] = MappingProxyType(
+    {
+        _S.PLANNING: frozenset({_S.PLANNING, _S.PLANNED}),
+        _S.PLANNED: frozenset(),
+    }
+)

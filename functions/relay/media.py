@@ -68,8 +68,7 @@ def _rule(kind: MediaKind, content_type: str, *accepts: str, required: bool = Tr
     return _Rule(kind, content_type, frozenset(accepts), required)
 
 
-_I, _V, _A, _D, _S = (MediaKind.IMAGE, MediaKind.VIDEO, MediaKind.AUDIO, MediaKind.DOCUMENT,
-                      MediaKind.STICKER)
+_I, _V, _A, _D, _S = (MediaKind.IMAGE, MediaKind.VIDEO, MediaKind.AUDIO, MediaKind.DOCUMENT, MediaKind.STICKER)
 _OOXML = "application/vnd.openxmlformats-officedocument."
 _ODF = "application/vnd.oasis.opendocument."
 
@@ -109,25 +108,67 @@ _RULES: dict[str, _Rule] = {
     "rtf": _rule(_D, "application/rtf", "text", required=False),
 }
 #: any other extension is a document; containers and text are fine, media formats are not
-_OTHER_DOCUMENT = _rule(_D, "application/octet-stream", "pdf", "zip", "ole", "text",
-                        required=False)
+_OTHER_DOCUMENT = _rule(_D, "application/octet-stream", "pdf", "zip", "ole", "text", required=False)
 
-_BLOCKED = frozenset({
-    "exe", "bat", "cmd", "com", "msi", "msp", "sh", "bash", "ps1", "psm1", "js", "jse", "mjs",
-    "vbs", "vbe", "wsf", "wsh", "hta", "jar", "apk", "xapk", "ipa", "scr", "dll", "cpl", "pif",
-    "lnk", "reg", "app", "dmg", "pkg", "deb", "rpm",
-})
+_BLOCKED = frozenset(
+    {
+        "exe",
+        "bat",
+        "cmd",
+        "com",
+        "msi",
+        "msp",
+        "sh",
+        "bash",
+        "ps1",
+        "psm1",
+        "js",
+        "jse",
+        "mjs",
+        "vbs",
+        "vbe",
+        "wsf",
+        "wsh",
+        "hta",
+        "jar",
+        "apk",
+        "xapk",
+        "ipa",
+        "scr",
+        "dll",
+        "cpl",
+        "pif",
+        "lnk",
+        "reg",
+        "app",
+        "dmg",
+        "pkg",
+        "deb",
+        "rpm",
+    }
+)
 
 _LABELS = {
-    "jpeg": "JPEG image", "png": "PNG image", "gif": "GIF image", "webp": "WebP image",
-    "mp4": "MP4 video", "3gp": "3GP video", "m4a": "M4A audio", "mp3": "MP3 audio",
-    "wav": "WAV audio", "aac": "AAC audio", "amr": "AMR audio", "ogg": "Ogg audio",
-    "pdf": "PDF", "zip": "a ZIP archive", "ole": "a legacy Office (OLE2) file", "text": "text",
+    "jpeg": "JPEG image",
+    "png": "PNG image",
+    "gif": "GIF image",
+    "webp": "WebP image",
+    "mp4": "MP4 video",
+    "3gp": "3GP video",
+    "m4a": "M4A audio",
+    "mp3": "MP3 audio",
+    "wav": "WAV audio",
+    "aac": "AAC audio",
+    "amr": "AMR audio",
+    "ogg": "Ogg audio",
+    "pdf": "PDF",
+    "zip": "a ZIP archive",
+    "ole": "a legacy Office (OLE2) file",
+    "text": "text",
 }
 
 # ISO-BMFF brands that are HEIF/AVIF still images, not MP4 video
-_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs",
-                          b"mif1", b"msf1", b"avif", b"avis"})
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1", b"avif", b"avis"})
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _PDF_WINDOW = 1024
 
@@ -230,7 +271,7 @@ def _sniff(head: bytes, complete: bool) -> str | None:
         return "m4a" if brand in (b"M4A ", b"M4B ") else "mp4"
     if head.startswith(b"ID3"):
         end = _id3_end(head)
-        after = _sniff_audio_frame(head[end:end + 4]) if end + 4 <= len(head) else None
+        after = _sniff_audio_frame(head[end : end + 4]) if end + 4 <= len(head) else None
         return after or "mp3"
     if frame := _sniff_audio_frame(head):
         return frame
@@ -271,7 +312,7 @@ def _id3_end(head: bytes) -> int:
 
 def _tolerated(ext: str, head: bytes, detected: str | None) -> str | None:
     """Cases a plain signature match misses, resolved to the format the extension names."""
-    if ext == "pdf" and detected in (None, "text") and b"%PDF-" in head[:_PDF_WINDOW + 5]:
+    if ext == "pdf" and detected in (None, "text") and b"%PDF-" in head[: _PDF_WINDOW + 5]:
         return "pdf"  # PDF readers accept the header anywhere in the first 1024 bytes
     if ext == "aac" and head.startswith(b"ID3") and _id3_end(head) + 4 > len(head):
         return "aac"  # an ID3 tag longer than `head` hides which frames follow

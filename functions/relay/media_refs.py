@@ -21,6 +21,11 @@ def media_ref(head: ObjectHead) -> MediaRef | str:
     except MediaRejected as exc:
         return exc.reason
     return MediaRef(
-        bucket=head.bucket, key=head.key, kind=check.kind, content_type=check.content_type, size=head.size, filename=filename,
+        bucket=head.bucket,
+        key=head.key,
+        kind=check.kind,
+        content_type=check.content_type,
+        size=head.size,
+        filename=filename,
         version_id=head.version_id if head.version_id not in (None, "", "null") else None,
     )

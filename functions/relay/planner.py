@@ -246,8 +246,7 @@ def _admit(cand: Candidate, media: MediaLookup) -> _Admitted | Rejection:
     return _Admitted(entry=entry, group=group, shared=static, caption=caption)
 
 
-def _jobs(groups: dict[GroupKey, _Group], rules: PlanRules, now: float, start: float,
-          expires_at: float | None) -> list[PushJob]:
+def _jobs(groups: dict[GroupKey, _Group], rules: PlanRules, now: float, start: float, expires_at: float | None) -> list[PushJob]:
     """Each group cut into requests (one recipient each where the channel rule says so, spaced
     apart), captions last so that they can follow the latest media job."""
     planned_at = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -6,10 +6,9 @@ and never logged, stored or put into an exception message.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
-
-import time
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -136,8 +135,14 @@ class AnswerTooLarge(httpx.HTTPError):
 
 
 class PushApiClient:
-    def __init__(self, url: str, token: Callable[[], str], http: httpx.Client | None = None,
-                 deadline_seconds: float = DEADLINE_SECONDS, max_answer_bytes: int = MAX_ANSWER_BYTES) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: Callable[[], str],
+        http: httpx.Client | None = None,
+        deadline_seconds: float = DEADLINE_SECONDS,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+    ) -> None:
         self.url = url
         self._token = token
         self._http = http or vendor_client(TIMEOUT)
@@ -155,11 +160,11 @@ class PushApiClient:
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
             raise TransportError(f"could not reach the Push API: {type(exc).__name__}") from None
         except AnswerTooLarge as exc:
-            raise TransportError(f"Push API {exc}: not read; it may have been taken", http_status=exc.http_status,
-                                 sent=True) from None
+            raise TransportError(f"Push API {exc}: not read; it may have been taken", http_status=exc.http_status, sent=True) from None
         except httpx.TimeoutException as exc:
-            raise TransportError(f"no answer from the Push API within {self.deadline_seconds:g}s: {type(exc).__name__}",
-                                 sent=True) from None
+            raise TransportError(
+                f"no answer from the Push API within {self.deadline_seconds:g}s: {type(exc).__name__}", sent=True
+            ) from None
         except httpx.HTTPError as exc:  # the request may have arrived: an ambiguous outcome
             raise TransportError(f"Push API exchange failed: {type(exc).__name__}", sent=True) from None
         if status == 429 or status >= 500:  # not taken: retried, not ambiguous
@@ -173,7 +178,8 @@ class PushApiClient:
             # with your phone" is its status 404 in a normal (2xx) answer
             raise HttpRefused(
                 f"Push API answered HTTP {status} without a push result: check PickyApiUrl ({self.url}) and"
-                " any firewall/WAF between the relay and the vendor; nothing was sent", http_status=status,
+                " any firewall/WAF between the relay and the vendor; nothing was sent",
+                http_status=status,
             )
         if result is None:
             raise TransportError(

@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 from botocore.exceptions import ClientError
 
-from relay.api_models import MediaSpec, PushAccepted, PushRequest, PushStatus, Rejected, RecipientStatus
+from relay.api_models import MediaSpec, PushAccepted, PushRequest, PushStatus, RecipientStatus, Rejected
 from relay.channels import VOICE_APPLICATION
 from relay.ledger import Ledger
 from relay.media import SNIFF_BYTES, MediaRejected, classify, classify_by_name
@@ -190,8 +190,11 @@ class PushService:
         except MediaRejected as exc:
             return exc.reason
         self.store.write(self.settings.media_bucket, key, raw, check.content_type)
-        return media_ref(ObjectHead(bucket=self.settings.media_bucket, key=key, size=len(raw), head=raw[:SNIFF_BYTES],
-                                    metadata={}, version_id=None, etag=""))
+        return media_ref(
+            ObjectHead(
+                bucket=self.settings.media_bucket, key=key, size=len(raw), head=raw[:SNIFF_BYTES], metadata={}, version_id=None, etag=""
+            )
+        )
 
     # -- GET /pushes/{id} -------------------------------------------------------------------------
     def status(self, request_id: str) -> PushStatus | None:

@@ -89,12 +89,10 @@ def put_back(sqs: Any, queue_url: str, record: dict[str, Any], wait: float, now:
     decision = plan(wait, record.get("attributes") or {}, now)
     if decision.how == "visibility":
         try:
-            sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"],
-                                          VisibilityTimeout=decision.seconds)
+            sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=decision.seconds)
             return decision
         except ClientError as exc:
-            log.warning("visibility change refused (%s): the job goes back as a fresh copy",
-                        exc.response.get("Error", {}).get("Code"))
+            log.warning("visibility change refused (%s): the job goes back as a fresh copy", exc.response.get("Error", {}).get("Code"))
             decision = PutBack("copy", min(max(0, int(wait + 0.999)), MAX_DELAY))
     sqs.send_message(QueueUrl=queue_url, MessageBody=record["body"], DelaySeconds=decision.seconds)
     return decision

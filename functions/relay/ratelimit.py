@@ -22,8 +22,9 @@ from relay.dynamodb import conditional
 
 
 class RateLimiter:
-    def __init__(self, dynamodb: Any, table: str, limit: int, window: float, clock: Callable[[], float] = time.time,
-                 scope: str = "picky-push") -> None:
+    def __init__(
+        self, dynamodb: Any, table: str, limit: int, window: float, clock: Callable[[], float] = time.time, scope: str = "picky-push"
+    ) -> None:
         self._ddb = dynamodb
         self.table = table
         self.limit = limit

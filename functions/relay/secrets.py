@@ -33,6 +33,6 @@ def secret_provider(local: SecretStr | None, parameter: str | None, what: str) -
     ssm = SSMProvider(boto3_client=client("ssm"))
 
     def from_ssm() -> str:
-        return ssm.get(parameter, decrypt=True, max_age=CACHE_SECONDS)
+        return str(ssm.get(parameter, decrypt=True, max_age=CACHE_SECONDS))
 
     return from_ssm

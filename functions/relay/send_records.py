@@ -53,9 +53,15 @@ class SendRecords:
         with self.processor(records=checked.good, handler=self.send_record, lambda_context=context):
             self.processor.process()
         response = self.processor.response()
-        logger.info("batch done", extra={"records": len(checked.good), "malformed": len(malformed),
-                                         "put_back_or_failed": len(response.get("batchItemFailures", []))})
-        return response
+        logger.info(
+            "batch done",
+            extra={
+                "records": len(checked.good),
+                "malformed": len(malformed),
+                "put_back_or_failed": len(response.get("batchItemFailures", [])),
+            },
+        )
+        return dict(response)
 
     def send_record(self, record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
         try:
@@ -106,7 +112,13 @@ class SendRecords:
         if outcome.dead_letter:
             self.queue.dead_letter(record.body, outcome.vendor_message or outcome.state)
         log = logger.warning if outcome.state in WARNED else logger.info
-        log("sent" if not outcome.duplicate else "duplicate delivery: already handled",
-            extra={"push_id": outcome.push_id, "state": outcome.state, "vendor_status": outcome.vendor_status,
-                   "recipients": len(job.entries),
-                   "reason": outcome.vendor_message if outcome.state != JobState.ACCEPTED else None})
+        log(
+            "sent" if not outcome.duplicate else "duplicate delivery: already handled",
+            extra={
+                "push_id": outcome.push_id,
+                "state": outcome.state,
+                "vendor_status": outcome.vendor_status,
+                "recipients": len(job.entries),
+                "reason": outcome.vendor_message if outcome.state != JobState.ACCEPTED else None,
+            },
+        )

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from relay.channels import one_recipient_per_request
 from relay.ledger import JobRecord, Ledger
@@ -131,9 +131,11 @@ class Sender:
             raise Deferred(seconds, f"job {job.job_id} waits {seconds}s for its time")
         if time_left is not None and (left := time_left()) < self.policy.time_needed_seconds:
             # before the claim: nothing to release, the job is simply sent by the next invocation
-            raise Deferred(self.policy.no_time_wait_seconds,
-                           f"job {job.job_id} put back unclaimed: {left:.0f}s left in this invocation,"
-                           f" a send needs {self.policy.time_needed_seconds:g}s")
+            raise Deferred(
+                self.policy.no_time_wait_seconds,
+                f"job {job.job_id} put back unclaimed: {left:.0f}s left in this invocation,"
+                f" a send needs {self.policy.time_needed_seconds:g}s",
+            )
         token = uuid.uuid4().hex
         attempt = self.ledger.claim_job(job.job_id, token, utc_now())
         if attempt is None:
@@ -158,8 +160,9 @@ class Sender:
                 return self._ambiguous(job, token, exc.reason)
             return self._retry_or_give_up(job, token, attempt, exc.reason, vendor_status=None)
         if result.status in RETRYABLE_VENDOR_STATUSES:
-            return self._retry_or_give_up(job, token, attempt, f"vendor status {result.status}: {result.message}",
-                                          vendor_status=result.status)
+            return self._retry_or_give_up(
+                job, token, attempt, f"vendor status {result.status}: {result.message}", vendor_status=result.status
+            )
         if result.status == INVALID_NUMBER and len(job.entries) > 1 and self.queue is not None:
             return self._split(job, token, result)
         return self._record(job, token, result)
@@ -202,23 +205,33 @@ class Sender:
             raise RetryLater(f"attempt {attempt}/{self.policy.max_attempts}: {reason}", attempt)
         why = f"gave up after {attempt} attempts: {reason}"
         self.ledger.record_outcome(job, token, RecipientState.FAILED, why, vendor_status=vendor_status)
-        return SendOutcome(job.job_id, JobState.FAILED, vendor_status=vendor_status, vendor_message=why, dead_letter=True,
-                           metrics={"RecipientsFailed": len(job.entries), "SendsGivenUp": 1})
+        return SendOutcome(
+            job.job_id,
+            JobState.FAILED,
+            vendor_status=vendor_status,
+            vendor_message=why,
+            dead_letter=True,
+            metrics={"RecipientsFailed": len(job.entries), "SendsGivenUp": 1},
+        )
 
     def _http_refused(self, job: PushJob, token: str, exc: HttpRefused) -> SendOutcome:
         """Answered, not taken (wrong URL, a WAF): failed, kept for a redrive once fixed, alarmed."""
         self.ledger.record_outcome(job, token, RecipientState.FAILED, exc.reason, http_status=exc.http_status)
-        return SendOutcome(job.job_id, JobState.FAILED, vendor_message=exc.reason, dead_letter=True,
-                           metrics={"RecipientsFailed": len(job.entries), "VendorHttpErrors": 1})
+        return SendOutcome(
+            job.job_id,
+            JobState.FAILED,
+            vendor_message=exc.reason,
+            dead_letter=True,
+            metrics={"RecipientsFailed": len(job.entries), "VendorHttpErrors": 1},
+        )
 
     def _split(self, job: PushJob, token: str, result: PushResult) -> SendOutcome:
         """406 names no number: send each recipient alone, so that only the bad one is rejected."""
-        parts = [
-            job.model_copy(update={"job_id": short_hash(job.job_id, "split", e.rid, size=32), "entries": [e]})
-            for e in job.entries
-        ]
+        parts = [job.model_copy(update={"job_id": short_hash(job.job_id, "split", e.rid, size=32), "entries": [e]}) for e in job.entries]
+        queue = self.queue
+        assert queue is not None, "send() splits only with a queue"
         self.ledger.split_job(job, parts)
-        self.queue.enqueue(parts)  # type: ignore[union-attr]
+        queue.enqueue(parts)
         self.ledger.finish_split(job, token, vendor_status=result.status, vendor_message=result.message)
         return SendOutcome(job.job_id, JobState.SPLIT, vendor_status=result.status, vendor_message=result.message)
 
@@ -226,15 +239,28 @@ class Sender:
         vendor: dict[str, Any] = {"vendor_status": result.status, "vendor_message": result.message}
         if result.accepted:
             self.ledger.record_accepted(job, token, result.push_id, _match_ids(job, result), **vendor)
-            return SendOutcome(job.job_id, JobState.ACCEPTED, result.push_id, result.status, result.message,
-                               metrics={"RecipientsAccepted": len(job.entries)})
+            return SendOutcome(
+                job.job_id,
+                JobState.ACCEPTED,
+                result.push_id,
+                result.status,
+                result.message,
+                metrics={"RecipientsAccepted": len(job.entries)},
+            )
         reason = f"vendor status {result.status}: {result.message}"
         state = RecipientState.REJECTED if result.status == INVALID_NUMBER else RecipientState.FAILED
         self.ledger.record_outcome(job, token, state, reason, **vendor)
         account = result.status in ACCOUNT_STATUSES
         metric = "RecipientsRejected" if state == RecipientState.REJECTED else "RecipientsFailed"
-        return SendOutcome(job.job_id, JobState(state), None, result.status, result.message, dead_letter=account,
-                           metrics={metric: len(job.entries), **({"VendorAccountFailures": 1} if account else {})})
+        return SendOutcome(
+            job.job_id,
+            JobState(state),
+            None,
+            result.status,
+            result.message,
+            dead_letter=account,
+            metrics={metric: len(job.entries), **({"VendorAccountFailures": 1} if account else {})},
+        )
 
 
 def _epoch(iso: str | None) -> float | None:
@@ -259,4 +285,3 @@ def _match_ids(job: PushJob, result: PushResult) -> dict[str, tuple[str | None, 
             d = by_number[entry.number].popleft()
             matched[entry.rid] = (d.msg_id, d.credit)
     return matched
-

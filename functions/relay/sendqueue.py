@@ -55,7 +55,8 @@ class SendQueue:
         if not self.dead_letter_url:
             return False
         self._sqs.send_message(
-            QueueUrl=self.dead_letter_url, MessageBody=body,
+            QueueUrl=self.dead_letter_url,
+            MessageBody=body,
             MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:256] or "unknown"}},
         )
         return True

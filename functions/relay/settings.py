@@ -75,8 +75,13 @@ class Settings(BaseModel):
         return value
 
     @field_validator(
-        "picky_token", "picky_token_parameter", "signing_secret", "signing_secret_parameter",
-        "events_secret", "events_secret_parameter", mode="before",
+        "picky_token",
+        "picky_token_parameter",
+        "signing_secret",
+        "signing_secret_parameter",
+        "events_secret",
+        "events_secret_parameter",
+        mode="before",
     )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:

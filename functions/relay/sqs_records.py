@@ -29,7 +29,7 @@ Decision (what a malformed record does):
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,7 +57,7 @@ class SortedRecords:
     #: logged and dropped (nothing to report them by)
     dropped: list[Malformed] = field(default_factory=list)
 
-    def response(self, processed: dict[str, Any] | None = None) -> dict[str, Any]:
+    def response(self, processed: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The processor's partial-batch response plus the malformed records that can be reported."""
         failures = list((processed or {}).get("batchItemFailures") or [])
         failures += [{"itemIdentifier": m.message_id} for m in self.failed]
@@ -81,16 +81,14 @@ def sort_records(records: object, need_receipt_handle: bool = False) -> SortedRe
         message_id = record.get("messageId")
         if not isinstance(message_id, str) or not message_id:
             body = record.get("body")
-            out.dropped.append(Malformed(index=index, reason="record has no messageId",
-                                         body=body if isinstance(body, str) else None))
+            out.dropped.append(Malformed(index=index, reason="record has no messageId", body=body if isinstance(body, str) else None))
             continue
         if not isinstance(record.get("body"), str):
             out.failed.append(Malformed(index=index, message_id=message_id, reason="record has no string body"))
             continue
         if need_receipt_handle:
             if not isinstance(record.get("receiptHandle"), str):
-                out.failed.append(Malformed(index=index, message_id=message_id, body=record["body"],
-                                            reason="record has no receiptHandle"))
+                out.failed.append(Malformed(index=index, message_id=message_id, body=record["body"], reason="record has no receiptHandle"))
                 continue
             if not isinstance(record.get("attributes"), dict):
                 record = {**record, "attributes": {}}
@@ -104,8 +102,10 @@ def log_malformed(logger: Any, checked: SortedRecords, reported: bool = True) ->
     for bad in checked.dropped:
         logger.error("malformed SQS record dropped", extra={"record_index": bad.index, "reason": bad.reason})
     for bad in checked.failed:
-        logger.error("malformed SQS record reported failed" if reported else "malformed SQS record dropped",
-                     extra={"record_index": bad.index, "message_id": bad.message_id, "reason": bad.reason})
+        logger.error(
+            "malformed SQS record reported failed" if reported else "malformed SQS record dropped",
+            extra={"record_index": bad.index, "message_id": bad.message_id, "reason": bad.reason},
+        )
 
 
 def clip(text: str, limit: int = MAX_LOGGED_TEXT) -> str:

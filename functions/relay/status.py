@@ -66,9 +66,9 @@ class DeliveryEntry(BaseModel):
     error_code: str | None = None
     error_message: str | None = None
 
-    _coerce = field_validator(
-        "push_id", "number", "msg_id", "reference_number", "error_code", "error_message", mode="before"
-    )(lambda cls, v: _text(v))
+    _coerce = field_validator("push_id", "number", "msg_id", "reference_number", "error_code", "error_message", mode="before")(
+        lambda cls, v: _text(v)
+    )
 
     @field_validator("status", mode="before")
     @classmethod
@@ -153,9 +153,7 @@ def apply_event(ledger: Ledger, event: VendorEvent) -> StatusReport:
     report = StatusReport(received=len(event.data))
     if event.event_id != DELIVERY_REPORT:
         report.ignored = 1
-        ledger.keep_other_event(
-            {"event_id": event.event_id, "project_id": event.project_id, "raw": _raw(event.model_dump(mode="json"))}
-        )
+        ledger.keep_other_event({"event_id": event.event_id, "project_id": event.project_id, "raw": _raw(event.model_dump(mode="json"))})
         return report
     for n, entry in enumerate(event.data):
         outcome = _apply_entry(ledger, entry)
@@ -191,7 +189,11 @@ def _apply_entry(ledger: Ledger, entry: DeliveryEntry) -> bool | None:
             ok = ledger.apply_delivery(pk, sk, str(target), allowed_from(target), fields)
         else:
             ok = ledger.apply_delivery(
-                pk, sk, None, [str(s) for s in REPORT_STATUS_ONLY_FROM], fields,
+                pk,
+                sk,
+                None,
+                [str(s) for s in REPORT_STATUS_ONLY_FROM],
+                fields,
                 delivery_status_from=status_only_replaces(entry.status),
             )
         applied = applied or ok
@@ -223,9 +225,15 @@ def _keep_unmatched(ledger: Ledger, event: VendorEvent, entry: DeliveryEntry, n:
     # the documented fields on the item; everything as it came (extras included) under `raw`, so no
     # vendor field can land on an index key attribute
     ledger.keep_unmatched_event(
-        entry.msg_id or entry.reference_number or entry.number or "unknown", n, entry.msg_id,
-        {**{name: getattr(entry, name) for name in DeliveryEntry.model_fields},
-         "raw": _raw(entry.model_dump(mode="json")), "event_id": event.event_id, "project_id": event.project_id},
+        entry.msg_id or entry.reference_number or entry.number or "unknown",
+        n,
+        entry.msg_id,
+        {
+            **{name: getattr(entry, name) for name in DeliveryEntry.model_fields},
+            "raw": _raw(entry.model_dump(mode="json")),
+            "event_id": event.event_id,
+            "project_id": event.project_id,
+        },
     )
 
 

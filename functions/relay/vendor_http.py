@@ -59,8 +59,7 @@ class _DeadlineStream(httpcore.NetworkStream):
     def close(self) -> None:
         self._inner.close()
 
-    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None) -> httpcore.NetworkStream:
         return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _budget(timeout, httpcore.ConnectTimeout)))
 
     def get_extra_info(self, info: str) -> Any:
@@ -71,8 +70,9 @@ class _DeadlineBackend(httpcore.NetworkBackend):
     def __init__(self) -> None:
         self._inner = httpcore.SyncBackend()
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: Any = None) -> httpcore.NetworkStream:
+    def connect_tcp(
+        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
         budget = _budget(timeout, httpcore.ConnectTimeout)
         return _DeadlineStream(self._inner.connect_tcp(host, port, budget, local_address, socket_options))
 
@@ -83,11 +83,15 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
+#: the sender makes one request at a time; a few connections cover retries after a broken one
+VENDOR_LIMITS = httpx.Limits(max_connections=4, max_keepalive_connections=2)
+
+
 class DeadlineTransport(httpx.HTTPTransport):
     """httpx's own transport (exception mapping, keep-alive pool), on a network backend that
     enforces the request's deadline. No proxy support: the sender talks to the vendor directly."""
 
-    def __init__(self, limits: httpx.Limits = httpx.Limits(max_connections=4, max_keepalive_connections=2)) -> None:
+    def __init__(self, limits: httpx.Limits = VENDOR_LIMITS) -> None:
         # not super().__init__: it would build a pool (and load the CA bundle) only to be replaced;
         # HTTPTransport's request, close and context methods use nothing but `_pool`
         self._pool = httpcore.ConnectionPool(

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 from relay import aws
 
 if TYPE_CHECKING:  # imported where each collaborator is built (cold start)
-    from relay.settings import Settings
     from relay.ingest_records import IngestRecords
     from relay.intake import Intake
     from relay.ledger import Ledger
@@ -38,6 +37,7 @@ if TYPE_CHECKING:  # imported where each collaborator is built (cold start)
     from relay.send_records import SendRecords
     from relay.sending import Sender
     from relay.sendqueue import SendQueue
+    from relay.settings import Settings
 
 #: function time kept beyond a request's total deadline for what surrounds the send: the claim,
 #: presigning, up to a second's wait for a rate-limit slot, and the ledger writes of up to 100
@@ -125,8 +125,9 @@ class Container:
         from relay.ratelimit import RateLimiter
 
         table = self.settings.rate_limit_table or self.settings.push_log_table
-        extra = {} if scope is None else {"scope": scope}
-        return RateLimiter(aws.client("dynamodb"), table, per_window, window_seconds, **extra)
+        if scope is None:
+            return RateLimiter(aws.client("dynamodb"), table, per_window, window_seconds)
+        return RateLimiter(aws.client("dynamodb"), table, per_window, window_seconds, scope=scope)
 
     @cached_property
     def sender(self) -> Sender:
@@ -139,19 +140,20 @@ class Container:
         s = self.settings
         signer = self.presigner
         # each socket operation bounded as before; the whole request (answer included) by the deadline
-        http = vendor_client(httpx.Timeout(connect=TIMEOUT.connect, read=s.push_timeout_seconds,
-                                           write=TIMEOUT.write, pool=TIMEOUT.pool))
+        http = vendor_client(httpx.Timeout(connect=TIMEOUT.connect, read=s.push_timeout_seconds, write=TIMEOUT.write, pool=TIMEOUT.pool))
         return Sender(
             api=PushApiClient(s.picky_api_url, self.picky_token, http=http, deadline_seconds=s.push_timeout_seconds),
             ledger=self.ledger,
             presign=lambda media: signer.presign(media, s.presign_ttl_seconds),
             limiter=self.rate_limiter(s.rate_limit_per_minute, s.rate_window_seconds),
             queue=self.send_queue,
-            policy=SendPolicy(max_attempts=s.max_send_attempts, lease_seconds=s.send_lease_seconds,
-                              dynamic_channels=s.dynamic_media_channels,
-                              time_needed_seconds=s.push_timeout_seconds + SEND_OVERHEAD_SECONDS),
-            channel_limiter=lambda application: self.rate_limiter(
-                1, s.per_recipient_spacing_seconds, scope=f"channel-{application}"),
+            policy=SendPolicy(
+                max_attempts=s.max_send_attempts,
+                lease_seconds=s.send_lease_seconds,
+                dynamic_channels=s.dynamic_media_channels,
+                time_needed_seconds=s.push_timeout_seconds + SEND_OVERHEAD_SECONDS,
+            ),
+            channel_limiter=lambda application: self.rate_limiter(1, s.per_recipient_spacing_seconds, scope=f"channel-{application}"),
         )
 
     @cached_property
@@ -173,8 +175,7 @@ class Container:
         body must match to replay."""
         from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
-        return IdempotencyConfig(event_key_jmespath="key", payload_validation_jmespath="body",
-                                 expires_after_seconds=IDEMPOTENCY_TTL)
+        return IdempotencyConfig(event_key_jmespath="key", payload_validation_jmespath="body", expires_after_seconds=IDEMPOTENCY_TTL)
 
     @cached_property
     def create_push(self) -> Callable[..., dict[str, Any]]:
@@ -193,7 +194,8 @@ class Container:
             push_id = request_id_for(self.signing_secret(), call["key"])
             return self.push_service.create(request, push_id).model_dump(mode="json", exclude_none=True)
 
-        return create
+        made: Callable[..., dict[str, Any]] = create  # idempotent_function's wrapper is untyped
+        return made
 
 
 _container: Container | None = None

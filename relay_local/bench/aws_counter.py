@@ -7,6 +7,7 @@ import math
 import threading
 from collections import Counter
 from typing import Any
+
 from relay.ledger_keys import recipient_sk
 
 
@@ -66,5 +67,11 @@ class AwsCounter:
                 self.sqs_chunks += 1
 
     def summary(self) -> dict[str, Any]:
-        return {"http": dict(self.http), "ops": dict(self.ops), "wru": self.wru, "rru": self.rru,
-                "sqs_chunks": self.sqs_chunks, "batch_items": self.batch_items}
+        return {
+            "http": dict(self.http),
+            "ops": dict(self.ops),
+            "wru": self.wru,
+            "rru": self.rru,
+            "sqs_chunks": self.sqs_chunks,
+            "batch_items": self.batch_items,
+        }

@@ -15,7 +15,6 @@ from typing import Any
 from relay_local.bench import OUT_DIR
 from relay_local.template import FUNCTIONS, ROOT
 
-
 COLD_ENV = {  # as template.yaml configures the functions on AWS: secrets named in SSM, not given
     "MEDIA_BUCKET": "bench-media-bucket",
     "PUSH_LOG_TABLE": "bench-push-log",
@@ -42,7 +41,10 @@ _PRINT = "print(repr(time.perf_counter() - _t0))\n"
 COLD_INIT = {
     "ingest": "import ingest.app\nfrom relay.wiring import container\nc = container(); c.ingest_records; c.intake()\n",
     "sender": "import sender.app\nfrom relay.wiring import container\nc = container(); c.send_records; c.sender\n",
-    "api": "import api.app\nfrom relay.wiring import container\nc = container(); c.push_service; c.create_push; c.signing_secret; c.events_secret\n",
+    "api": (
+        "import api.app\nfrom relay.wiring import container\n"
+        "c = container(); c.push_service; c.create_push; c.signing_secret; c.events_secret\n"
+    ),
 }
 COLD_SCRIPTS = {name: _T0 + init + _PRINT for name, init in COLD_INIT.items()}
 #: the floor: boto3 and the clients each handler needs, and nothing else
@@ -52,8 +54,7 @@ _CLIENTS = {
     "sender": _PRESIGN + "boto3.client('dynamodb')\nboto3.client('sqs')\nboto3.client('ssm')\n",
     "api": "boto3.client('s3')\nboto3.client('dynamodb')\nboto3.client('sqs')\nboto3.client('ssm')\n",
 }
-FLOOR_SCRIPTS = {name: _T0 + "import boto3\nfrom botocore.config import Config\n" + clients + _PRINT
-                 for name, clients in _CLIENTS.items()}
+FLOOR_SCRIPTS = {name: _T0 + "import boto3\nfrom botocore.config import Config\n" + clients + _PRINT for name, clients in _CLIENTS.items()}
 _OUR_PACKAGES = ("relay", "ingest", "sender", "api")
 #: after a handler's init, the third-party modules it loaded (from the bundle or the runtime), in import order
 _MODULES_SCRIPT = (
@@ -65,14 +66,25 @@ _MODULES_SCRIPT = (
 
 
 #: variables the relay's settings read: never inherited from the bench's own environment
-_SETTING_NAMES = {"MEDIA_BUCKET", "PUSH_LOG_TABLE", "SEND_QUEUE_URL", "PICKY_TOKEN", "PICKY_API_URL", "SIGNING_SECRET",
-                  "EVENTS_SECRET", "IDEMPOTENCY_TABLE", "RATE_LIMIT_TABLE", "SEND_DLQ_URL", "PICKY_TOKEN_PARAMETER",
-                  "SIGNING_SECRET_PARAMETER", "EVENTS_SECRET_PARAMETER"}
+_SETTING_NAMES = {
+    "MEDIA_BUCKET",
+    "PUSH_LOG_TABLE",
+    "SEND_QUEUE_URL",
+    "PICKY_TOKEN",
+    "PICKY_API_URL",
+    "SIGNING_SECRET",
+    "EVENTS_SECRET",
+    "IDEMPOTENCY_TABLE",
+    "RATE_LIMIT_TABLE",
+    "SEND_DLQ_URL",
+    "PICKY_TOKEN_PARAMETER",
+    "SIGNING_SECRET_PARAMETER",
+    "EVENTS_SECRET_PARAMETER",
+}
 
 
 def _clean_env(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "POWERTOOLS_", "PYTHON")) and k not in _SETTING_NAMES}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "PYTHON")) and k not in _SETTING_NAMES}
     env.update(extra)
     env["PYTHONPATH"] = str(FUNCTIONS)
     return env
@@ -91,13 +103,14 @@ def _run_timed(script: str, env: dict[str, str], cwd: Path) -> float:
 
 def _import_self_ms(script: str, env: dict[str, str], cwd: Path) -> dict[str, float]:
     """Self import time per top-level package (python -X importtime)."""
-    out = subprocess.run([sys.executable, "-S", "-X", "importtime", "-c", script], cwd=cwd, env=env, capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-S", "-X", "importtime", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
     per: dict[str, float] = defaultdict(float)
     for line in out.stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
-        self_us, _cum, name = (part.strip() for part in line[len("import time:"):].split("|"))
+        self_us, _cum, name = (part.strip() for part in line[len("import time:") :].split("|"))
         top = name.split(".")[0]
         # the project's own modules one by one, other packages as a whole
         per[name if top in _OUR_PACKAGES else top] += int(self_us) / 1000
@@ -115,8 +128,7 @@ def _extra_imports(name: str, floor_env: dict[str, str], env: dict[str, str], cw
 
 def _libraries_script(name: str, env: dict[str, str], layout: Any) -> str:
     """The floor plus every third-party module the handler loads, and nothing of ours."""
-    script = _MODULES_SCRIPT.format(init=COLD_INIT[name], roots=(str(layout.task), str(layout.runtime)),
-                                    ours=set(_OUR_PACKAGES))
+    script = _MODULES_SCRIPT.format(init=COLD_INIT[name], roots=(str(layout.task), str(layout.runtime)), ours=set(_OUR_PACKAGES))
     modules = json.loads(_run(["-c", script], env, layout.root).stdout.strip().splitlines()[-1])
     return FLOOR_SCRIPTS[name].replace(_PRINT, "") + f"import importlib\nfor _m in {modules!r}:\n    importlib.import_module(_m)\n" + _PRINT
 
@@ -131,8 +143,10 @@ def bench_coldstart(runs: int, out=print) -> dict[str, Any]:
     floor_env = layout.env(base)
     env = layout.env(base, layout.task)
     source_env = layout.env(base, layout.task_source)
-    out(f"coldstart: layout {layout.root.relative_to(ROOT)}: runtime provides {', '.join(layout.provided)}; "
-        f"the bundle holds {', '.join(layout.bundled)} and the functions' packages")
+    out(
+        f"coldstart: layout {layout.root.relative_to(ROOT)}: runtime provides {', '.join(layout.provided)}; "
+        f"the bundle holds {', '.join(layout.bundled)} and the functions' packages"
+    )
     if layout.unwanted:
         out(f"coldstart: WARNING: the bundle holds {', '.join(layout.unwanted)}, which slow every cold start")
     libraries = {name: _libraries_script(name, env, layout) for name in COLD_INIT}
@@ -150,8 +164,10 @@ def bench_coldstart(runs: int, out=print) -> dict[str, Any]:
         for name in COLD_INIT:
             for key, variant in variants.items():
                 samples[name][key].append(_run_timed(*variant(name), layout.root))
-    result: dict[str, Any] = {"runs": runs, "layout": {"runtime": list(layout.provided), "bundle": list(layout.bundled),
-                                                       "unwanted_in_bundle": layout.unwanted}}
+    result: dict[str, Any] = {
+        "runs": runs,
+        "layout": {"runtime": list(layout.provided), "bundle": list(layout.bundled), "unwanted_in_bundle": layout.unwanted},
+    }
     for name in COLD_INIT:
         med = {key: statistics.median(values) for key, values in samples[name].items()}
         floor = med["floor"]
@@ -164,10 +180,13 @@ def bench_coldstart(runs: int, out=print) -> dict[str, Any]:
             "import_ms_beyond_floor": _extra_imports(name, floor_env, env, layout.root),
         }
         r = result[name]
-        out(f"coldstart {name:6s}: floor (boto3 + {_CLIENTS[name].count('boto3.client')} clients) {r['floor_ms']:4.0f} ms | handler as `make build` ships it "
+        out(
+            f"coldstart {name:6s}: floor (boto3 + {_CLIENTS[name].count('boto3.client')} clients) {r['floor_ms']:4.0f} ms"
+            " | handler as `make build` ships it "
             f"{r['handler_ms']:4.0f} ms = {r['over_floor']:.2f} | the same third-party modules alone {r['libraries_ms']:4.0f} ms "
             f"= {r['libraries_over_floor']:.2f} | with no bytecode (plain `sam build`) {r['without_bytecode_ms']:4.0f} ms "
-            f"= {r['without_bytecode_over_floor']:.2f} (medians of {runs})")
+            f"= {r['without_bytecode_over_floor']:.2f} (medians of {runs})"
+        )
         top = ", ".join(f"{pkg} {ms:.0f}" for pkg, ms in list(r["import_ms_beyond_floor"].items())[:8])
         out(f"coldstart {name:6s}: imports beyond the floor's, ms (self time, -X importtime, one run): {top}")
     return result

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-
 # -- prices (us-east-1, on-demand) ---------------------------------------------------------------
 LAMBDA_GB_S = 0.0000133334  # arm64
 LAMBDA_REQUEST = 0.20 / 1e6
@@ -38,13 +37,23 @@ def cost(plan: dict[str, Any], memory: dict[str, Any], out=print) -> dict[str, A
     ]
     total = sum(v for _, v in rows)
     s3_gets = (pc["ops"].get("s3.GetObject", 0) / pr) * S3_GET * per
-    out(f"cost per 1,000 recipients (arm64 Lambda at {specs['IngestFunction'].memory}/{specs['SenderFunction'].memory} MB, "
-        f"durations measured locally on moto):")
+    out(
+        f"cost per 1,000 recipients (arm64 Lambda at {specs['IngestFunction'].memory}/{specs['SenderFunction'].memory} MB, "
+        f"durations measured locally on moto):"
+    )
     for name, value in rows:
         out(f"  {name:22s} ${value:.6f}")
     out(f"  {'total':22s} ${total:.6f}")
     out(f"  (not in the total: S3 GETs at planning ${s3_gets:.6f}, and the vendor's GET of each presigned URL)")
-    units = {"ingest_wru_per_rcp": pc["wru"] / pr, "ingest_rru_per_rcp": pc["rru"] / pr,
-             "sender_wru_per_rcp": sc["wru"] / sr, "sender_rru_per_rcp": sc["rru"] / sr}
-    return {"rows": {k: round(v, 8) for k, v in rows}, "total_usd_per_1000": round(total, 6),
-            "s3_get_usd_per_1000_not_in_total": round(s3_gets, 6), "units": {k: round(v, 4) for k, v in units.items()}}
+    units = {
+        "ingest_wru_per_rcp": pc["wru"] / pr,
+        "ingest_rru_per_rcp": pc["rru"] / pr,
+        "sender_wru_per_rcp": sc["wru"] / sr,
+        "sender_rru_per_rcp": sc["rru"] / sr,
+    }
+    return {
+        "rows": {k: round(v, 8) for k, v in rows},
+        "total_usd_per_1000": round(total, 6),
+        "s3_get_usd_per_1000_not_in_total": round(s3_gets, 6),
+        "units": {k: round(v, 4) for k, v in units.items()},
+    }

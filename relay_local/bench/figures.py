@@ -42,8 +42,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m relay_local.bench
 
     parser = OneLineParser(prog=prog, description="Speed and cost figures, each beside its floor (not tests).")
     parser.add_argument("--quick", action="store_true", help="fewer runs and rows: a smoke check in about a minute")
-    parser.add_argument("--only", choices=["coldstart", "delivery", "ingest_at_limits"],
-                        help="run one part alone (no results file; default: every part)")
+    parser.add_argument(
+        "--only", choices=["coldstart", "delivery", "ingest_at_limits"], help="run one part alone (no results file; default: every part)"
+    )
     args = parser.parse_args(argv)
     if args.only == "coldstart":
         print(json.dumps(bench_coldstart(3 if args.quick else 9), default=str))

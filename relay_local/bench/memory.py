@@ -14,7 +14,6 @@ from relay_local.bench.coldstart import _clean_env
 from relay_local.bench.plan import _manifest, _s3_event
 from relay_local.template import ROOT
 
-
 CHILD = r"""
 import json, resource, sys, time, importlib
 args = json.loads(sys.argv[1])
@@ -46,8 +45,7 @@ def _run_child(relay: Any, logical_id: str, event: dict[str, Any], work: Path) -
     path = work / f"{logical_id}.json"
     path.write_text(json.dumps(event))
     env = _clean_env({**relay.invoker.environment(logical_id), "POWERTOOLS_LOG_LEVEL": "CRITICAL"})
-    args = json.dumps({"handler": spec.handler, "event": str(path), "name": logical_id, "memory": spec.memory,
-                       "timeout": spec.timeout})
+    args = json.dumps({"handler": spec.handler, "event": str(path), "name": logical_id, "memory": spec.memory, "timeout": spec.timeout})
     # Linux carries a process's peak RSS across fork+exec (ru_maxrss of a child of this big process
     # would start at the parent's peak): a small shell in between forks the child from itself.
     cmd = ["/bin/sh", "-c", '"$0" "$@"; rc=$?; exit $rc', sys.executable, "-c", CHILD, args]
@@ -66,8 +64,10 @@ def bench_memory(relay: Any, n_media: int, out=print) -> dict[str, Any]:
     # a second manifest with the same rows: a new upload, so it is planned (not a duplicate)
     s3.put_object(Bucket=relay.bucket, Key="manifests/bench-rss.json", Body=body)
     ingest = _run_child(relay, "IngestFunction", _s3_event(relay.bucket, "manifests/bench-rss.json", len(body), "rss"), work)
-    out(f"memory: IngestFunction on the {n_media}-row manifest: peak RSS {ingest['rss_mb']:.0f} MB (VmHWM {ingest['vmhwm_mb']:.0f}) "
-        f"({ingest['seconds']:.2f}s, {ingest['result']})")
+    out(
+        f"memory: IngestFunction on the {n_media}-row manifest: peak RSS {ingest['rss_mb']:.0f} MB (VmHWM {ingest['vmhwm_mb']:.0f}) "
+        f"({ingest['seconds']:.2f}s, {ingest['result']})"
+    )
     # one full sender batch: 10 jobs of 100 recipients off the send queue the plans filled
     poller = relay.pollers["SenderFunction"]
     messages: list[dict[str, Any]] = []
@@ -82,9 +82,12 @@ def bench_memory(relay: Any, n_media: int, out=print) -> dict[str, Any]:
     jobs = [json.loads(m["Body"]) for m in messages]
     n_rcp = sum(len(j.get("entries", [])) for j in jobs)
     sender = _run_child(relay, "SenderFunction", poller.event_for(messages), work)
-    out(f"memory: SenderFunction on {len(messages)} jobs / {n_rcp} recipients: peak RSS {sender['rss_mb']:.0f} MB (VmHWM {sender['vmhwm_mb']:.0f}) "
+    out(
+        f"memory: SenderFunction on {len(messages)} jobs / {n_rcp} recipients: peak RSS {sender['rss_mb']:.0f} MB"
+        f" (VmHWM {sender['vmhwm_mb']:.0f}) "
         f"({sender['seconds']:.2f}s, failures {len((sender['result'] or {}).get('batchItemFailures') or [])}, "
-        f"vendor requests {len(relay.api.requests)})")
+        f"vendor requests {len(relay.api.requests)})"
+    )
     return {"ingest": ingest, "sender": {**sender, "jobs": len(messages), "recipients": n_rcp}}
 
 
@@ -105,8 +108,13 @@ def _manifest_at_limits() -> bytes:
 
     empty = len(dump(row(MAX_ROWS, 0))) + 1
     width = max(2, (MAX_MANIFEST_BYTES - 4_096 - empty * MAX_ROWS) // (MAX_ROWS * (columns - 2)))
-    body = dump({"message": "Hello {name}, your code is {c07}", "media": "media/bench-limits.png",
-                 "recipients": [row(i, width) for i in range(MAX_ROWS)]})
+    body = dump(
+        {
+            "message": "Hello {name}, your code is {c07}",
+            "media": "media/bench-limits.png",
+            "recipients": [row(i, width) for i in range(MAX_ROWS)],
+        }
+    )
     assert len(body) <= MAX_MANIFEST_BYTES, len(body)
     return body
 
@@ -123,13 +131,17 @@ def bench_ingest_at_limits(relay: Any, sample_png: bytes, out=print) -> dict[str
     s3.put_object(Bucket=relay.bucket, Key="manifests/bench-limits.json", Body=body)
     memory = functions()["IngestFunction"].memory
     run = _run_child(relay, "IngestFunction", _s3_event(relay.bucket, "manifests/bench-limits.json", len(body), "limits"), work)
-    out(f"memory: IngestFunction on a manifest at the limits ({len(body):,} bytes, 50,000 rows, 32 columns): peak RSS "
-        f"{run['rss_mb']:.0f} MB of its {memory} MB ({run['seconds']:.1f}s, {run['result']})")
+    out(
+        f"memory: IngestFunction on a manifest at the limits ({len(body):,} bytes, 50,000 rows, 32 columns): peak RSS "
+        f"{run['rss_mb']:.0f} MB of its {memory} MB ({run['seconds']:.1f}s, {run['result']})"
+    )
     return {**run, "memory_mb": memory, "manifest_bytes": len(body)}
 
 
 def print_ingest_at_limits(r: dict[str, Any]) -> None:
     print(f"bench: peak_rss_mb.ingest_at_limits={r['rss_mb']:.0f}")
     if r["rss_mb"] > r["memory_mb"]:
-        print(f"bench: MISSED peak_rss_mb.ingest_at_limits: {r['rss_mb']:.0f} MB is over IngestFunction's MemorySize "
-              f"{r['memory_mb']} MB in template.yaml: a manifest at the documented limits would run out of memory on AWS")
+        print(
+            f"bench: MISSED peak_rss_mb.ingest_at_limits: {r['rss_mb']:.0f} MB is over IngestFunction's MemorySize "
+            f"{r['memory_mb']} MB in template.yaml: a manifest at the documented limits would run out of memory on AWS"
+        )

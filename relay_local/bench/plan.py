@@ -8,10 +8,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from relay.ledger_keys import recipient_sk
 from relay_local.bench import SAMPLES
 from relay_local.bench.aws_counter import AwsCounter
 from relay_local.template import ROOT
-from relay.ledger_keys import recipient_sk
 
 
 def _s3_event(bucket: str, key: str, size: int, tag: str) -> dict[str, Any]:
@@ -32,11 +32,10 @@ def bench_plan(relay: Any, n_media: int, out=print) -> dict[str, Any]:
     from relay import aws as relay_aws
 
     s3 = relay.client("s3")
-    from botocore.config import Config
     import boto3
+    from botocore.config import Config
 
-    up = boto3.client("s3", endpoint_url=relay.aws.endpoint, region_name="us-east-1",
-                      config=Config(max_pool_connections=16))
+    up = boto3.client("s3", endpoint_url=relay.aws.endpoint, region_name="us-east-1", config=Config(max_pool_connections=16))
     png = (SAMPLES / "chart.png").read_bytes()
     started = time.perf_counter()
     with ThreadPoolExecutor(16) as pool:
@@ -62,23 +61,38 @@ def bench_plan(relay: Any, n_media: int, out=print) -> dict[str, Any]:
     if recipients != n_media or result.get("rejected"):
         out(f"plan: WARNING: {result}")
     counts = counter.summary()
-    out(f"plan: IngestFunction planned {recipients} recipients into {jobs} jobs in {seconds:.2f}s "
-        f"({recipients / seconds:.0f} recipients/s); requests {counts['http']}")
+    out(
+        f"plan: IngestFunction planned {recipients} recipients into {jobs} jobs in {seconds:.2f}s "
+        f"({recipients / seconds:.0f} recipients/s); requests {counts['http']}"
+    )
 
     floor = _plan_floor(relay, n_media, counter)
     ours_rate = recipients / seconds
     floor_rate = recipients / floor["seconds"]
     ddb = counts["http"].get("dynamodb", 0) / recipients
     s3r = counts["http"].get("s3", 0) / recipients
-    out(f"plan: floor (ranged GETs x{n_media} on 16 threads, {floor['items']} items in BatchWriteItem of 25, "
+    out(
+        f"plan: floor (ranged GETs x{n_media} on 16 threads, {floor['items']} items in BatchWriteItem of 25, "
         f"{floor['messages']} messages in SendMessageBatch of 10) {floor['seconds']:.2f}s "
-        f"(GET {floor['get_s']:.2f}s + DDB {floor['ddb_s']:.2f}s + SQS {floor['sqs_s']:.2f}s) = {floor_rate:.0f} recipients/s")
-    out(f"plan: throughput ours/floor {ours_rate / floor_rate:.2f}; DynamoDB requests/recipient {ddb:.3f}; "
-        f"S3 requests/recipient {s3r:.3f}; SQS requests/recipient {counts['http'].get('sqs', 0) / recipients:.3f}")
-    return {"rows": n_media, "recipients": recipients, "jobs": jobs, "seconds": round(seconds, 3),
-            "recipients_per_s": round(ours_rate, 1), "floor": floor, "floor_recipients_per_s": round(floor_rate, 1),
-            "throughput_vs_floor": round(ours_rate / floor_rate, 3), "ddb_requests_per_recipient": round(ddb, 4),
-            "s3_requests_per_recipient": round(s3r, 4), "counts": counts}
+        f"(GET {floor['get_s']:.2f}s + DDB {floor['ddb_s']:.2f}s + SQS {floor['sqs_s']:.2f}s) = {floor_rate:.0f} recipients/s"
+    )
+    out(
+        f"plan: throughput ours/floor {ours_rate / floor_rate:.2f}; DynamoDB requests/recipient {ddb:.3f}; "
+        f"S3 requests/recipient {s3r:.3f}; SQS requests/recipient {counts['http'].get('sqs', 0) / recipients:.3f}"
+    )
+    return {
+        "rows": n_media,
+        "recipients": recipients,
+        "jobs": jobs,
+        "seconds": round(seconds, 3),
+        "recipients_per_s": round(ours_rate, 1),
+        "floor": floor,
+        "floor_recipients_per_s": round(floor_rate, 1),
+        "throughput_vs_floor": round(ours_rate / floor_rate, 3),
+        "ddb_requests_per_recipient": round(ddb, 4),
+        "s3_requests_per_recipient": round(s3r, 4),
+        "counts": counts,
+    }
 
 
 def _plan_floor(relay: Any, n_media: int, counter: AwsCounter) -> dict[str, Any]:
@@ -97,8 +111,11 @@ def _plan_floor(relay: Any, n_media: int, counter: AwsCounter) -> dict[str, Any]
 
     t0 = time.perf_counter()
     with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda i: s3.get_object(Bucket=relay.bucket, Key=f"media/m{i}.png", Range="bytes=0-4095")["Body"].read(),
-                      range(n_media)))
+        list(
+            pool.map(
+                lambda i: s3.get_object(Bucket=relay.bucket, Key=f"media/m{i}.png", Range="bytes=0-4095")["Body"].read(), range(n_media)
+            )
+        )
     t1 = time.perf_counter()
     batch: list[dict[str, Any]] = []
     for i in range(n_items):
@@ -111,9 +128,15 @@ def _plan_floor(relay: Any, n_media: int, counter: AwsCounter) -> dict[str, Any]
             batch = []
     t2 = time.perf_counter()
     for start in range(0, len(bodies), 10):
-        ddb_entries = [{"Id": str(j), "MessageBody": "x" * size} for j, size in enumerate(bodies[start:start + 10])]
+        ddb_entries = [{"Id": str(j), "MessageBody": "x" * size} for j, size in enumerate(bodies[start : start + 10])]
         sqs.send_message_batch(QueueUrl=queue, Entries=ddb_entries)
     t3 = time.perf_counter()
     sqs.delete_queue(QueueUrl=queue)
-    return {"seconds": round(t3 - t0, 3), "get_s": round(t1 - t0, 3), "ddb_s": round(t2 - t1, 3), "sqs_s": round(t3 - t2, 3),
-            "items": n_items, "messages": len(bodies)}
+    return {
+        "seconds": round(t3 - t0, 3),
+        "get_s": round(t1 - t0, 3),
+        "ddb_s": round(t2 - t1, 3),
+        "sqs_s": round(t3 - t2, 3),
+        "items": n_items,
+        "messages": len(bodies),
+    }

@@ -29,8 +29,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +76,9 @@ class Progress:
     To stderr, so the final `soak: recipients=…` lines on stdout stay machine-readable; on a
     terminal the line is rewritten in place (\\r) instead of scrolling."""
 
-    def __init__(self, relay: LocalRelay, recipients: int, started: float,
-                 write: Callable[[str], None] | None = None, interval: float = 10.0) -> None:
+    def __init__(
+        self, relay: LocalRelay, recipients: int, started: float, write: Callable[[str], None] | None = None, interval: float = 10.0
+    ) -> None:
         self.relay = relay
         self.recipients = recipients
         self.started = started
@@ -94,8 +95,11 @@ class Progress:
     def counts(self) -> dict[str, int]:
         planned = terminal = 0
         ddb = self.relay.client("dynamodb")
-        kwargs: dict[str, Any] = {"TableName": self.relay.table, "ProjectionExpression": "#k, #s",
-                                  "ExpressionAttributeNames": {"#k": "kind", "#s": "state"}}
+        kwargs: dict[str, Any] = {
+            "TableName": self.relay.table,
+            "ProjectionExpression": "#k, #s",
+            "ExpressionAttributeNames": {"#k": "kind", "#s": "state"},
+        }
         while True:
             page = ddb.scan(**kwargs)
             for item in page.get("Items", []):
@@ -111,8 +115,10 @@ class Progress:
 
     def line(self) -> str:
         c = self.counts()
-        return (f"soak: progress {time.monotonic() - self.started:.0f}s: of {self.recipients} recipients "
-                f"planned={c['planned']} sent={c['sent']} terminal={c['terminal']} (vendor requests={c['requests']})")
+        return (
+            f"soak: progress {time.monotonic() - self.started:.0f}s: of {self.recipients} recipients "
+            f"planned={c['planned']} sent={c['sent']} terminal={c['terminal']} (vendor requests={c['requests']})"
+        )
 
     def _tick(self) -> None:
         try:
@@ -154,19 +160,32 @@ def _soak_env(rate: int) -> dict[str, str]:
     }
 
 
-def run(recipients: int = 10_000, rate: int = 900, seed: int = 7, kill: bool = True, out=print,
-        aws: EmbeddedAws | None = None, progress: Callable[[str], None] | None = None,
-        progress_interval: float = 10.0) -> dict[str, Any]:
+def run(
+    recipients: int = 10_000,
+    rate: int = 900,
+    seed: int = 7,
+    kill: bool = True,
+    out=print,
+    aws: EmbeddedAws | None = None,
+    progress: Callable[[str], None] | None = None,
+    progress_interval: float = 10.0,
+) -> dict[str, Any]:
     """Run a soak (on `aws`, an already running embedded AWS, if given) and return its figures.
 
     `progress` gets a line every `progress_interval` seconds and one at the end (default: stderr)."""
     rng = random.Random(seed)
     env = _soak_env(rate)
-    relay = LocalRelay(stack_name=f"soak{seed}x{int(time.time() * 1000) % 10**8}", env=env,
-                       queue_attributes={"SendQueue": {"VisibilityTimeout": "5"}, "IngestQueue": {"VisibilityTimeout": "20"}})
+    relay = LocalRelay(
+        stack_name=f"soak{seed}x{int(time.time() * 1000) % 10**8}",
+        env=env,
+        queue_attributes={"SendQueue": {"VisibilityTimeout": "5"}, "IngestQueue": {"VisibilityTimeout": "20"}},
+    )
     # the stand-in drops what is over the rate limit, as the vendor does, and misbehaves at random
-    vendor = PushApiStandIn(token=LOCAL_TOKEN, rate_limit_per_minute=rate, faults=Faults(
-        http_500=0.05, timeout=0.02, timeout_after_accept=0.5, http_429=0.01, vendor_101=0.02, hang_seconds=1.5, seed=seed))
+    vendor = PushApiStandIn(
+        token=LOCAL_TOKEN,
+        rate_limit_per_minute=rate,
+        faults=Faults(http_500=0.05, timeout=0.02, timeout_after_accept=0.5, http_429=0.01, vendor_101=0.02, hang_seconds=1.5, seed=seed),
+    )
     relay.start(aws=aws, api=vendor.start())
     assert relay.api is not None and relay.aws is not None and relay.stack is not None
     pollers = {k: DuplicatingPoller(p, rng, 0.10) for k, p in relay.pollers.items()}
@@ -180,8 +199,10 @@ def run(recipients: int = 10_000, rate: int = 900, seed: int = 7, kill: bool = T
     manifest_rows = int(recipients * 0.4)
     webhook = recipients - files - manifest_rows
     started = time.monotonic()
-    out(f"soak: {recipients} recipients ({files} files, {manifest_rows} manifest rows, {webhook} webhook), "
-        f"rate {rate}/min, faults on, 10% duplicate deliveries, seed {seed}")
+    out(
+        f"soak: {recipients} recipients ({files} files, {manifest_rows} manifest rows, {webhook} webhook), "
+        f"rate {rate}/min, faults on, 10% duplicate deliveries, seed {seed}"
+    )
 
     with Progress(relay, recipients, started, progress, progress_interval):
         # 1. per-recipient files, in waves that ingest takes as they come (as on AWS; it also keeps
@@ -193,20 +214,30 @@ def run(recipients: int = 10_000, rate: int = 900, seed: int = 7, kill: bool = T
                 pump([ingest], timeout=300)
         # 2. manifests of up to 1,000 rows, every row its own media key
         for start in range(0, manifest_rows, 1000):
-            rows = [{"number": _number(files + i), "media": "media/chart.png", "name": str(i)}
-                    for i in range(start, min(start + 1000, manifest_rows))]
+            rows = [
+                {"number": _number(files + i), "media": "media/chart.png", "name": str(i)}
+                for i in range(start, min(start + 1000, manifest_rows))
+            ]
             body = json.dumps({"message": "Hello {name}", "recipients": rows}).encode()
             s3.put_object(Bucket=relay.bucket, Key=f"manifests/m{start}.json", Body=body)
         # 3. signed webhook pushes, 100 recipients each, 10% retried with the same Idempotency-Key
         with ApiServer(relay, pump=False) as server, httpx.Client(base_url=server.url, timeout=60) as http:
             offset = files + manifest_rows
             for start in range(0, webhook, 100):
-                body = json.dumps({"message": "webhook", "media": {"key": "media/photo.jpg"}, "recipients": [
-                    {"number": _number(offset + i)} for i in range(start, min(start + 100, webhook))]}).encode()
+                body = json.dumps(
+                    {
+                        "message": "webhook",
+                        "media": {"key": "media/photo.jpg"},
+                        "recipients": [{"number": _number(offset + i)} for i in range(start, min(start + 100, webhook))],
+                    }
+                ).encode()
                 key = f"soak-{seed}-{start}"
                 for _try in range(2 if rng.random() < 0.10 else 1):
-                    answer = http.post("/pushes", content=body, headers={
-                        "Content-Type": "application/json", "Idempotency-Key": key, **sign(LOCAL_SIGNING_SECRET, body)})
+                    answer = http.post(
+                        "/pushes",
+                        content=body,
+                        headers={"Content-Type": "application/json", "Idempotency-Key": key, **sign(LOCAL_SIGNING_SECRET, body)},
+                    )
                     if answer.status_code != 202:
                         raise RuntimeError(f"webhook push refused: {answer.status_code} {answer.text}")
         out(f"soak: inputs in after {time.monotonic() - started:.0f}s; planning and sending…")
@@ -234,13 +265,15 @@ def _kill_one_sender(relay: LocalRelay, env: dict[str, str]) -> int:
         return 0
     work = Path(tempfile.mkdtemp(prefix="relay-soak-"))
     (work / "event.json").write_text(json.dumps(poller.event_for(messages)))
-    (work / ".relay-local.json").write_text(json.dumps(
-        {"endpoint": relay.aws.endpoint, "api_url": relay.api.url, "stack": relay.stack.name}))
+    (work / ".relay-local.json").write_text(
+        json.dumps({"endpoint": relay.aws.endpoint, "api_url": relay.api.url, "stack": relay.stack.name})
+    )
     before = len(relay.api.requests)
     relay_cmd = Path(sys.executable).with_name("relay")
     args = [str(relay_cmd), "invoke", "SenderFunction", "-e", "event.json", *sum((["--env", f"{k}={v}"] for k, v in env.items()), [])]
-    proc = subprocess.Popen(args, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "POWERTOOLS_LOG_LEVEL": "CRITICAL"})
+    proc = subprocess.Popen(
+        args, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "POWERTOOLS_LOG_LEVEL": "CRITICAL"}
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and proc.poll() is None and len(relay.api.requests) == before:
         time.sleep(0.01)
@@ -279,23 +312,29 @@ def _figures(relay: LocalRelay, recipients: int, wall: float, rate: int) -> dict
 def build_parser() -> argparse.ArgumentParser:
     from relay_local.cli import OneLineParser
 
-    parser = OneLineParser(prog="relay soak", description="The guarantees under injected faults, with figures.",
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = OneLineParser(
+        prog="relay soak",
+        description="The guarantees under injected faults, with figures.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("-n", "--recipients", type=int, default=10_000, help="recipients to plan and send")
     parser.add_argument("--rate", type=int, default=900, help="rate limit per minute (compressed clock)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the injected faults and duplicates")
-    parser.add_argument("--progress-every", type=float, default=10.0, metavar="SECONDS",
-                        help="seconds between progress lines on stderr")
+    parser.add_argument("--progress-every", type=float, default=10.0, metavar="SECONDS", help="seconds between progress lines on stderr")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     f = run(args.recipients, args.rate, args.seed, progress_interval=args.progress_every)
-    print(f"soak: {f['requests']} vendor requests in {f['wall_seconds']}s; states {f['states']}; stand-in {f['faults']}; "
-          f"{f['duplicate_deliveries']} duplicate deliveries; killed a sender holding {f['killed_jobs']} job(s)")
-    print(f"soak: recipients={f['recipients']} terminal={f['terminal']} lost={f['lost']} duplicated={f['duplicated']} "
-          f"ambiguous={f['ambiguous']} over_limit={f['over_limit']} wall_over_floor={f['wall_over_floor']}")
+    print(
+        f"soak: {f['requests']} vendor requests in {f['wall_seconds']}s; states {f['states']}; stand-in {f['faults']}; "
+        f"{f['duplicate_deliveries']} duplicate deliveries; killed a sender holding {f['killed_jobs']} job(s)"
+    )
+    print(
+        f"soak: recipients={f['recipients']} terminal={f['terminal']} lost={f['lost']} duplicated={f['duplicated']} "
+        f"ambiguous={f['ambiguous']} over_limit={f['over_limit']} wall_over_floor={f['wall_over_floor']}"
+    )
     return 0 if f["lost"] == 0 and f["duplicated"] == 0 and f["over_limit"] == 0 else 1
 
 

@@ -38,7 +38,11 @@ def compile_tree(root: Path, prefix: str = LAMBDA_TASK_ROOT, workers: int = 0) -
     """
     root = Path(root).resolve()
     ok = compileall.compile_dir(
-        str(root), quiet=1, workers=workers, stripdir=str(root), prependdir=prefix,
+        str(root),
+        quiet=1,
+        workers=workers,
+        stripdir=str(root),
+        prependdir=prefix,
         invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
     )
     if not ok:
@@ -64,8 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     here = f"python{sys.version_info.major}.{sys.version_info.minor}"
     if args.runtime != here:
-        print(f"bytecode.py: the functions run on {args.runtime} but this is {here}; bytecode is version-specific. "
-              f"Run it with {args.runtime} (make build LAMBDA_PYTHON=/path/to/{args.runtime}).", file=sys.stderr)
+        print(
+            f"bytecode.py: the functions run on {args.runtime} but this is {here}; bytecode is version-specific. "
+            f"Run it with {args.runtime} (make build LAMBDA_PYTHON=/path/to/{args.runtime}).",
+            file=sys.stderr,
+        )
         return 2
     dirs = function_dirs(args.build_dir) if args.build_dir.is_dir() else []
     if not dirs:

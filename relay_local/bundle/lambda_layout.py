@@ -116,8 +116,14 @@ def build_layout(root: Path) -> Layout:
     compile_tree(task)
     date_like_a_lambda_zip(task)
     date_like_a_lambda_zip(task_source)
-    return Layout(root=root, runtime=runtime, task=task, task_source=task_source,
-                  bundled=tuple(d.metadata["Name"] for d in bundled), provided=tuple(d.metadata["Name"] for d in provided))
+    return Layout(
+        root=root,
+        runtime=runtime,
+        task=task,
+        task_source=task_source,
+        bundled=tuple(d.metadata["Name"] for d in bundled),
+        provided=tuple(d.metadata["Name"] for d in provided),
+    )
 
 
 if __name__ == "__main__":  # python -m relay_local.bundle.lambda_layout DEST: build one to look at

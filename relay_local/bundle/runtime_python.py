@@ -27,10 +27,15 @@ from pathlib import Path
 
 
 def version_of(interpreter: str) -> str | None:
-    """"3.12" for a Python 3.12 that runs; None for anything that does not run (a refusing shim)."""
+    """ "3.12" for a Python 3.12 that runs; None for anything that does not run (a refusing shim)."""
     try:
-        done = subprocess.run([interpreter, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                              capture_output=True, text=True, timeout=30, check=False)
+        done = subprocess.run(
+            [interpreter, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     out = done.stdout.strip()
@@ -87,9 +92,11 @@ def find(runtime: str, prefer: str | None, shim_dir: Path) -> Path:
         tried.append(f"{source} {interpreter} is {got or 'not runnable'}")
     if prefer:
         raise SystemExit(f"runtime_python: LAMBDA_PYTHON={prefer} must be Python {version} ({'; '.join(tried)})")
-    raise SystemExit(f"runtime_python: no Python {version} for the {runtime} runtime"
-                     f" ({'; '.join(tried) or 'none on PATH or in pyenv'}): install it (e.g. `pyenv install {version}`)"
-                     f" or point LAMBDA_PYTHON at one")
+    raise SystemExit(
+        f"runtime_python: no Python {version} for the {runtime} runtime"
+        f" ({'; '.join(tried) or 'none on PATH or in pyenv'}): install it (e.g. `pyenv install {version}`)"
+        f" or point LAMBDA_PYTHON at one"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

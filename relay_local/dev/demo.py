@@ -37,10 +37,13 @@ OUTBOX = [
     ("outbox/07700900126/photo.jpg", "media/photo.jpg", "national number without country code"),
     ("outbox/447700900127/statement.jpg", "media/invoice.pdf", "a PDF wearing a .jpg name"),
 ]
-MEDIA = [("media/chart.png", "media/chart.png"), ("media/photo.jpg", "media/photo.jpg"),
-         ("media/brochure.pdf", "media/invoice.pdf"), ("media/note.mp3", "media/note.mp3")]
-MANIFESTS = [("manifests/black-friday.json", "manifests/black-friday.json"),
-             ("manifests/brochure.csv", "manifests/brochure.csv")]
+MEDIA = [
+    ("media/chart.png", "media/chart.png"),
+    ("media/photo.jpg", "media/photo.jpg"),
+    ("media/brochure.pdf", "media/invoice.pdf"),
+    ("media/note.mp3", "media/note.mp3"),
+]
+MANIFESTS = [("manifests/black-friday.json", "manifests/black-friday.json"), ("manifests/brochure.csv", "manifests/brochure.csv")]
 
 
 def upload_samples(relay: LocalRelay) -> int:
@@ -67,7 +70,9 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         media = r.get("media_key") or ("(text)" if r.get("caption_for") else "")
         note = r.get("reason") or ("caption of the file above, sent as its own text" if r.get("caption_for") else "")
-        lines.append((r.get("number") or "-", _cut(media, 34), r["state"], str(r.get("push_id", "")), str(r.get("msg_id", "")), _cut(note, 70)))
+        lines.append(
+            (r.get("number") or "-", _cut(media, 34), r["state"], str(r.get("push_id", "")), str(r.get("msg_id", "")), _cut(note, 70))
+        )
     widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths)), *(fmt.format(*line) for line in lines)])
@@ -105,11 +110,13 @@ def webhook_push(relay: LocalRelay) -> list[str]:
     print()
     with ApiServer(relay, pump=False) as server, httpx.Client(base_url=server.url, timeout=20) as http:
         print(f"relay serve: API on {server.url}; a CRM posts a signed push (X-Relay-Signature, Idempotency-Key)")
-        body = json.dumps({
-            "message": "Your order #1042 has shipped",
-            "media": {"key": "media/photo.jpg"},
-            "recipients": [{"number": "+44 7700 900401", "reference": "order-1042"}, {"number": "447700900402"}],
-        }).encode()
+        body = json.dumps(
+            {
+                "message": "Your order #1042 has shipped",
+                "media": {"key": "media/photo.jpg"},
+                "recipients": [{"number": "+44 7700 900401", "reference": "order-1042"}, {"number": "447700900402"}],
+            }
+        ).encode()
         headers = {"Content-Type": "application/json", "Idempotency-Key": "crm-order-1042", **sign(LOCAL_SIGNING_SECRET, body)}
         created = http.post("/pushes", content=body, headers=headers)
         print(f"POST /pushes → {created.status_code} {created.text}")
@@ -121,8 +128,11 @@ def webhook_push(relay: LocalRelay) -> list[str]:
         relay.run_until_idle(timeout=60)
         # a status read is signed too, over `GET /pushes/<id>` (README, "Signing requests")
         sent = http.get(f"/pushes/{push_id}", headers=sign_status(LOCAL_SIGNING_SECRET, push_id)).json()["recipients"]
-        event = {"project_id": "demo", "event_id": 1,
-                 "data": [{"number": r["number"], "msg_id": r["msg_id"], "status": 3 if i == 0 else 1} for i, r in enumerate(sent)]}
+        event = {
+            "project_id": "demo",
+            "event_id": 1,
+            "data": [{"number": r["number"], "msg_id": r["msg_id"], "status": 3 if i == 0 else 1} for i, r in enumerate(sent)],
+        }
         applied = http.post(f"/events/{LOCAL_EVENTS_SECRET}", json=event)
         print(f"the vendor's Event Webhook: POST /events/<secret> → {applied.status_code} {applied.text}")
         final = http.get(f"/pushes/{push_id}", headers=sign_status(LOCAL_SIGNING_SECRET, push_id)).json()

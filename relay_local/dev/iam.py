@@ -127,8 +127,11 @@ class Enforcer:
                 raise AccessDenied(_error(code, message), operation)
 
     def _message(self, function: str, need: Need, decision: Decision) -> str:
-        why = "with an explicit deny in an identity-based policy" if decision == "explicit-deny" else (
-            f"because no identity-based policy allows the {need.action} action")
+        why = (
+            "with an explicit deny in an identity-based policy"
+            if decision == "explicit-deny"
+            else (f"because no identity-based policy allows the {need.action} action")
+        )
         return f"User: {self.principal(function)} is not authorized to perform: {need.action} on resource: {need.resource} {why}"
 
     def may_list(self, function: str, bucket: str) -> bool:

@@ -90,8 +90,10 @@ def _s3_copy(p: dict[str, Any], w: Where) -> list[Need]:
         version = query or None
     else:
         bucket, key, version = src["Bucket"], src["Key"], src.get("VersionId")
-    return [Need("s3:GetObjectVersion" if version else "s3:GetObject", object_arn(bucket, key, w)),
-            Need("s3:PutObject", object_arn(p["Bucket"], p["Key"], w))]
+    return [
+        Need("s3:GetObjectVersion" if version else "s3:GetObject", object_arn(bucket, key, w)),
+        Need("s3:PutObject", object_arn(p["Bucket"], p["Key"], w)),
+    ]
 
 
 def _ddb(action: str) -> Rule:
@@ -102,8 +104,13 @@ def _ddb_batch(action: str) -> Rule:
     return lambda p, w: [Need(action, table_arn(t, w)) for t in p["RequestItems"]]
 
 
-_TRANSACT = {"ConditionCheck": "dynamodb:ConditionCheckItem", "Put": "dynamodb:PutItem",
-             "Update": "dynamodb:UpdateItem", "Delete": "dynamodb:DeleteItem", "Get": "dynamodb:GetItem"}
+_TRANSACT = {
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "Get": "dynamodb:GetItem",
+}
 
 
 def _ddb_transact(p: dict[str, Any], w: Where) -> list[Need]:
@@ -151,8 +158,10 @@ _RULES: dict[tuple[str, str], Rule] = {
     ("s3", "HeadBucket"): _s3_bucket("s3:ListBucket"),
     ("s3", "ListObjectVersions"): _s3_bucket("s3:ListBucketVersions"),
     # DynamoDB (Query/Scan on an index need the index ARN)
-    **{("dynamodb", op): _ddb(f"dynamodb:{op}") for op in
-       ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "DescribeTable")},
+    **{
+        ("dynamodb", op): _ddb(f"dynamodb:{op}")
+        for op in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "DescribeTable")
+    },
     ("dynamodb", "BatchWriteItem"): _ddb_batch("dynamodb:BatchWriteItem"),
     ("dynamodb", "BatchGetItem"): _ddb_batch("dynamodb:BatchGetItem"),
     ("dynamodb", "TransactWriteItems"): _ddb_transact,

@@ -15,8 +15,8 @@ from typing import Any
 
 from relay_local.dev import iam, lambda_limits
 from relay_local.dev.stack import ACCOUNT, LocalStack
-from relay_local.template import FUNCTIONS as FUNCTIONS_DIR, functions
-
+from relay_local.template import FUNCTIONS as FUNCTIONS_DIR
+from relay_local.template import functions
 
 
 @dataclass

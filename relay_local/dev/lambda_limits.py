@@ -40,7 +40,8 @@ def check_request(event: Any) -> None:
     size = payload_bytes(event)
     if size > MAX_REQUEST_BYTES:
         raise RequestEntityTooLarge(
-            f"{size} byte payload is too large for the RequestResponse invocation type (limit {MAX_REQUEST_BYTES} bytes)")
+            f"{size} byte payload is too large for the RequestResponse invocation type (limit {MAX_REQUEST_BYTES} bytes)"
+        )
 
 
 def check_response(result: Any) -> None:

@@ -21,8 +21,14 @@ def scan_all(ledger: Ledger) -> list[dict[str, Any]]:
 
 def job_items(ledger: Ledger, job_id: str) -> list[dict[str, Any]]:
     """A job's push item and all its recipients."""
-    return _every_page(ledger.dynamodb.query, {"TableName": ledger.table, "KeyConditionExpression": "pk = :pk",
-                                               "ExpressionAttributeValues": {":pk": {"S": keys.push_pk(job_id)}}})
+    return _every_page(
+        ledger.dynamodb.query,
+        {
+            "TableName": ledger.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": keys.push_pk(job_id)}},
+        },
+    )
 
 
 def _every_page(call: Callable[..., dict[str, Any]], request: dict[str, Any]) -> list[dict[str, Any]]:

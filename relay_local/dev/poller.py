@@ -70,8 +70,13 @@ class SqsPoller:
             "body": m["Body"],
             "attributes": m.get("Attributes", {}),
             "messageAttributes": {
-                k: {"stringValue": v.get("StringValue"), "binaryValue": v.get("BinaryValue"), "stringListValues": [],
-                    "binaryListValues": [], "dataType": v["DataType"]}
+                k: {
+                    "stringValue": v.get("StringValue"),
+                    "binaryValue": v.get("BinaryValue"),
+                    "stringListValues": [],
+                    "binaryListValues": [],
+                    "dataType": v["DataType"],
+                }
                 for k, v in (m.get("MessageAttributes") or {}).items()
             },
             "md5OfBody": m.get("MD5OfBody") or hashlib.md5(m["Body"].encode()).hexdigest(),  # noqa: S324 - SQS's own checksum
@@ -116,7 +121,7 @@ class SqsPoller:
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures") or []}
         done = [m for m in messages if m["MessageId"] not in failed]
         for i in range(0, len(done), 10):
-            chunk = done[i:i + 10]
+            chunk = done[i : i + 10]
             self._as_mapping("DeleteMessageBatch", QueueUrl=self.queue_url)
             self.sqs.delete_message_batch(
                 QueueUrl=self.queue_url, Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(chunk)]

@@ -37,9 +37,7 @@ def _pattern(path: str) -> re.Pattern[str]:
 class Routes:
     def __init__(self) -> None:
         self.table = [
-            (route.method, _pattern(route.path), route.path, spec.logical_id)
-            for spec in functions().values()
-            for route in spec.api_routes
+            (route.method, _pattern(route.path), route.path, spec.logical_id) for spec in functions().values() for route in spec.api_routes
         ]
 
     def match(self, method: str, path: str) -> tuple[str, str, dict[str, str]] | None:
@@ -50,8 +48,9 @@ class Routes:
         return None
 
 
-def proxy_event(method: str, raw_path: str, resource: str, params: dict[str, str], headers: dict[str, str],
-                body: bytes, source_ip: str) -> dict[str, Any]:
+def proxy_event(
+    method: str, raw_path: str, resource: str, params: dict[str, str], headers: dict[str, str], body: bytes, source_ip: str
+) -> dict[str, Any]:
     url = urlsplit(raw_path)
     query = parse_qs(url.query, keep_blank_values=True)
     try:
@@ -89,8 +88,14 @@ def proxy_event(method: str, raw_path: str, resource: str, params: dict[str, str
 
 
 class ApiServer:
-    def __init__(self, relay: LocalRelay, host: str = "127.0.0.1", port: int = 0, pump: bool = True,
-                 integration_timeout: float = INTEGRATION_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        relay: LocalRelay,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        pump: bool = True,
+        integration_timeout: float = INTEGRATION_TIMEOUT_SECONDS,
+    ) -> None:
         self.relay = relay
         #: seconds to wait for the function before answering 504 (tests shorten it)
         self.integration_timeout = integration_timeout
@@ -130,16 +135,19 @@ class ApiServer:
         path = urlsplit(req.path).path
         found = self.routes.match(req.command, path)
         if found is None:
-            self._send(req, 403 if req.command != "OPTIONS" else 404, {"Content-Type": "application/json"},
-                       b'{"message":"Missing Authentication Token"}')
+            self._send(
+                req,
+                403 if req.command != "OPTIONS" else 404,
+                {"Content-Type": "application/json"},
+                b'{"message":"Missing Authentication Token"}',
+            )
             return
         logical_id, resource, params = found
         headers = {k: v for k, v in req.headers.items()}
         event = proxy_event(req.command, req.path, resource, params, headers, body, req.client_address[0])
         finished, outcome = self._invoke(logical_id, event)
         if not finished:
-            log.warning("%s took longer than API Gateway's %ss: 504 (it goes on in the background)",
-                        logical_id, self.integration_timeout)
+            log.warning("%s took longer than API Gateway's %ss: 504 (it goes on in the background)", logical_id, self.integration_timeout)
             self._send(req, 504, {"Content-Type": "application/json"}, b'{"message": "Endpoint request timed out"}')
             return
         if isinstance(outcome, lambda_limits.RequestEntityTooLarge):

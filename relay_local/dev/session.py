@@ -43,14 +43,9 @@ class LocalRelay:
         self.aws = aws or EmbeddedAws(port=self.aws_port).start()
         self.aws.activate()
         self.api = api or PushApiStandIn(port=self.api_port, token=self.token).start()
-        self.stack = create_stack(self.aws.endpoint, name=self.stack_name, create=create,
-                                  queue_attributes=self.queue_attributes)
+        self.stack = create_stack(self.aws.endpoint, name=self.stack_name, create=create, queue_attributes=self.queue_attributes)
         self.invoker = Invoker(self.stack, {**self.function_env(), **self.env})
-        self.pollers = {
-            logical_id: SqsPoller(self.invoker, logical_id)
-            for logical_id, spec in functions().items()
-            if spec.sqs_sources
-        }
+        self.pollers = {logical_id: SqsPoller(self.invoker, logical_id) for logical_id, spec in functions().items() if spec.sqs_sources}
         return self
 
     def function_env(self) -> dict[str, str]:

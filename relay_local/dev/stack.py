@@ -40,9 +40,14 @@ def _client(service: str, endpoint: str, region: str) -> Any:
     return boto3.client(service, endpoint_url=endpoint, region_name=region)
 
 
-def create_stack(endpoint: str, name: str = "relay-local", region: str = "us-east-1",
-                 parameters: dict[str, str] | None = None, create: bool = True,
-                 queue_attributes: dict[str, dict[str, str]] | None = None) -> LocalStack:
+def create_stack(
+    endpoint: str,
+    name: str = "relay-local",
+    region: str = "us-east-1",
+    parameters: dict[str, str] | None = None,
+    create: bool = True,
+    queue_attributes: dict[str, dict[str, str]] | None = None,
+) -> LocalStack:
     """Create the template's queues, table and bucket on `endpoint` (or, with create=False, only
     work out their names and URLs: to attach to a stack that `relay local` created)."""
     doc = template()
@@ -69,7 +74,11 @@ def create_stack(endpoint: str, name: str = "relay-local", region: str = "us-eas
     for logical_id in queues:
         props = resources[logical_id].get("Properties", {})
         qname = props.get("QueueName") and resolve(props["QueueName"]) or f"{name}-{logical_id}"
-        attributes = {k: str(resolve(props[k])) for k in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "MaximumMessageSize") if k in props}
+        attributes = {
+            k: str(resolve(props[k]))
+            for k in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "MaximumMessageSize")
+            if k in props
+        }
         if "RedrivePolicy" in props:
             attributes["RedrivePolicy"] = json.dumps(resolve(props["RedrivePolicy"]))
         attributes.update((queue_attributes or {}).get(logical_id, {}))  # e.g. short visibility for a soak
@@ -112,9 +121,13 @@ def create_stack(endpoint: str, name: str = "relay-local", region: str = "us-eas
     for logical_id in by_type.get("AWS::S3::Bucket", []) if create else []:
         props = resolve(resources[logical_id].get("Properties", {}))
         if props.get("VersioningConfiguration"):
-            s3.put_bucket_versioning(Bucket=refs[logical_id], VersioningConfiguration={"Status": props["VersioningConfiguration"]["Status"]})
+            s3.put_bucket_versioning(
+                Bucket=refs[logical_id], VersioningConfiguration={"Status": props["VersioningConfiguration"]["Status"]}
+            )
         if props.get("LifecycleConfiguration"):
-            s3.put_bucket_lifecycle_configuration(Bucket=refs[logical_id], LifecycleConfiguration=_lifecycle(props["LifecycleConfiguration"]))
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=refs[logical_id], LifecycleConfiguration=_lifecycle(props["LifecycleConfiguration"])
+            )
         if props.get("PublicAccessBlockConfiguration"):
             s3.put_public_access_block(Bucket=refs[logical_id], PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"])
         notes = (props.get("NotificationConfiguration") or {}).get("QueueConfigurations") or []

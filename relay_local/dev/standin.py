@@ -68,8 +68,7 @@ VENDOR_MESSAGES: dict[int, str] = {
     410: "Invalid request",
 }
 DYNAMIC_MEDIA_REFUSED = (
-    "Invalid request: dynamic media (per-recipient media/media_code) is only supported on "
-    "WhatsApp Official (application 8)"
+    "Invalid request: dynamic media (per-recipient media/media_code) is only supported on WhatsApp Official (application 8)"
 )
 RATE_LIMIT_BODY = {"status": 429, "message": "Rate limit exceeded"}
 CREDIT = "0.005"
@@ -160,7 +159,7 @@ class Answer:
     trickle: float = 0.0
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Answer":
+    def from_dict(cls, data: Mapping[str, Any]) -> Answer:
         if not isinstance(data, Mapping):
             raise ValueError("each answer must be a JSON object")
         known = {f.name for f in fields(cls)}
@@ -279,7 +278,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a sleeping (delayed) handler never blocks stop()
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], standin: "PushApiStandIn", ipv6: bool) -> None:
+    def __init__(self, address: tuple[str, int], standin: PushApiStandIn, ipv6: bool) -> None:
         self.address_family = socket.AF_INET6 if ipv6 else socket.AF_INET
         self.standin = standin
         self._conns: set[socket.socket] = set()
@@ -369,7 +368,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             stopping = self.server.standin._stopping
             for i in range(len(reply.payload)):
-                self.wfile.write(reply.payload[i:i + 1])
+                self.wfile.write(reply.payload[i : i + 1])
                 self.wfile.flush()
                 if stopping.wait(reply.trickle):
                     self.close_connection = True
@@ -503,7 +502,7 @@ class PushApiStandIn:
         return f"PushApiStandIn(url={self.url if self._server else None!r})"
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def start(self) -> "PushApiStandIn":
+    def start(self) -> PushApiStandIn:
         if self._server is not None:
             raise RuntimeError("stand-in already started")
         self._stopping.clear()
@@ -529,7 +528,7 @@ class PushApiStandIn:
         self._server = self._thread = None
         log.debug("stand-in on port %s stopped", self._port)
 
-    def __enter__(self) -> "PushApiStandIn":
+    def __enter__(self) -> PushApiStandIn:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -161,7 +161,8 @@ def _batch_write(handler: Any) -> None:
                 raise _validation(
                     f"1 validation error detected: Value '{{{table_name}={len(table_requests)} requests}}' at "
                     "'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must "
-                    "have length less than or equal to 25, Member must have length greater than or equal to 1]")
+                    "have length less than or equal to 25, Member must have length greater than or equal to 1]"
+                )
         if sum(len(r) for r in requests.values()) > MAX_BATCH_WRITE_REQUESTS:
             raise _validation("Too many items requested for the BatchWriteItem call")
         seen: set[tuple[str, str]] = set()

@@ -85,8 +85,7 @@ def install() -> None:
 def _too_long(limit: int) -> Exception:
     from moto.sqs.exceptions import InvalidParameterValue
 
-    return InvalidParameterValue(
-        f"One or more parameters are invalid. Reason: Message must be shorter than {limit} bytes.")
+    return InvalidParameterValue(f"One or more parameters are invalid. Reason: Message must be shorter than {limit} bytes.")
 
 
 def _sizes(backend: Any) -> None:
@@ -95,8 +94,9 @@ def _sizes(backend: Any) -> None:
     send_message = backend.send_message
     send_message_batch = backend.send_message_batch
 
-    def checked_send_message(self: Any, queue_name: str, message_body: str, message_attributes: Any = None,
-                             *args: Any, **kwargs: Any) -> Any:
+    def checked_send_message(
+        self: Any, queue_name: str, message_body: str, message_attributes: Any = None, *args: Any, **kwargs: Any
+    ) -> Any:
         limit = int(self.get_queue(queue_name).maximum_message_size)
         if message_size(message_body, message_attributes) > limit:
             raise _too_long(limit)
@@ -106,8 +106,9 @@ def _sizes(backend: Any) -> None:
         limit = int(self.get_queue(queue_name).maximum_message_size)
         sizes = [message_size(e.get("MessageBody", ""), e.get("MessageAttributes")) for e in entries.values()]
         if sum(sizes) > BATCH_MAX_BYTES:
-            raise SQSException("BatchRequestTooLong", f"Batch requests cannot be longer than {BATCH_MAX_BYTES} bytes. "
-                                                      f"You have sent {sum(sizes)} bytes.")
+            raise SQSException(
+                "BatchRequestTooLong", f"Batch requests cannot be longer than {BATCH_MAX_BYTES} bytes. You have sent {sum(sizes)} bytes."
+            )
         if any(size > limit for size in sizes):
             raise _too_long(limit)
         return send_message_batch(self, queue_name, entries)
@@ -141,14 +142,17 @@ def _visibility(backend: Any, message_cls: Any) -> None:
             if unix_time_millis() + int(visibility_timeout) * 1000 > received_at + MAX_VISIBILITY_SECONDS * 1000:
                 raise InvalidParameterValue(
                     f"Value {visibility_timeout} for parameter VisibilityTimeout is invalid. Reason: Total "
-                    f"VisibilityTimeout for the message is beyond the limit [{MAX_VISIBILITY_SECONDS} seconds]")
+                    f"VisibilityTimeout for the message is beyond the limit [{MAX_VISIBILITY_SECONDS} seconds]"
+                )
             message.change_visibility(visibility_timeout)
             if message.visible and message in queue.pending_messages:
                 queue.pending_messages.remove(message)
             return
         raise ReceiptHandleIsInvalid
 
-    def change_message_visibility_batch(self: Any, queue_name: str, entries: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    def change_message_visibility_batch(
+        self: Any, queue_name: str, entries: list[dict[str, Any]]
+    ) -> tuple[list[str], list[dict[str, Any]]]:
         success: list[str] = []
         failed: list[dict[str, Any]] = []
         for entry in entries:
@@ -157,16 +161,16 @@ def _visibility(backend: Any, message_cls: Any) -> None:
                 if not 0 <= timeout <= MAX_VISIBILITY_SECONDS:
                     raise InvalidParameterValue(
                         f"Value {timeout} for parameter VisibilityTimeout is invalid. Reason: Must be between 0 and "
-                        f"{MAX_VISIBILITY_SECONDS}, if provided.")
-                self.change_message_visibility(queue_name=queue_name, receipt_handle=entry["ReceiptHandle"],
-                                               visibility_timeout=timeout)
+                        f"{MAX_VISIBILITY_SECONDS}, if provided."
+                    )
+                self.change_message_visibility(queue_name=queue_name, receipt_handle=entry["ReceiptHandle"], visibility_timeout=timeout)
                 success.append(entry["Id"])
             except (InvalidParameterValue, ReceiptHandleIsInvalid) as exc:
-                failed.append({"Id": entry["Id"], "SenderFault": True, "Code": exc.code,
-                               "Message": getattr(exc, "message", str(exc))})
+                failed.append({"Id": entry["Id"], "SenderFault": True, "Code": exc.code, "Message": getattr(exc, "message", str(exc))})
             except (KeyError, TypeError, ValueError):
-                failed.append({"Id": entry.get("Id"), "SenderFault": True, "Code": "InvalidParameterValue",
-                               "Message": "Visibility timeout invalid"})
+                failed.append(
+                    {"Id": entry.get("Id"), "SenderFault": True, "Code": "InvalidParameterValue", "Message": "Visibility timeout invalid"}
+                )
         return success, failed
 
     message_cls.mark_received = recording_mark_received

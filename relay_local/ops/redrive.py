@@ -16,8 +16,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from relay.ledger import Ledger
-from relay.models import PushJob
 from relay.lifecycle import JobState
+from relay.models import PushJob
 
 
 @dataclass
@@ -26,13 +26,13 @@ class RedriveReport:
     jobs_reset: int = 0
 
 
-def redrive(sqs: Any, dead_letter_url: str, target_url: str, ledger: Ledger | None = None,
-            limit: int | None = None) -> RedriveReport:
+def redrive(sqs: Any, dead_letter_url: str, target_url: str, ledger: Ledger | None = None, limit: int | None = None) -> RedriveReport:
     report = RedriveReport()
     while limit is None or report.moved < limit:
         batch = min(10, limit - report.moved) if limit is not None else 10
-        messages = sqs.receive_message(QueueUrl=dead_letter_url, MaxNumberOfMessages=batch, WaitTimeSeconds=0,
-                                       VisibilityTimeout=120, MessageAttributeNames=["All"]).get("Messages", [])
+        messages = sqs.receive_message(
+            QueueUrl=dead_letter_url, MaxNumberOfMessages=batch, WaitTimeSeconds=0, VisibilityTimeout=120, MessageAttributeNames=["All"]
+        ).get("Messages", [])
         if not messages:
             return report
         for message in messages:

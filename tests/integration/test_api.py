@@ -30,8 +30,9 @@ def api(relay, sample) -> Iterator[tuple[ApiServer, httpx.Client]]:
         yield server, http
 
 
-def post_push(http: httpx.Client, body: dict | bytes, headers: dict | None = None, secret: str = LOCAL_SIGNING_SECRET,
-              now: float | None = None) -> httpx.Response:
+def post_push(
+    http: httpx.Client, body: dict | bytes, headers: dict | None = None, secret: str = LOCAL_SIGNING_SECRET, now: float | None = None
+) -> httpx.Response:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     return http.post("/pushes", content=raw, headers={"Content-Type": "application/json", **sign(secret, raw, now), **(headers or {})})
 
@@ -60,8 +61,14 @@ def iso(seconds_from_now: float) -> str:
 
 def test_given_a_signed_push_when_posted_then_it_is_accepted_sent_and_visible_with_vendor_ids(api, relay):
     _, http = api
-    resp = post_push(http, {"message": "Your order shipped", "media": {"key": "media/photo.jpg"},
-                            "recipients": [{"number": "+44 7700 900123", "reference": "o-1"}, {"number": "0770"}]})
+    resp = post_push(
+        http,
+        {
+            "message": "Your order shipped",
+            "media": {"key": "media/photo.jpg"},
+            "recipients": [{"number": "+44 7700 900123", "reference": "o-1"}, {"number": "0770"}],
+        },
+    )
     assert resp.status_code == 202
     answer = resp.json()
     assert answer["recipients"] == 1 and answer["rejected"] == [{"number": "0770", "reason": answer["rejected"][0]["reason"]}]
@@ -79,8 +86,9 @@ def test_given_a_signed_push_when_posted_then_it_is_accepted_sent_and_visible_wi
 
 def test_given_delivery_events_when_the_vendor_posts_them_then_recipients_move_to_delivered_read_failed(api, relay):
     _, http = api
-    resp = post_push(http, {"message": "hi", "media": {"key": "media/photo.jpg"},
-                            "recipients": [{"number": "447700900201"}, {"number": "447700900202"}]})
+    resp = post_push(
+        http, {"message": "hi", "media": {"key": "media/photo.jpg"}, "recipients": [{"number": "447700900201"}, {"number": "447700900202"}]}
+    )
     status = wait_for(http, resp.json()["id"], all_final)
     ids = {r["number"]: r["msg_id"] for r in status["recipients"]}
 
@@ -164,8 +172,9 @@ def test_given_an_expiry_when_a_job_is_still_unsent_then_it_is_never_sent_and_re
 def test_given_send_at_when_posted_then_nothing_is_sent_before_then(api, relay):
     _, http = api
     send_at = time.time() + 2
-    resp = post_push(http, {"message": "later", "send_at": datetime.fromtimestamp(send_at, UTC).isoformat(),
-                            "recipients": [{"number": "447700900601"}]})
+    resp = post_push(
+        http, {"message": "later", "send_at": datetime.fromtimestamp(send_at, UTC).isoformat(), "recipients": [{"number": "447700900601"}]}
+    )
     assert resp.status_code == 202
     wait_for(http, resp.json()["id"], all_final)
     [req] = relay.api.requests
@@ -175,11 +184,16 @@ def test_given_send_at_when_posted_then_nothing_is_sent_before_then(api, relay):
 def test_given_base64_and_url_media_when_posted_then_base64_is_stored_and_presigned_and_urls_pass_through(api, relay, sample):
     _, http = api
     pdf = base64.b64encode(sample("invoice.pdf")).decode()
-    resp = post_push(http, {"recipients": [
-        {"number": "447700900701", "media": {"base64": pdf, "filename": "Invoice 42.pdf"}},
-        {"number": "447700900702", "media": {"url": "https://cdn.example.com/promo/summer.jpg"}, "message": "Summer!"},
-        {"number": "447700900703", "media": {"base64": "not base64!!", "filename": "x.pdf"}},
-    ]})
+    resp = post_push(
+        http,
+        {
+            "recipients": [
+                {"number": "447700900701", "media": {"base64": pdf, "filename": "Invoice 42.pdf"}},
+                {"number": "447700900702", "media": {"url": "https://cdn.example.com/promo/summer.jpg"}, "message": "Summer!"},
+                {"number": "447700900703", "media": {"base64": "not base64!!", "filename": "x.pdf"}},
+            ]
+        },
+    )
     answer = resp.json()
     assert resp.status_code == 202 and [r["number"] for r in answer["rejected"]] == ["447700900703"]
     assert "base64" in answer["rejected"][0]["reason"]
@@ -307,8 +321,16 @@ def test_given_a_signed_request_with_idempotency_key_when_replayed_then_nothing_
 
 @pytest.mark.parametrize(
     "key",
-    ["manifests/campaign.json", "outbox/447700900127/statement.jpg", "media/../manifests/campaign.json", "media//photo.jpg",
-     "./media/photo.jpg", "/media/photo.jpg", "media/absent.jpg", "api-media/other/x.pdf"],
+    [
+        "manifests/campaign.json",
+        "outbox/447700900127/statement.jpg",
+        "media/../manifests/campaign.json",
+        "media//photo.jpg",
+        "./media/photo.jpg",
+        "/media/photo.jpg",
+        "media/absent.jpg",
+        "api-media/other/x.pdf",
+    ],
 )
 def test_given_a_media_key_outside_the_allowed_prefixes_or_absent_when_posted_then_one_answer_for_both(api, relay, sample, key):
     # Given objects outside media/ that exist (a manifest, someone's outbox file)
@@ -322,7 +344,8 @@ def test_given_a_media_key_outside_the_allowed_prefixes_or_absent_when_posted_th
     assert resp.status_code == 202
     [rejected] = resp.json()["rejected"]
     assert rejected["reason"].replace(repr(key), "<key>") == (
-        "media <key>: no object the API may send; media keys must name an existing object under media/")
+        "media <key>: no object the API may send; media keys must name an existing object under media/"
+    )
     time.sleep(0.3)
     assert "447700901005" not in [d["number"] for r in relay.api.requests for d in r.body["data"]]
 
@@ -375,8 +398,12 @@ def test_given_a_body_marked_base64_that_is_not_when_invoked_then_400_saying_so(
 
 @pytest.mark.parametrize(
     ("name", "kind"),
-    [("http-api-v2-post-pushes.json", "HTTP API (payload format 2.0)"), ("function-url-get-push.json", "Function URL"),
-     ("vpc-lattice-v1-post-pushes.json", "VPC Lattice"), ("vpc-lattice-v2-get-push.json", "VPC Lattice")],
+    [
+        ("http-api-v2-post-pushes.json", "HTTP API (payload format 2.0)"),
+        ("function-url-get-push.json", "Function URL"),
+        ("vpc-lattice-v1-post-pushes.json", "VPC Lattice"),
+        ("vpc-lattice-v2-get-push.json", "VPC Lattice"),
+    ],
 )
 def test_given_an_event_that_is_not_a_rest_proxy_event_when_invoked_then_a_clear_400_in_the_callers_shape(relay, name, kind):
     # Given a real-shaped HTTP API v2 / Function URL / VPC Lattice event
@@ -432,8 +459,9 @@ def test_given_100_recipients_with_their_own_long_hindi_messages_when_posted_the
 def test_given_one_recipient_with_a_450_kb_message_when_posted_then_it_is_rejected_with_the_length_and_others_are_sent(api, relay):
     # Given a recipient whose message is 450 KB (under the 5 MB body cap, over DynamoDB's 400 KB item)
     _, http = api
-    resp = post_push(http, {"message": "Hi", "recipients": [{"number": "447700900301", "message": "x" * 450_000},
-                                                            {"number": "447700900302"}]})
+    resp = post_push(
+        http, {"message": "Hi", "recipients": [{"number": "447700900301", "message": "x" * 450_000}, {"number": "447700900302"}]}
+    )
     # Then a clear per-recipient rejection (not a 5xx), and the other recipient is sent
     assert resp.status_code == 202, resp.text
     [rejected] = resp.json()["rejected"]

@@ -84,8 +84,9 @@ def api(embedded_aws) -> Iterator[Api]:
         relay.stop()
 
 
-def signed_post(api: Api, body: bytes, content_type: str | None = "application/json",
-                extra: dict[str, bytes] | None = None) -> httpx.Response:
+def signed_post(
+    api: Api, body: bytes, content_type: str | None = "application/json", extra: dict[str, bytes] | None = None
+) -> httpx.Response:
     headers: dict[str, Any] = dict(sign(LOCAL_SIGNING_SECRET, body))
     if content_type is not None:
         headers["Content-Type"] = content_type
@@ -100,9 +101,7 @@ def post_event(api: Api, body: bytes, secret: str = LOCAL_EVENTS_SECRET) -> http
 def check(response: httpx.Response, allowed: set[int], sent: Any) -> None:
     """`response.status_code` is one of `allowed` (never a 5xx)."""
     event(str(response.status_code))
-    assert response.status_code in allowed, (
-        f"{response.status_code} {response.text[:300]!r} for {sent!r:.600}"
-    )
+    assert response.status_code in allowed, f"{response.status_code} {response.text[:300]!r} for {sent!r:.600}"
 
 
 # -- strategies from the OpenAPI document ------------------------------------------------------------
@@ -129,8 +128,11 @@ def _date_times() -> st.SearchStrategy[str]:
     """RFC 3339 date-times: anywhere in the calendar, or within a few days of now (the 7-day rules)."""
     offsets = st.integers(min_value=-(23 * 60 + 59), max_value=23 * 60 + 59).map(lambda m: timezone(timedelta(minutes=m)))
     anywhere = st.builds(lambda d, tz: d.replace(tzinfo=tz), st.datetimes(), offsets)
-    soon = st.builds(lambda s, tz: datetime.now(UTC).astimezone(tz) + timedelta(seconds=s),
-                     st.integers(min_value=-9 * 86400, max_value=9 * 86400), offsets)
+    soon = st.builds(
+        lambda s, tz: datetime.now(UTC).astimezone(tz) + timedelta(seconds=s),
+        st.integers(min_value=-9 * 86400, max_value=9 * 86400),
+        offsets,
+    )
     return (anywhere | soon).map(datetime.isoformat)
 
 
@@ -139,7 +141,7 @@ def from_schema(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     if "$ref" in schema:
         prefix = "#/components/schemas/"
         assert schema["$ref"].startswith(prefix), schema["$ref"]
-        name = schema["$ref"][len(prefix):]
+        name = schema["$ref"][len(prefix) :]
         return st.deferred(lambda: from_schema(COMPONENTS["schemas"][name]))
     if "anyOf" in schema:
         return st.one_of([from_schema(s) for s in schema["anyOf"]])
@@ -168,8 +170,9 @@ def from_schema(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
         assert schema.get("additionalProperties") is False, "only closed objects are mapped"
         props = {k: from_schema(v) for k, v in schema.get("properties", {}).items()}
         required = set(schema.get("required", ()))
-        return st.fixed_dictionaries({k: v for k, v in props.items() if k in required},
-                                     optional={k: v for k, v in props.items() if k not in required})
+        return st.fixed_dictionaries(
+            {k: v for k, v in props.items() if k in required}, optional={k: v for k, v in props.items() if k not in required}
+        )
     raise NotImplementedError(f"schema keyword set not mapped: {schema}")
 
 
@@ -178,18 +181,25 @@ push_requests = from_schema({"$ref": "#/components/schemas/PushRequest"})
 #: numbers at the edges of what JSON, Python and DynamoDB (±1E-130 … ±9.99E+125, 38 digits) take
 edge_numbers = st.sampled_from([0, -0.0, 2**53 + 1, 2**63, 10**38 + 1, 10**126, 1e125, 1e126, 1e300, 5e-324, 1e-130, 1e-131])
 json_scalars = (
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | edge_numbers
-    | st.text(max_size=20)
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | edge_numbers | st.text(max_size=20)
 )
 json_values = st.recursive(
     json_scalars,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=12,
 )
-content_types = st.sampled_from([
-    None, "application/json", "application/json; charset=utf-8", "text/plain", "application/x-www-form-urlencoded",
-    "multipart/form-data; boundary=xyz", "multipart/form-data", "application/octet-stream",
-])
+content_types = st.sampled_from(
+    [
+        None,
+        "application/json",
+        "application/json; charset=utf-8",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=xyz",
+        "multipart/form-data",
+        "application/octet-stream",
+    ]
+)
 #: header values as an HTTP client may send them: printable latin-1, no CR/LF
 header_text = st.text(st.characters(codec="latin-1", exclude_categories=["Cc", "Zs"]), min_size=1, max_size=60)
 
@@ -198,26 +208,34 @@ header_text = st.text(st.characters(codec="latin-1", exclude_categories=["Cc", "
 loose = st.deferred(lambda: json_scalars)
 digits = st.integers(min_value=0, max_value=10**15).map(str)
 statuses = st.integers(min_value=0, max_value=5) | st.sampled_from([-1, 6, 99, "1", " 3 ", 2.0])
-plausible_entries = st.fixed_dictionaries({"status": statuses}, optional={
-    "msg_id": digits | st.integers(min_value=0, max_value=10**12),
-    "push_id": digits | st.integers(min_value=0, max_value=10**12),
-    "number": st.sampled_from([EXISTING_NUMBER, "+44 7700 900123"]) | digits,
-    "reference_number": st.sampled_from([EXISTING_REFERENCE]) | st.text(max_size=20),
-    "error_code": st.none() | digits | st.text(max_size=10),
-    "error_message": st.none() | st.text(max_size=30),
-})
+plausible_entries = st.fixed_dictionaries(
+    {"status": statuses},
+    optional={
+        "msg_id": digits | st.integers(min_value=0, max_value=10**12),
+        "push_id": digits | st.integers(min_value=0, max_value=10**12),
+        "number": st.sampled_from([EXISTING_NUMBER, "+44 7700 900123"]) | digits,
+        "reference_number": st.sampled_from([EXISTING_REFERENCE]) | st.text(max_size=20),
+        "error_code": st.none() | digits | st.text(max_size=10),
+        "error_message": st.none() | st.text(max_size=30),
+    },
+)
 #: every field of a random type (most such entries are refused: 422)
-loose_entries = st.fixed_dictionaries({}, optional={
-    k: loose for k in ("status", "msg_id", "push_id", "number", "reference_number", "error_code", "error_message", "message_type")
-})
+loose_entries = st.fixed_dictionaries(
+    {},
+    optional={
+        k: loose for k in ("status", "msg_id", "push_id", "number", "reference_number", "error_code", "error_message", "message_type")
+    },
+)
 vendor_events = st.fixed_dictionaries(
     {"event_id": st.sampled_from([1, 1, 1, 2, 3, "1", " 1 "]) | loose},
     optional={
         "project_id": digits | loose,
         # fields newer accounts add are kept (stored as they came)
         "meta": st.dictionaries(st.text(max_size=8), json_scalars, max_size=3) | json_values,
-        "data": st.lists(plausible_entries, max_size=4) | st.lists(plausible_entries | loose_entries | json_values, max_size=3)
-        | plausible_entries | loose,
+        "data": st.lists(plausible_entries, max_size=4)
+        | st.lists(plausible_entries | loose_entries | json_values, max_size=3)
+        | plausible_entries
+        | loose,
     },
 )
 
@@ -258,35 +276,47 @@ def _bad_signatures(body: bytes) -> st.SearchStrategy[dict[str, bytes]]:
     now = time.time()
     good = sign(LOCAL_SIGNING_SECRET, body, now)
     ts = good[TIMESTAMP_HEADER]
-    enc = lambda headers: {k: v.encode("latin-1") for k, v in headers.items()}  # noqa: E731
+    enc = lambda headers: {k: v.encode("latin-1") for k, v in headers.items()}  # noqa: E731 - a one-line helper inside the test
     return st.one_of(
         st.just({}),
         st.just(enc({TIMESTAMP_HEADER: ts})),
         st.just(enc({SIGNATURE_HEADER: good[SIGNATURE_HEADER]})),
         # wrong secret
-        st.text(max_size=30).filter(lambda s: s != LOCAL_SIGNING_SECRET).map(
-            lambda secret: enc({TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: signature(secret, ts, body)})),
+        st.text(max_size=30)
+        .filter(lambda s: s != LOCAL_SIGNING_SECRET)
+        .map(lambda secret: enc({TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: signature(secret, ts, body)})),
         # right secret, another body
-        st.binary(max_size=50).filter(lambda other: other != body).map(
-            lambda other: enc(sign(LOCAL_SIGNING_SECRET, other, now))),
+        st.binary(max_size=50).filter(lambda other: other != body).map(lambda other: enc(sign(LOCAL_SIGNING_SECRET, other, now))),
         # right secret and body, stale or future timestamp
         st.one_of(st.integers(min_value=400, max_value=10**10), st.integers(min_value=-(10**10), max_value=-400)).map(
-            lambda skew: enc(sign(LOCAL_SIGNING_SECRET, body, now + skew))),
+            lambda skew: enc(sign(LOCAL_SIGNING_SECRET, body, now + skew))
+        ),
         # right mac, timestamp written another way
         st.sampled_from([f"{ts}.0", f"+{ts}", f"0x{int(ts):x}", f"{ts}e0", "0" * 13 + ts]).map(
-            lambda other: enc({TIMESTAMP_HEADER: other, SIGNATURE_HEADER: signature(LOCAL_SIGNING_SECRET, other, body)})),
+            lambda other: enc({TIMESTAMP_HEADER: other, SIGNATURE_HEADER: signature(LOCAL_SIGNING_SECRET, other, body)})
+        ),
         # right timestamp, mangled signature
-        st.sampled_from([good[SIGNATURE_HEADER].removeprefix("sha256="), good[SIGNATURE_HEADER][:-1],
-                         "sha1=" + good[SIGNATURE_HEADER][7:], good[SIGNATURE_HEADER] + "0", "sha256="]).map(
-            lambda sig: enc({TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: sig})),
+        st.sampled_from(
+            [
+                good[SIGNATURE_HEADER].removeprefix("sha256="),
+                good[SIGNATURE_HEADER][:-1],
+                "sha1=" + good[SIGNATURE_HEADER][7:],
+                good[SIGNATURE_HEADER] + "0",
+                "sha256=",
+            ]
+        ).map(lambda sig: enc({TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: sig})),
         # garbage
         st.fixed_dictionaries({}, optional={TIMESTAMP_HEADER: header_text, SIGNATURE_HEADER: header_text}).map(enc),
     )
 
 
 @fuzz(150)
-@given(data=st.data(), body=st.sampled_from([b'{"recipients":[{"number":"447700900123"}],"message":"hi"}', b"", b"{}"])
-       | st.binary(max_size=200) | push_requests.map(lambda p: json.dumps(p).encode()))
+@given(
+    data=st.data(),
+    body=st.sampled_from([b'{"recipients":[{"number":"447700900123"}],"message":"hi"}', b"", b"{}"])
+    | st.binary(max_size=200)
+    | push_requests.map(lambda p: json.dumps(p).encode()),
+)
 def test_given_a_missing_wrong_or_stale_signature_then_401_that_echoes_nothing(api, data, body):
     headers = data.draw(_bad_signatures(body), label="headers")
     r = api.client.post("/pushes", content=body, headers={"Content-Type": "application/json", **headers})
@@ -298,12 +328,15 @@ def test_given_a_missing_wrong_or_stale_signature_then_401_that_echoes_nothing(a
 @fuzz(150)
 @given(data=st.data())
 def test_given_any_push_id_signed_then_200_or_404_and_unsigned_401_never_5xx(api, data):
-    raw = data.draw(st.one_of(
-        st.text(max_size=40),
-        st.text(alphabet="0123456789abcdef", min_size=24, max_size=24),
-        st.text(alphabet="0123456789abcdefABCDEF/.%", max_size=30),
-        st.sampled_from([api.existing_id, api.existing_id.upper(), api.existing_id + "/", "..", ".", "%2F", "a/b"]),
-    ), label="id")
+    raw = data.draw(
+        st.one_of(
+            st.text(max_size=40),
+            st.text(alphabet="0123456789abcdef", min_size=24, max_size=24),
+            st.text(alphabet="0123456789abcdefABCDEF/.%", max_size=30),
+            st.sampled_from([api.existing_id, api.existing_id.upper(), api.existing_id + "/", "..", ".", "%2F", "a/b"]),
+        ),
+        label="id",
+    )
     keep_slashes = data.draw(st.booleans(), label="keep slashes")
     segment = quote(raw, safe="/" if keep_slashes else "")
     path = "/pushes/" + segment
@@ -342,8 +375,10 @@ def test_given_any_body_with_the_events_secret_then_200_or_422_never_5xx(api, bo
 
 
 @fuzz(60)
-@given(secret=st.text(min_size=1, max_size=40).filter(lambda s: s not in (LOCAL_EVENTS_SECRET, ".", "..")),
-       body=vendor_events.map(lambda v: json.dumps(v).encode()))
+@given(
+    secret=st.text(min_size=1, max_size=40).filter(lambda s: s not in (LOCAL_EVENTS_SECRET, ".", "..")),
+    body=vendor_events.map(lambda v: json.dumps(v).encode()),
+)
 def test_given_a_wrong_events_secret_then_404(api, secret, body):
     r = post_event(api, body, secret)
     assert r.status_code == 404, (secret, r.status_code, r.text[:300])

@@ -35,9 +35,9 @@ def test_given_an_unknown_function_when_relay_invoke_runs_then_it_names_the_ones
 
 # --- errors as a new user meets them: one line on stderr, a non-zero exit, never a traceback --------
 
+
 def run_env(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([str(RELAY), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
-                          env=env)
+    return subprocess.run([str(RELAY), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False, env=env)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> str:
@@ -65,8 +65,7 @@ def without_aws(**extra: str) -> dict[str, str]:
     import os
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") or k == "AWS_CA_BUNDLE"}
-    return {**env, "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-            "AWS_EC2_METADATA_DISABLED": "true", **extra}
+    return {**env, "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true", **extra}
 
 
 def test_given_the_aws_port_is_taken_when_relay_local_starts_then_it_says_so_in_one_line_instead_of_hanging(tmp_path, busy_port):
@@ -141,13 +140,16 @@ def test_given_any_command_then_every_flag_has_help_and_shows_its_default():
     from relay_local.cli import build_parser
 
     parser = build_parser()
-    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001
-    parsers = {"relay": parser, "relay soak": soak_parser(),
-               **{f"relay {name}": p for name, p in commands.choices.items() if name != "soak"}}
+    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001 - argparse keeps its actions private
+    parsers = {
+        "relay": parser,
+        "relay soak": soak_parser(),
+        **{f"relay {name}": p for name, p in commands.choices.items() if name != "soak"},
+    }
     for name, p in parsers.items():
         text = p.format_help()
-        for action in p._actions:  # noqa: SLF001
-            if isinstance(action, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction)):  # noqa: SLF001
+        for action in p._actions:  # noqa: SLF001 - argparse keeps its actions private
+            if isinstance(action, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction)):  # noqa: SLF001 - argparse's own classes
                 continue
             assert action.help, f"{name} {action.dest} has no help"
             if action.option_strings and action.default not in (None, False):
@@ -160,11 +162,14 @@ def test_given_relay_local_help_then_the_default_ports_show(tmp_path):
     assert "(default: 4566)" in result.stdout and "(default: 8089)" in result.stdout
 
 
-@pytest.mark.parametrize("args, words", [
-    (("local", "--aws-port", "x"), ("--aws-port", "invalid int value", "relay local --help")),
-    (("soak", "-n", "many"), ("--recipients", "invalid int value", "relay soak --help")),
-    ((), ("required: COMMAND", "relay --help")),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("local", "--aws-port", "x"), ("--aws-port", "invalid int value", "relay local --help")),
+        (("soak", "-n", "many"), ("--recipients", "invalid int value", "relay soak --help")),
+        ((), ("required: COMMAND", "relay --help")),
+    ],
+)
 def test_given_a_usage_error_then_it_is_one_line_pointing_at_help(tmp_path, args, words):
     result = run_env(*args, cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr

@@ -154,7 +154,10 @@ def test_given_a_csv_manifest_with_a_static_document_when_uploaded_then_captions
     assert text_req.at >= media_req.at
     rows = recipients(relay)
     assert sorted((r["number"], r.get("caption_for") is not None, r["state"]) for r in rows) == [
-        ("447700900301", False, "accepted"), ("447700900302", False, "accepted"), ("447700900302", True, "accepted")]
+        ("447700900301", False, "accepted"),
+        ("447700900302", False, "accepted"),
+        ("447700900302", True, "accepted"),
+    ]
 
 
 @pytest.mark.parametrize("relay_env", [{"RETRY_BASE_SECONDS": "0", "RECIPIENTS_PER_PUSH": "2"}])
@@ -238,10 +241,10 @@ def test_given_a_message_that_is_not_an_s3_event_when_ingested_then_it_is_report
     put(relay, "outbox/447700900901/p.jpg", sample("photo.jpg"), "fine")
     poller = relay.pollers["IngestFunction"]
     sqs = relay.client("sqs")
-    sqs.send_message(QueueUrl=poller.queue_url, MessageBody="{\"hello\": 1}")
+    sqs.send_message(QueueUrl=poller.queue_url, MessageBody='{"hello": 1}')
     messages = poller._receive()
     result = relay.invoker.invoke("IngestFunction", poller.event_for(messages))
-    bad = [m["MessageId"] for m in messages if m["Body"] == "{\"hello\": 1}"]
+    bad = [m["MessageId"] for m in messages if m["Body"] == '{"hello": 1}']
     assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == bad
     # and its neighbour was planned all the same
     assert [r["number"] for r in recipients(relay)] == ["447700900901"]

@@ -60,7 +60,8 @@ def test_given_a_256_kib_queue_when_a_hindi_body_is_over_it_in_bytes_then_invali
         sqs.send_message(QueueUrl=url, MessageBody=too_long)
     assert error_of(refused) == (
         "InvalidParameterValue",
-        "One or more parameters are invalid. Reason: Message must be shorter than 262144 bytes.")
+        "One or more parameters are invalid. Reason: Message must be shorter than 262144 bytes.",
+    )
     # and a body of exactly 262,144 bytes (87,381 letters + one ASCII byte) is taken
     sqs.send_message(QueueUrl=url, MessageBody=HINDI * 87_381 + "x")
     assert queued(sqs, url) == 1
@@ -129,7 +130,8 @@ def test_given_a_received_message_when_its_visibility_would_end_past_12_hours_fr
     assert error_of(refused) == (
         "InvalidParameterValue",
         "Value 43200 for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout for the "
-        "message is beyond the limit [43200 seconds]")
+        "message is beyond the limit [43200 seconds]",
+    )
     # and 11 h 59 min is taken
     sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=43_140)
 
@@ -150,9 +152,13 @@ def test_given_a_first_receive_11_hours_ago_when_2_more_hours_are_asked_then_ref
     assert error_of(refused)[0] == "InvalidParameterValue"
     sqs.send_message(QueueUrl=url, MessageBody="other")
     [other] = sqs.receive_message(QueueUrl=url, VisibilityTimeout=30)["Messages"]
-    result = sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
-        {"Id": "late", "ReceiptHandle": first["ReceiptHandle"], "VisibilityTimeout": 7200},
-        {"Id": "fine", "ReceiptHandle": other["ReceiptHandle"], "VisibilityTimeout": 7200}])
+    result = sqs.change_message_visibility_batch(
+        QueueUrl=url,
+        Entries=[
+            {"Id": "late", "ReceiptHandle": first["ReceiptHandle"], "VisibilityTimeout": 7200},
+            {"Id": "fine", "ReceiptHandle": other["ReceiptHandle"], "VisibilityTimeout": 7200},
+        ],
+    )
     assert [s["Id"] for s in result["Successful"]] == ["fine"]
     [failed] = result["Failed"]
     assert failed["Id"] == "late" and failed["Code"] == "InvalidParameterValue" and "[43200 seconds]" in failed["Message"]
@@ -173,10 +179,12 @@ def test_given_a_first_receive_11_hours_ago_when_2_more_hours_are_asked_then_ref
 def ddb(embedded_aws):
     ddb = client(embedded_aws, "dynamodb")
     name = f"t{uuid.uuid4().hex[:12]}"
-    ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                           {"AttributeName": "sk", "AttributeType": "S"}],
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+    ddb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    )
     return ddb, name
 
 
@@ -208,19 +216,21 @@ def test_given_an_update_that_makes_an_item_too_large_when_applied_then_refused_
     key = {"pk": {"S": "p"}, "sk": {"S": "s"}}
     # When 110,000 more bytes are added: "more" (4) + 109,996 bytes → 410,000 > 409,600
     with pytest.raises(ClientError) as refused:
-        ddb.update_item(TableName=table, Key=key, UpdateExpression="SET more = :m",
-                        ExpressionAttributeValues={":m": {"S": "x" * 109_996}})
+        ddb.update_item(TableName=table, Key=key, UpdateExpression="SET more = :m", ExpressionAttributeValues={":m": {"S": "x" * 109_996}})
     assert error_of(refused) == ("ValidationException", "Item size to update has exceeded the maximum allowed size")
     after = ddb.get_item(TableName=table, Key=key)["Item"]
     assert set(after) == {"pk", "sk", "data"}
     # and an update that creates an item too large creates nothing
     with pytest.raises(ClientError):
-        ddb.update_item(TableName=table, Key={"pk": {"S": "new"}, "sk": {"S": "s"}}, UpdateExpression="SET more = :m",
-                        ExpressionAttributeValues={":m": {"S": HINDI * 140_000}})
+        ddb.update_item(
+            TableName=table,
+            Key={"pk": {"S": "new"}, "sk": {"S": "s"}},
+            UpdateExpression="SET more = :m",
+            ExpressionAttributeValues={":m": {"S": HINDI * 140_000}},
+        )
     assert count(ddb, table) == 1
     # and one ending exactly at the limit is applied
-    ddb.update_item(TableName=table, Key=key, UpdateExpression="SET more = :m",
-                    ExpressionAttributeValues={":m": {"S": "x" * (109_596)}})
+    ddb.update_item(TableName=table, Key=key, UpdateExpression="SET more = :m", ExpressionAttributeValues={":m": {"S": "x" * (109_596)}})
     assert "more" in ddb.get_item(TableName=table, Key=key)["Item"]
 
 
@@ -239,10 +249,14 @@ def test_given_26_requests_when_batch_written_then_refused_whole_and_25_are_take
     assert count(ddb, table) == 25
 
 
-@pytest.mark.parametrize("second", [
-    {"PutRequest": {"Item": {"pk": {"S": "k"}, "sk": {"S": "s"}, "other": {"S": "attributes"}}}},
-    {"DeleteRequest": {"Key": {"pk": {"S": "k"}, "sk": {"S": "s"}}}},
-], ids=["put-put-different-attributes", "put-delete"])
+@pytest.mark.parametrize(
+    "second",
+    [
+        {"PutRequest": {"Item": {"pk": {"S": "k"}, "sk": {"S": "s"}, "other": {"S": "attributes"}}}},
+        {"DeleteRequest": {"Key": {"pk": {"S": "k"}, "sk": {"S": "s"}}}},
+    ],
+    ids=["put-put-different-attributes", "put-delete"],
+)
 def test_given_two_requests_on_one_key_when_batch_written_then_duplicates_refused_and_nothing_written(ddb, second):
     ddb, table = ddb
     first = {"PutRequest": {"Item": {"pk": {"S": "k"}, "sk": {"S": "s"}, "n": {"N": "1"}}}}
@@ -266,9 +280,12 @@ def test_given_one_oversized_item_in_a_batch_when_written_then_no_item_of_the_ba
 def test_given_a_transaction_with_an_oversized_put_when_written_then_nothing_of_it_is_written(ddb):
     ddb, table = ddb
     with pytest.raises(ClientError) as refused:
-        ddb.transact_write_items(TransactItems=[
-            {"Put": {"TableName": table, "Item": {"pk": {"S": "a"}, "sk": {"S": "s"}}}},
-            {"Put": {"TableName": table, "Item": item_of(409_601, pk="b")}}])
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table, "Item": {"pk": {"S": "a"}, "sk": {"S": "s"}}}},
+                {"Put": {"TableName": table, "Item": item_of(409_601, pk="b")}},
+            ]
+        )
     assert error_of(refused) == ("ValidationException", "Item size has exceeded the maximum allowed size")
     assert count(ddb, table) == 0
 
@@ -320,13 +337,15 @@ def test_given_a_request_over_6_mb_through_api_gateway_when_sent_then_413_reques
 
 def test_given_a_function_answer_over_6_mb_when_returned_through_api_gateway_then_502(served, relay, monkeypatch):
     import api.app as api_app  # noqa: F401 - the module the invoker loads (functions/ is on sys.path)
-
     from relay.signing import sign_status
     from relay_local.dev.session import LOCAL_SIGNING_SECRET
 
     server, http = served
     unknown = "0" * 24
-    signed = lambda: sign_status(LOCAL_SIGNING_SECRET, unknown)  # noqa: E731
+
+    def signed() -> dict[str, str]:
+        return sign_status(LOCAL_SIGNING_SECRET, unknown)
+
     assert http.get(f"/pushes/{unknown}", headers=signed()).status_code == 404  # the handler, as it is
     real = api_app.lambda_handler
 
@@ -402,8 +421,9 @@ def test_given_a_multipart_upload_when_completed_then_s3_notifies_once_as_comple
     # Given a 9 MB file uploaded as boto3 does above its 8 MB threshold: in parts
     path = tmp_path / "big.pdf"
     path.write_bytes(b"%PDF-1.4\n" + b"0" * (9 * 1024 * 1024))
-    relay.client("s3").upload_file(str(path), relay.bucket, "outbox/447700900123/big.pdf",
-                                   Config=TransferConfig(multipart_threshold=8 * 1024 * 1024))
+    relay.client("s3").upload_file(
+        str(path), relay.bucket, "outbox/447700900123/big.pdf", Config=TransferConfig(multipart_threshold=8 * 1024 * 1024)
+    )
     # Then the ingest queue holds one notification for it, the one AWS sends
     records = [r for body in ingest_bodies(relay) for r in body.get("Records", [])]
     assert [r["eventName"] for r in records] == ["ObjectCreated:CompleteMultipartUpload"]

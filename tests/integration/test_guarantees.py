@@ -77,8 +77,14 @@ def test_given_concurrent_senders_when_they_share_the_limiter_then_no_window_hol
     # every rolling window holds at most `limit` grants, and the limiter did let requests through
     assert max(sum(1 for g in grants if start <= g < start + window) for start in grants) <= limit
     assert len(grants) >= 2 * limit
-    assert ddb.query(TableName=relay.stack.ref("RateLimitTable"), KeyConditionExpression="pk = :p",
-                     ExpressionAttributeValues={":p": {"S": "RATE#picky-push"}})["Count"] == limit
+    assert (
+        ddb.query(
+            TableName=relay.stack.ref("RateLimitTable"),
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "RATE#picky-push"}},
+        )["Count"]
+        == limit
+    )
 
 
 def test_given_one_sender_alone_when_it_takes_slots_then_it_reads_them_once_and_writes_one_per_grant(relay):
@@ -103,8 +109,12 @@ def test_given_another_sender_took_the_slot_its_view_shows_free_when_acquiring_t
     before = mine.requests
     assert mine.acquire() > 50
     assert mine.requests - before == 2  # the refused write, then the read
-    assert relay.client("dynamodb").query(TableName=table, KeyConditionExpression="pk = :p",
-                                          ExpressionAttributeValues={":p": {"S": "RATE#picky-push"}})["Count"] == 2
+    assert (
+        relay.client("dynamodb").query(
+            TableName=table, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "RATE#picky-push"}}
+        )["Count"]
+        == 2
+    )
 
 
 @pytest.mark.parametrize("relay_env", [{"RETRY_BASE_SECONDS": "0", "MAX_SEND_ATTEMPTS": "3"}])
@@ -178,8 +188,9 @@ def test_given_a_timeout_after_the_vendor_accepted_then_a_delivery_report_settle
 
     entry = req.body["data"][0]
     assert entry["reference_number"] == row["rid"]
-    event = VendorEvent.model_validate({"event_id": 1, "data": [{"number": entry["number"], "msg_id": "m-77", "status": 1,
-                                                                  "reference_number": entry["reference_number"]}]})
+    event = VendorEvent.model_validate(
+        {"event_id": 1, "data": [{"number": entry["number"], "msg_id": "m-77", "status": 1, "reference_number": entry["reference_number"]}]}
+    )
     report = apply_event(Ledger(relay.client("dynamodb"), relay.table), event)
     assert report.updated == 1
     assert recipients(relay)["447700901501"]["state"] == "delivered"
@@ -195,8 +206,9 @@ def test_given_dead_lettered_jobs_when_the_cause_is_fixed_and_they_are_redriven_
     assert recipients(relay)["447700901601"]["state"] == "failed"
     # When the balance is topped up (the stand-in answers normally again) and the job is redriven
     sqs = relay.client("sqs")
-    report = redrive(sqs, relay.stack.ref("SendDeadLetterQueue"), relay.stack.ref("SendQueue"),
-                     Ledger(relay.client("dynamodb"), relay.table))
+    report = redrive(
+        sqs, relay.stack.ref("SendDeadLetterQueue"), relay.stack.ref("SendQueue"), Ledger(relay.client("dynamodb"), relay.table)
+    )
     assert (report.moved, report.jobs_reset) == (1, 1)
     assert relay.run_until_idle(timeout=30)
     # Then it is sent and the recipient's one ledger entry says accepted
@@ -215,8 +227,11 @@ def test_given_two_plans_for_a_channel_without_dynamic_media_then_their_requests
     # two manifests planned by two ingest invocations: each plans its first request for "now"
     for m in range(2):
         rows = [{"number": f"4477009017{m}{i}", "media": "media/a.png"} for i in range(2)]
-        s3.put_object(Bucket=relay.bucket, Key=f"manifests/web{m}.json",
-                      Body=_json.dumps({"application": 10, "message": "hi", "recipients": rows}).encode())
+        s3.put_object(
+            Bucket=relay.bucket,
+            Key=f"manifests/web{m}.json",
+            Body=_json.dumps({"application": 10, "message": "hi", "recipients": rows}).encode(),
+        )
         while ingest.poll_once():
             pass
     assert relay.run_until_idle(timeout=60)

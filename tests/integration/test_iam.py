@@ -46,8 +46,12 @@ def test_given_the_relay_when_files_a_manifest_and_a_signed_push_go_through_then
     body = json.dumps({"message": "Shipped", "media": {"key": "media/photo.jpg"}, "recipients": [{"number": "447700900301"}]}).encode()
     # When everything runs through the invoker with enforcement on (the default)
     with ApiServer(relay) as server:
-        resp = httpx.post(f"{server.url}/pushes", content=body, timeout=20,
-                          headers={"Content-Type": "application/json", **sign(LOCAL_SIGNING_SECRET, body)})
+        resp = httpx.post(
+            f"{server.url}/pushes",
+            content=body,
+            timeout=20,
+            headers={"Content-Type": "application/json", **sign(LOCAL_SIGNING_SECRET, body)},
+        )
         assert resp.status_code == 202, resp.text
         assert relay.run_until_idle(timeout=60)
     # Then every recipient was sent, and each function (and its queue poller) made calls, all allowed
@@ -56,10 +60,16 @@ def test_given_the_relay_when_files_a_manifest_and_a_signed_push_go_through_then
     assert {c.function for c in calls} == {"ApiFunction", "IngestFunction", "SenderFunction"}
     assert [c for c in calls if c.decision != "allow"] == []
     made = Counter((c.function, c.action) for c in calls)
-    for expected in [("IngestFunction", "sqs:ReceiveMessage"), ("IngestFunction", "sqs:DeleteMessage"),
-                     ("IngestFunction", "s3:GetObject"), ("IngestFunction", "dynamodb:BatchWriteItem"),
-                     ("SenderFunction", "s3:GetObjectVersion"), ("SenderFunction", "dynamodb:UpdateItem"),
-                     ("ApiFunction", "sqs:SendMessage"), ("ApiFunction", "s3:GetObject")]:
+    for expected in [
+        ("IngestFunction", "sqs:ReceiveMessage"),
+        ("IngestFunction", "sqs:DeleteMessage"),
+        ("IngestFunction", "s3:GetObject"),
+        ("IngestFunction", "dynamodb:BatchWriteItem"),
+        ("SenderFunction", "s3:GetObjectVersion"),
+        ("SenderFunction", "dynamodb:UpdateItem"),
+        ("ApiFunction", "sqs:SendMessage"),
+        ("ApiFunction", "s3:GetObject"),
+    ]:
         assert made[expected], expected
 
 
@@ -127,9 +137,14 @@ def test_given_a_manifest_naming_a_missing_media_key_then_s3_answers_403_and_onl
     # Given a manifest whose second row names a key that is not in the bucket (no s3:ListBucket: S3 answers 403)
     s3 = relay.client("s3")
     s3.put_object(Bucket=relay.bucket, Key="media/photo.jpg", Body=sample("photo.jpg"))
-    manifest = {"message": "Hi", "recipients": [{"number": "447700900201", "media": "media/photo.jpg"},
-                                                {"number": "447700900202", "media": "media/gone.jpg"},
-                                                {"number": "447700900203"}]}
+    manifest = {
+        "message": "Hi",
+        "recipients": [
+            {"number": "447700900201", "media": "media/photo.jpg"},
+            {"number": "447700900202", "media": "media/gone.jpg"},
+            {"number": "447700900203"},
+        ],
+    }
     s3.put_object(Bucket=relay.bucket, Key="manifests/m.json", Body=json.dumps(manifest).encode())
     # When it goes through IngestFunction and the sender
     assert relay.run_until_idle(timeout=60)
@@ -137,7 +152,10 @@ def test_given_a_manifest_naming_a_missing_media_key_then_s3_answers_403_and_onl
     assert any(c.decision == "missing key: 403" and c.operation == "s3.GetObject" for c in relay.invoker.iam.calls)
     states = {r["number"]: r for r in recipients(relay)}
     assert {n: r["state"] for n, r in states.items()} == {
-        "447700900201": "accepted", "447700900202": "rejected", "447700900203": "accepted"}
+        "447700900201": "accepted",
+        "447700900202": "rejected",
+        "447700900203": "accepted",
+    }
     assert "media/gone.jpg" in states["447700900202"]["reason"]
 
 

@@ -22,19 +22,27 @@ pytestmark = pytest.mark.integration
 
 #: an S3 event notification exactly as AWS sends it to an SQS queue (AWS docs' sample, event 2.1)
 AWS_S3_NOTIFICATION = {
-    "Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-        "eventTime": "2026-11-29T18:00:00.000Z", "eventName": "ObjectCreated:Put",
-        "userIdentity": {"principalId": "AWS:AIDAJDPLRKLG7UEXAMPLE"},
-        "requestParameters": {"sourceIPAddress": "203.0.113.7"},
-        "responseElements": {"x-amz-request-id": "C3D13FE58DE4C810",
-                             "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD"},
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "NjBlZGE3ZTQtMjI3Ni00ZDdiLWI2ZjEtZTFhZmFjYjk2ZjQ5",
-               "bucket": {"name": "BUCKET", "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
-                          "arn": "arn:aws:s3:::BUCKET"},
-               "object": {"key": "KEY", "size": 1024, "eTag": "d41d8cd98f00b204e9800998ecf8427e",
-                          "sequencer": "0055AED6DCD90281E5"}},
-    }]
+    "Records": [
+        {
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": "us-east-1",
+            "eventTime": "2026-11-29T18:00:00.000Z",
+            "eventName": "ObjectCreated:Put",
+            "userIdentity": {"principalId": "AWS:AIDAJDPLRKLG7UEXAMPLE"},
+            "requestParameters": {"sourceIPAddress": "203.0.113.7"},
+            "responseElements": {
+                "x-amz-request-id": "C3D13FE58DE4C810",
+                "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD",
+            },
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": "NjBlZGE3ZTQtMjI3Ni00ZDdiLWI2ZjEtZTFhZmFjYjk2ZjQ5",
+                "bucket": {"name": "BUCKET", "ownerIdentity": {"principalId": "A3NL1KOZZKExample"}, "arn": "arn:aws:s3:::BUCKET"},
+                "object": {"key": "KEY", "size": 1024, "eTag": "d41d8cd98f00b204e9800998ecf8427e", "sequencer": "0055AED6DCD90281E5"},
+            },
+        }
+    ]
 }
 
 
@@ -64,8 +72,7 @@ def notifications(relay, number: str) -> list[dict]:
 
 def short_visibility(relay, seconds: int = 1) -> None:
     """A failed record comes back after its visibility timeout: make that quick for the test."""
-    relay.client("sqs").set_queue_attributes(QueueUrl=relay.stack.ref("IngestQueue"),
-                                             Attributes={"VisibilityTimeout": str(seconds)})
+    relay.client("sqs").set_queue_attributes(QueueUrl=relay.stack.ref("IngestQueue"), Attributes={"VisibilityTimeout": str(seconds)})
 
 
 @pytest.fixture
@@ -77,8 +84,13 @@ def s3_down_once(monkeypatch) -> list[str]:
     def flaky(self, bucket, key, *args, **kwargs):
         if key not in failed:
             failed.append(key)
-            raise ClientError({"Error": {"Code": "InternalError", "Message": "We encountered an internal error."},
-                               "ResponseMetadata": {"HTTPStatusCode": 500}}, "GetObject")
+            raise ClientError(
+                {
+                    "Error": {"Code": "InternalError", "Message": "We encountered an internal error."},
+                    "ResponseMetadata": {"HTTPStatusCode": 500},
+                },
+                "GetObject",
+            )
         return real(self, bucket, key, *args, **kwargs)
 
     monkeypatch.setattr(MediaStore, "inspect", flaky)
@@ -108,8 +120,7 @@ def ingest_logs(relay) -> Iterator[list[logging.LogRecord]]:
 
 
 # -- 1. an upload whose first read fails --------------------------------------------------------
-def test_given_s3_failing_on_the_first_read_when_the_upload_is_redelivered_then_it_is_planned_and_sent(
-        relay, sample, s3_down_once):
+def test_given_s3_failing_on_the_first_read_when_the_upload_is_redelivered_then_it_is_planned_and_sent(relay, sample, s3_down_once):
     # Given an outbox upload whose first ranged GET fails (a transient S3 error)
     short_visibility(relay)
     put(relay, "outbox/447700901001/p.jpg", sample("photo.jpg"), message="after a retry")
@@ -126,8 +137,7 @@ def test_given_s3_failing_on_the_first_read_when_the_upload_is_redelivered_then_
     assert source["state"] == "planned" and source["recipients"] == 1
 
 
-def test_given_an_aws_shaped_notification_and_s3_failing_once_when_redelivered_then_the_recipient_is_accepted(
-        relay, sample, s3_down_once):
+def test_given_an_aws_shaped_notification_and_s3_failing_once_when_redelivered_then_the_recipient_is_accepted(relay, sample, s3_down_once):
     # Given an object in the bucket and its S3 notification as AWS sends it to SQS (not moto's)
     short_visibility(relay)
     relay.client("s3").put_object(Bucket=relay.bucket, Key="media/x.jpg", Body=b"unrelated")  # not an outbox key
@@ -150,8 +160,7 @@ def test_given_an_aws_shaped_notification_and_s3_failing_once_when_redelivered_t
 
 
 # -- 2. ingest failures are logged ---------------------------------------------------------------
-def test_given_a_record_that_fails_when_ingested_then_its_reason_is_logged_at_error_level(
-        relay, sample, s3_down_once, ingest_logs):
+def test_given_a_record_that_fails_when_ingested_then_its_reason_is_logged_at_error_level(relay, sample, s3_down_once, ingest_logs):
     # Given an upload whose first read fails
     put(relay, "outbox/447700901003/p.jpg", sample("photo.jpg"))
     poller = relay.pollers["IngestFunction"]
@@ -170,8 +179,7 @@ def test_given_a_record_that_fails_when_ingested_then_its_reason_is_logged_at_er
 
 
 # -- 3. records of the wrong shape ---------------------------------------------------------------
-def test_given_records_of_the_wrong_shape_when_ingested_then_the_good_ones_are_planned_and_the_bad_ones_logged(
-        relay, sample, ingest_logs):
+def test_given_records_of_the_wrong_shape_when_ingested_then_the_good_ones_are_planned_and_the_bad_ones_logged(relay, sample, ingest_logs):
     # Given a batch with a good record, one without messageId, one that is not an object, one without a body
     put(relay, "outbox/447700901004/p.jpg", sample("photo.jpg"))
     poller = relay.pollers["IngestFunction"]
@@ -240,18 +248,19 @@ def test_given_a_manifest_of_100_recipients_with_a_long_hindi_message_when_inges
 def test_given_a_manifest_row_with_a_450_kb_message_when_ingested_then_that_row_is_rejected_and_the_others_sent(relay):
     # Given a manifest whose second row has a 450 KB message (the manifest is within its 20 MB)
     short_visibility(relay)
-    manifest = {"recipients": [
-        {"number": "447700901101", "message": "fine"},
-        {"number": "447700901102", "message": "x" * 450_000},
-        {"number": "447700901103", "message": "fine too"},
-    ]}
+    manifest = {
+        "recipients": [
+            {"number": "447700901101", "message": "fine"},
+            {"number": "447700901102", "message": "x" * 450_000},
+            {"number": "447700901103", "message": "fine too"},
+        ]
+    }
     relay.client("s3").put_object(Bucket=relay.bucket, Key="manifests/long.json", Body=json.dumps(manifest).encode())
     # When it is ingested and sent
     assert relay.run_until_idle(timeout=60)
     # Then the long row is rejected with its reason, keeping an excerpt and the length, and the others are accepted
     rows = {r["number"]: r for r in recipients(relay)}
-    assert {n: r["state"] for n, r in rows.items()} == {
-        "447700901101": "accepted", "447700901102": "rejected", "447700901103": "accepted"}
+    assert {n: r["state"] for n, r in rows.items()} == {"447700901101": "accepted", "447700901102": "rejected", "447700901103": "accepted"}
     bad = rows["447700901102"]
     assert bad["reason"] == "message is 450000 characters; the limit is 4096"
     assert bad["message_length"] == 450_000 and len(bad["message"]) < 5000
@@ -267,6 +276,7 @@ def test_given_an_outbox_file_overwritten_after_planning_when_sent_then_each_upl
     # and a file planned by IngestFunction but not sent yet
     put(relay, key, first, message="first")
     from relay_local.dev.poller import pump
+
     assert pump([relay.pollers["IngestFunction"]], timeout=60)
     assert relay.api.requests == []
     # When the file is overwritten with other bytes, and everything runs

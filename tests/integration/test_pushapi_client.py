@@ -222,8 +222,13 @@ def test_given_nothing_listening_when_pushed_then_the_error_says_not_sent_and_is
 
 
 def test_given_every_kind_of_answer_when_pushed_then_no_log_line_or_output_anywhere_holds_the_token(standin, api, every_log):
-    standin.script(Answer(vendor_status=101), Answer(http_status=500), Answer(http_status=429),
-                   Answer(body="<html>oops</html>"), Answer(body={"status": 999, "message": "new"}))
+    standin.script(
+        Answer(vendor_status=101),
+        Answer(http_status=500),
+        Answer(http_status=429),
+        Answer(body="<html>oops</html>"),
+        Answer(body={"status": 999, "message": "new"}),
+    )
     outcomes = []
     for _ in range(6):  # five scripted answers, then a normal success
         try:
@@ -247,7 +252,7 @@ def corrupt_gzip_vendor() -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name for it
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             payload = b"this is not gzip"
             self.send_response(200)
@@ -286,8 +291,11 @@ def test_given_an_answer_body_that_cannot_be_decoded_when_pushed_then_it_is_an_a
 
 
 def test_given_a_success_with_a_null_message_when_pushed_then_it_is_accepted_not_retried(standin, api):
-    standin.script(Answer(body={"status": 100, "push_id": "5", "message": None,
-                                "data": [{"msg_id": "6", "number": "447700900123", "credit": "0.005"}]}))
+    standin.script(
+        Answer(
+            body={"status": 100, "push_id": "5", "message": None, "data": [{"msg_id": "6", "number": "447700900123", "credit": "0.005"}]}
+        )
+    )
     result = api.push(build_request(one_job(), presign))
     assert result.accepted and result.push_id == "5" and result.data[0].msg_id == "6"
 
@@ -368,10 +376,19 @@ def test_given_an_upload_when_relayed_end_to_end_then_the_token_is_in_the_reques
 def test_given_the_vendor_answers_out_of_order_when_sent_then_each_recipient_keeps_its_own_msg_id(relay):
     job = two_recipient_job()
     first, second = job.entries
-    relay.api.script(Answer(body={"status": 100, "push_id": 77, "message": "Success", "data": [
-        {"msg_id": 9002, "number": second.number, "credit": "0.005"},
-        {"msg_id": 9001, "number": first.number, "credit": "0.005"},
-    ]}))
+    relay.api.script(
+        Answer(
+            body={
+                "status": 100,
+                "push_id": 77,
+                "message": "Success",
+                "data": [
+                    {"msg_id": 9002, "number": second.number, "credit": "0.005"},
+                    {"msg_id": 9001, "number": first.number, "credit": "0.005"},
+                ],
+            }
+        )
+    )
     book = ledger_of(relay)
     with httpx.Client(timeout=5.0) as http:
         sender = Sender(api=PushApiClient(relay.api.url, lambda: LOCAL_TOKEN, http=http), ledger=book, presign=presign)

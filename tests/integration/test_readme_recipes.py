@@ -28,7 +28,7 @@ def readme_blocks(section: str) -> dict[str, list[str]]:
     fence: str | None = None
     code: list[str] = []
     indent = 0
-    for line in lines[lines.index(section) + 1:]:
+    for line in lines[lines.index(section) + 1 :]:
         if fence is None and line.startswith("#") and len(line.split(" ", 1)[0]) <= level and set(line.split(" ", 1)[0]) == {"#"}:
             break  # the next section of the same or a higher level
         if line.lstrip().startswith("```"):
@@ -45,14 +45,19 @@ def readme_blocks(section: str) -> dict[str, list[str]]:
 @pytest.fixture(scope="module")
 def relay_serve(tmp_path_factory) -> Iterator[dict[str, str]]:
     """`relay serve` in a process of its own; the environment its `export` lines give a shell."""
-    proc = subprocess.Popen([str(RELAY), "serve", "--port", str(free_port())], cwd=tmp_path_factory.mktemp("serve"),
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [str(RELAY), "serve", "--port", str(free_port())],
+        cwd=tmp_path_factory.mktemp("serve"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     exports: dict[str, str] = {}
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
             if line.startswith("export "):
-                name, value = line[len("export "):].strip().split("=", 1)
+                name, value = line[len("export ") :].strip().split("=", 1)
                 exports[name] = value
             if line.startswith("# sign and send a push"):
                 break
@@ -69,11 +74,15 @@ def test_given_relay_serve_when_the_readme_python_and_curl_recipes_run_one_after
     [python_recipe] = blocks["python"]
     [curl_recipe] = [b for b in blocks["sh"] if "curl" in b]
     # When a reader runs the Python one, then the curl one, in a shell where `relay serve`'s exports are set
-    python = subprocess.run([sys.executable, "-c", python_recipe], env=relay_serve, capture_output=True, text=True,
-                            timeout=60, check=False)
-    curl = subprocess.run(["bash", "-euo", "pipefail", "-c",
-                           "curl() { command curl -w '\\nHTTP %{http_code}\\n' \"$@\"; }\n" + curl_recipe],
-                          env=relay_serve, capture_output=True, text=True, timeout=60, check=False)
+    python = subprocess.run([sys.executable, "-c", python_recipe], env=relay_serve, capture_output=True, text=True, timeout=60, check=False)
+    curl = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", "curl() { command curl -w '\\nHTTP %{http_code}\\n' \"$@\"; }\n" + curl_recipe],
+        env=relay_serve,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     # Then each push is accepted (the signature is right, and the two do not share an Idempotency-Key)
     assert python.returncode == 0 and python.stdout.startswith("202 "), python.stdout + python.stderr
     assert curl.returncode == 0 and curl.stdout.strip().splitlines()[-1] == "HTTP 202", curl.stdout + curl.stderr
@@ -86,9 +95,14 @@ def test_given_relay_serve_when_the_readme_python_and_curl_recipes_run_one_after
     got = subprocess.run([sys.executable, "-c", get_python], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert got.returncode == 0 and got.stdout.startswith("200 "), got.stdout + got.stderr
     assert json.loads(got.stdout.split(" ", 1)[1])["id"] == push_id
-    got = subprocess.run(["bash", "-euo", "pipefail", "-c",
-                          "curl() { command curl -w '\\nHTTP %{http_code}\\n' \"$@\"; }\n" + get_curl],
-                         env=env, capture_output=True, text=True, timeout=60, check=False)
+    got = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", "curl() { command curl -w '\\nHTTP %{http_code}\\n' \"$@\"; }\n" + get_curl],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert got.returncode == 0 and got.stdout.strip().splitlines()[-1] == "HTTP 200", got.stdout + got.stderr
     assert json.loads(got.stdout.strip().splitlines()[0])["id"] == push_id
 
@@ -106,22 +120,26 @@ def test_given_boto3_when_a_caption_is_not_ascii_then_it_refuses_it_as_the_readm
     from botocore.exceptions import ParamValidationError
 
     with pytest.raises(ParamValidationError, match="(?i)ascii"):
-        relay.client("s3").put_object(Bucket=relay.bucket, Key="outbox/447700900123/photo.jpg", Body=b"x",
-                                      Metadata={"message": CAPTION})
+        relay.client("s3").put_object(Bucket=relay.bucket, Key="outbox/447700900123/photo.jpg", Body=b"x", Metadata={"message": CAPTION})
 
 
 def test_given_the_readme_aws_cli_command_then_its_shell_encoding_makes_a_caption_that_arrives_decoded(relay, sample, tmp_path):
     # Given the README's `aws s3 cp … --metadata …` command, run by bash with `aws` standing in for the
     # CLI (not installed here): it prints the arguments the real CLI would get
     [command] = [b for b in readme_blocks("### Per-recipient files: `outbox/<number>/<file name>`")["sh"] if "aws s3 cp" in b]
-    shell = subprocess.run(["bash", "-euo", "pipefail", "-c", "aws() { printf '%s\\0' \"$@\"; }\n" + command],
-                           env={**os.environ, "MEDIA_BUCKET": relay.bucket}, capture_output=True, text=True, timeout=30, check=True)
+    shell = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", "aws() { printf '%s\\0' \"$@\"; }\n" + command],
+        env={**os.environ, "MEDIA_BUCKET": relay.bucket},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     args = shell.stdout.split("\0")[:-1]
     assert args[:4] == ["s3", "cp", "photo.jpg", f"s3://{relay.bucket}/outbox/447700900123/photo.jpg"]
     metadata = json.loads(args[args.index("--metadata") + 1])
     # When that upload happens with that metadata (what the CLI sends: plain ASCII user metadata)
-    relay.client("s3").put_object(Bucket=relay.bucket, Key="outbox/447700900123/photo.jpg", Body=sample("photo.jpg"),
-                                  Metadata=metadata)
+    relay.client("s3").put_object(Bucket=relay.bucket, Key="outbox/447700900123/photo.jpg", Body=sample("photo.jpg"), Metadata=metadata)
     assert relay.run_until_idle(timeout=60)
     # Then the vendor gets the caption as written, not its encoding
     assert captions(relay) == [CAPTION]

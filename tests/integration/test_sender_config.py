@@ -61,8 +61,8 @@ def test_given_one_malformed_job_in_a_batch_when_sent_then_it_is_dead_lettered_a
 
 def test_given_the_template_then_the_sender_has_time_for_a_send_and_the_queue_outlasts_an_invocation():
     from relay.putback import RECEIVES_BEFORE_COPY
-    from relay_local.template import functions, template
     from relay.wiring import SEND_OVERHEAD_SECONDS
+    from relay_local.template import functions, template
 
     spec = functions()["SenderFunction"]
     needed = float(spec.environment["PUSH_TIMEOUT_SECONDS"]) + SEND_OVERHEAD_SECONDS

@@ -32,8 +32,11 @@ def recipients(relay) -> dict[str, dict]:
 
 
 def dlq_bodies(relay) -> list[dict]:
-    got = relay.client("sqs").receive_message(QueueUrl=relay.stack.ref("SendDeadLetterQueue"), MaxNumberOfMessages=10,
-                                              WaitTimeSeconds=0).get("Messages", [])
+    got = (
+        relay.client("sqs")
+        .receive_message(QueueUrl=relay.stack.ref("SendDeadLetterQueue"), MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        .get("Messages", [])
+    )
     return [json.loads(m["Body"]) for m in got]
 
 
@@ -54,8 +57,12 @@ def sender_module(relay):
 
 
 def context(seconds: int) -> LocalContext:
-    return LocalContext(function_name="t-SenderFunction", memory_limit_in_mb=256, timeout_seconds=seconds,
-                        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:t-SenderFunction")
+    return LocalContext(
+        function_name="t-SenderFunction",
+        memory_limit_in_mb=256,
+        timeout_seconds=seconds,
+        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:t-SenderFunction",
+    )
 
 
 # -- send_at beyond SQS's 12 hours ------------------------------------------------------------------
@@ -126,8 +133,9 @@ def test_given_send_at_days_ahead_on_a_message_first_received_12_hours_ago_then_
     # Then it is acknowledged (not left to fail on SQS's refusal) and a fresh delayed copy is queued
     assert result == {"batchItemFailures": []}
     assert not any(refused for _, refused in strict_visibility["calls"])
-    attrs = relay.client("sqs").get_queue_attributes(QueueUrl=relay.pollers["SenderFunction"].queue_url,
-                                                     AttributeNames=["ApproximateNumberOfMessagesDelayed"])["Attributes"]
+    attrs = relay.client("sqs").get_queue_attributes(
+        QueueUrl=relay.pollers["SenderFunction"].queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )["Attributes"]
     assert attrs["ApproximateNumberOfMessagesDelayed"] == "1"
     assert relay.api.requests == []
     assert recipients(relay)["447700902001"]["state"] == "planned"
@@ -149,14 +157,14 @@ def test_given_send_at_days_ahead_on_a_fresh_message_then_it_waits_only_what_sqs
 # -- answers that are not the vendor's ----------------------------------------------------------
 @pytest.mark.parametrize(
     "answer",
-    [Answer(http_status=403, body="<html><h1>403 Forbidden</h1>Request blocked by WAF</html>"),
-     Answer(http_status=404),  # a wrong path: the server's own JSON 404
-     Answer(http_status=301, body="Moved Permanently")],
+    [
+        Answer(http_status=403, body="<html><h1>403 Forbidden</h1>Request blocked by WAF</html>"),
+        Answer(http_status=404),  # a wrong path: the server's own JSON 404
+        Answer(http_status=301, body="Moved Permanently"),
+    ],
     ids=["waf-403-html", "wrong-url-404", "redirect-301"],
 )
-def test_given_an_http_error_that_is_not_a_push_result_then_recipients_fail_and_the_job_is_kept_for_a_redrive(
-    relay, sample, answer
-):
+def test_given_an_http_error_that_is_not_a_push_result_then_recipients_fail_and_the_job_is_kept_for_a_redrive(relay, sample, answer):
     relay.api.script(answer)
     # Given the vendor's URL answers with something that is not a push result
     put(relay, "outbox/447700902101/p.jpg", sample("photo.jpg"))
@@ -172,17 +180,19 @@ def test_given_an_http_error_that_is_not_a_push_result_then_recipients_fail_and_
 
 
 def test_given_an_http_error_that_is_not_a_push_result_then_the_outcome_counts_a_vendor_http_error(relay, sample):
-    from relay.sending import Sender
-
     from relay.models import PushJob
     from relay.pushapi import PushApiClient
+    from relay.sending import Sender
     from relay_local.dev.session import LOCAL_TOKEN
 
     relay.api.script(Answer(http_status=403, body="<html>blocked</html>"))
     plan_one(relay, sample, "447700902102")
     [message] = relay.pollers["SenderFunction"]._receive()
-    sender = Sender(api=PushApiClient(relay.api.url, lambda: LOCAL_TOKEN), ledger=Ledger(relay.client("dynamodb"), relay.table),
-                    presign=lambda media: f"https://example.invalid/{media.key}")
+    sender = Sender(
+        api=PushApiClient(relay.api.url, lambda: LOCAL_TOKEN),
+        ledger=Ledger(relay.client("dynamodb"), relay.table),
+        presign=lambda media: f"https://example.invalid/{media.key}",
+    )
     outcome = sender.send(PushJob.model_validate_json(message["Body"]))
     assert outcome.state == "failed" and outcome.dead_letter
     assert outcome.metrics == {"RecipientsFailed": 1, "VendorHttpErrors": 1}
@@ -228,9 +238,7 @@ def test_given_a_5_mb_answer_when_sent_then_it_is_not_read_and_the_recipient_is_
     assert row["state"] == "ambiguous" and "1,048,576 bytes" in row["reason"]
 
 
-def test_given_an_invocation_with_little_time_left_when_a_job_arrives_then_it_is_put_back_unclaimed_and_sent_next(
-    relay, sample
-):
+def test_given_an_invocation_with_little_time_left_when_a_job_arrives_then_it_is_put_back_unclaimed_and_sent_next(relay, sample):
     plan_one(relay, sample, "447700902501")
     module = sender_module(relay)
     poller = relay.pollers["SenderFunction"]

@@ -147,8 +147,16 @@ def test_given_submitted_and_unknown_reports_then_the_state_stays_and_the_status
 def test_given_an_unknown_msg_id_when_reported_then_it_is_kept_and_findable_by_msg_id(relay, sample):
     rows = send(relay, sample, "447700900161")
     before = item(relay, rows["447700900161"])
-    stray = {"push_id": "999", "number": "447700900999", "msg_id": "no-such-msg", "status": 2,
-             "error_code": 7, "error_message": "Spam", "channel_id": 8, "media": None}
+    stray = {
+        "push_id": "999",
+        "number": "447700900999",
+        "msg_id": "no-such-msg",
+        "status": 2,
+        "error_code": 7,
+        "error_message": "Spam",
+        "channel_id": 8,
+        "media": None,
+    }
     assert report(relay, stray) == StatusReport(received=1, unmatched=1)
     book = ledger(relay)
     [kept] = by_vendor_id(book, msg_id="no-such-msg")
@@ -188,8 +196,7 @@ def test_given_two_messages_with_one_reference_and_number_when_reported_by_refer
     assert relay.run_until_idle(timeout=60)
     rows = [i for i in scan_all(ledger(relay)) if i.get("kind") == "recipient"]
     assert len(rows) == 2 and {r["state"] for r in rows} == {"accepted"}
-    assert report(relay, {"number": "447700900181", "reference_number": "twice", "status": 1}) == StatusReport(
-        received=1, unmatched=1)
+    assert report(relay, {"number": "447700900181", "reference_number": "twice", "status": 1}) == StatusReport(received=1, unmatched=1)
     assert {item(relay, r)["state"] for r in rows} == {"accepted"}
     kept = [i for i in scan_all(ledger(relay)) if i.get("kind") == "unmatched_event"]
     assert [(k["pk"], k["reference_number"]) for k in kept] == [("EVENT#twice", "twice")]

@@ -33,8 +33,7 @@ def _package(root: Path, value: str = "1") -> Path:
 
 def _import(root: Path, code: str) -> subprocess.CompletedProcess:
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run([sys.executable, "-S", "-v", "-c", code], cwd=root, env=env, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([sys.executable, "-S", "-v", "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=60)
 
 
 def _from_pyc(stderr: str, module: str) -> bool:
@@ -105,8 +104,7 @@ def test_given_a_sam_build_folder_when_main_runs_then_each_function_folder_is_co
 
 
 @pytest.mark.parametrize("runtime", ["python3.99", "python2.7"])
-def test_given_another_interpreter_than_the_runtime_when_main_runs_then_it_refuses_and_writes_nothing(tmp_path, capsys,
-                                                                                                      runtime):
+def test_given_another_interpreter_than_the_runtime_when_main_runs_then_it_refuses_and_writes_nothing(tmp_path, capsys, runtime):
     _package(tmp_path / "SenderFunction")
 
     assert main(["--runtime", runtime, str(tmp_path)]) == 2

@@ -16,8 +16,14 @@ BUCKET = "arn:aws:s3:::stk-mediabucket"
 
 def resolver() -> Resolver:
     """The names `create_stack` gives template.yaml's resources, without a server."""
-    refs = {**parameter_defaults(), "AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::Partition": "aws",
-            "AWS::StackName": "stk", "AWS::URLSuffix": "amazonaws.com"}
+    refs = {
+        **parameter_defaults(),
+        "AWS::AccountId": ACCOUNT,
+        "AWS::Region": REGION,
+        "AWS::Partition": "aws",
+        "AWS::StackName": "stk",
+        "AWS::URLSuffix": "amazonaws.com",
+    }
     attrs = {}
     for logical_id, res in template()["Resources"].items():
         kind = res["Type"]
@@ -57,13 +63,22 @@ def allow(action, resource="*", **extra):
         (allow("s3:GetObject", "arn:aws:s3:::B/*"), "s3:GetObject", "arn:aws:s3:::b/x", "implicit-deny"),  # resources do not
         (allow("sqs:SendMessage", "arn:aws:sqs:*:*:q?"), "sqs:SendMessage", "arn:aws:sqs:us-east-1:1:q1", "allow"),
         (allow("sqs:SendMessage", "arn:aws:sqs:*:*:q?"), "sqs:SendMessage", "arn:aws:sqs:us-east-1:1:q12", "implicit-deny"),
-        (allow("sqs:SendMessage", "arn:aws:sqs:*:*:q.1"), "sqs:SendMessage", "arn:aws:sqs:us-east-1:1:qx1", "implicit-deny"),  # . is literal
+        (
+            allow("sqs:SendMessage", "arn:aws:sqs:*:*:q.1"),
+            "sqs:SendMessage",
+            "arn:aws:sqs:us-east-1:1:qx1",
+            "implicit-deny",
+        ),  # . is literal
         (allow(["dynamodb:Query"], ["arn:t", "arn:t/index/*"]), "dynamodb:Query", "arn:t/index/ByNumber", "allow"),
         (allow("dynamodb:Query", "arn:t"), "dynamodb:Query", "arn:t/index/ByNumber", "implicit-deny"),
         ({"Statement": [{"Effect": "Allow", "NotAction": "s3:Delete*", "Resource": "*"}]}, "s3:DeleteObject", "arn:x", "implicit-deny"),
         ({"Statement": [{"Effect": "Allow", "NotAction": "s3:Delete*", "Resource": "*"}]}, "s3:GetObject", "arn:x", "allow"),
-        ({"Statement": [{"Effect": "Allow", "Action": "s3:*", "NotResource": "arn:aws:s3:::b/secret/*"}]},
-         "s3:GetObject", "arn:aws:s3:::b/secret/k", "implicit-deny"),
+        (
+            {"Statement": [{"Effect": "Allow", "Action": "s3:*", "NotResource": "arn:aws:s3:::b/secret/*"}]},
+            "s3:GetObject",
+            "arn:aws:s3:::b/secret/k",
+            "implicit-deny",
+        ),
         ({"Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}}, "s3:GetObject", "arn:x", "allow"),  # one statement, no list
         (allow("s3:*", Condition={"Bool": {"aws:SecureTransport": "true"}}), "s3:GetObject", "arn:x", "implicit-deny"),
     ],
@@ -119,7 +134,8 @@ def test_given_a_revoked_action_then_the_role_loses_it_and_keeps_the_rest():
     assert sender.allows("sqs:SendMessage", queue("SendQueue"))
     sqs_policy = "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"
     assert not roles(revoke(transformed(), "IngestFunction", sqs_policy), resolver())["IngestFunction"].allows(
-        "sqs:ReceiveMessage", queue("IngestQueue"))
+        "sqs:ReceiveMessage", queue("IngestQueue")
+    )
     with pytest.raises(KeyError):
         revoke(transformed(), "IngestFunction", "sqs:PurgeQueue")
 
@@ -136,13 +152,18 @@ def test_given_a_call_the_role_does_not_allow_then_it_gets_the_answer_aws_gives(
         check.check("IngestFunction", "dynamodb", "Query", {"TableName": "stk-PushLogTable", "IndexName": "ByNumber"})
     err = denied.value.response
     assert err["Error"]["Code"] == "AccessDeniedException" and err["ResponseMetadata"]["HTTPStatusCode"] == 403
-    assert "is not authorized to perform: dynamodb:Query on resource: " + table("PushLogTable") + "/index/ByNumber" in err["Error"]["Message"]
+    assert (
+        "is not authorized to perform: dynamodb:Query on resource: " + table("PushLogTable") + "/index/ByNumber" in err["Error"]["Message"]
+    )
     assert "assumed-role/stk-IngestFunctionRole/stk-IngestFunction" in err["Error"]["Message"]
     with pytest.raises(ClientError) as s3_denied:
         check.check("ApiFunction", "s3", "PutObject", {"Bucket": "stk-mediabucket", "Key": "outbox/1/x.pdf"})
     assert s3_denied.value.response["Error"]["Code"] == "AccessDenied"
     assert [(c.action, c.decision) for c in check.calls] == [
-        ("s3:GetObject", "allow"), ("dynamodb:Query", "implicit-deny"), ("s3:PutObject", "implicit-deny")]
+        ("s3:GetObject", "allow"),
+        ("dynamodb:Query", "implicit-deny"),
+        ("s3:PutObject", "implicit-deny"),
+    ]
 
 
 def test_given_an_operation_without_a_rule_then_the_call_is_refused_as_access_denied():
@@ -155,7 +176,14 @@ def test_given_an_operation_without_a_rule_then_the_call_is_refused_as_access_de
 def test_given_a_managed_policy_named_without_its_arn_then_the_transform_finds_it():
     from relay_local.dev.iam_roles import transform
 
-    doc = {"Transform": "AWS::Serverless-2016-10-31", "Resources": {"Fn": {"Type": "AWS::Serverless::Function", "Properties": {
-        "Handler": "a.b", "Runtime": "python3.12", "CodeUri": "functions/", "Policies": ["AmazonS3ReadOnlyAccess"]}}}}
+    doc = {
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Resources": {
+            "Fn": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {"Handler": "a.b", "Runtime": "python3.12", "CodeUri": "functions/", "Policies": ["AmazonS3ReadOnlyAccess"]},
+            }
+        },
+    }
     [role] = roles(transform(doc), resolver()).values()
     assert role.allows("s3:GetObject", "arn:aws:s3:::any/key") and not role.allows("s3:PutObject", "arn:aws:s3:::any/key")

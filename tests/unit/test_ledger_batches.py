@@ -19,8 +19,9 @@ class StrictDynamo:
         [(table, requests)] = RequestItems.items()
         keys = [(r["PutRequest"]["Item"]["pk"]["S"], r["PutRequest"]["Item"]["sk"]["S"]) for r in requests]
         if len(requests) > 25 or len(set(keys)) != len(keys):
-            raise ClientError({"Error": {"Code": "ValidationException",
-                                         "Message": "Provided list of item keys contains duplicates"}}, "BatchWriteItem")
+            raise ClientError(
+                {"Error": {"Code": "ValidationException", "Message": "Provided list of item keys contains duplicates"}}, "BatchWriteItem"
+            )
         for key, r in zip(keys, requests, strict=True):
             self.items[key] = r["PutRequest"]["Item"]
         return {}
@@ -29,8 +30,11 @@ class StrictDynamo:
 def test_given_two_items_with_one_key_in_one_batch_when_written_then_one_request_carries_the_last():
     # Given the same (pk, sk) twice among other items, as a duplicate S3 notification gives
     ddb = StrictDynamo()
-    items = [{"pk": "SRC#a", "sk": "SRC", "state": "planning"}, {"pk": "SRC#b", "sk": "SRC", "state": "planned"},
-             {"pk": "SRC#a", "sk": "SRC", "state": "planned"}]
+    items = [
+        {"pk": "SRC#a", "sk": "SRC", "state": "planning"},
+        {"pk": "SRC#b", "sk": "SRC", "state": "planned"},
+        {"pk": "SRC#a", "sk": "SRC", "state": "planned"},
+    ]
     # When they are written
     Ledger(ddb, "t").put_many(items)
     # Then DynamoDB accepted the request, and the last one for the key is stored

@@ -12,8 +12,9 @@ DYNAMODB_MAX_ITEM_BYTES = 400 * 1024
 
 def item_bytes(item: dict) -> int:
     """An item's size as DynamoDB counts it: UTF-8 bytes of each attribute name plus its value."""
+
     def value(attr: dict) -> int:
-        (kind, raw), = attr.items()
+        ((kind, raw),) = attr.items()
         if kind == "S":
             return len(raw.encode())
         if kind == "N":
@@ -25,15 +26,23 @@ def item_bytes(item: dict) -> int:
         if kind == "M":
             return 3 + sum(len(k.encode()) + value(v) + 1 for k, v in raw.items())
         raise AssertionError(kind)
+
     return sum(len(name.encode()) + value(attr) for name, attr in item.items())
 
 
 def test_given_a_450_kb_message_and_number_when_rejected_then_the_item_keeps_excerpts_and_lengths_under_400_kb():
     # Given a rejection of a recipient with a 450 KB message, a 450 KB number and a long reference
     message, number = "é" * 450_000, "4" * 450_000
-    rej = Rejection(rid="r1", number=number, object_pk="OBJ#b/manifests/m.csv", source_id="s",
-                    reason=f"message is {len(message)} characters; the limit is 4096; " + "x" * 5000,
-                    message=message, media_key="media/" + "k" * 2000, reference="ref-" * 1000)
+    rej = Rejection(
+        rid="r1",
+        number=number,
+        object_pk="OBJ#b/manifests/m.csv",
+        source_id="s",
+        reason=f"message is {len(message)} characters; the limit is 4096; " + "x" * 5000,
+        message=message,
+        media_key="media/" + "k" * 2000,
+        reference="ref-" * 1000,
+    )
     # When it becomes a ledger item
     item = rejection_item(rej)
     # Then the item is well within DynamoDB's limit

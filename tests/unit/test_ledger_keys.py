@@ -16,8 +16,10 @@ PREFIX = re.compile(r"""["'](PUSH|RCP|REJ|SRC|NUM|OBJ|REQ|REF|MSG|PID|EVENT)#"""
 def test_no_module_of_the_functions_but_ledger_keys_writes_a_key_prefix():
     found = [
         f"{path.relative_to(FUNCTIONS)}:{n}: {line.strip()}"
-        for path in sorted(FUNCTIONS.rglob("*.py")) if path.name != "ledger_keys.py"
-        for n, line in enumerate(path.read_text().splitlines(), start=1) if PREFIX.search(line)
+        for path in sorted(FUNCTIONS.rglob("*.py"))
+        if path.name != "ledger_keys.py"
+        for n, line in enumerate(path.read_text().splitlines(), start=1)
+        if PREFIX.search(line)
     ]
     assert found == []
 

@@ -69,9 +69,11 @@ def test_given_a_placeholder_without_a_column_when_rendered_then_it_is_an_error_
 
 def test_given_a_wide_manifest_when_parsed_then_each_row_keeps_only_the_columns_its_message_uses():
     # Given 32 columns, a campaign message using two of them, and a row with its own message using another
-    rows = [{"number": "447700900401", "name": "Ana", "code": "A1", **{f"c{j}": "x" * 50 for j in range(29)}},
-            {"number": "447700900402", "name": "Bo", "message": "Only {c3}", **{f"c{j}": "y" for j in range(29)}},
-            {"number": "447700900403", "message": "No {missing} column"}]
+    rows = [
+        {"number": "447700900401", "name": "Ana", "code": "A1", **{f"c{j}": "x" * 50 for j in range(29)}},
+        {"number": "447700900402", "name": "Bo", "message": "Only {c3}", **{f"c{j}": "y" for j in range(29)}},
+        {"number": "447700900403", "message": "No {missing} column"},
+    ]
     m = parse_manifest("manifests/w.json", json.dumps({"message": "Hi {name}, {code}", "recipients": rows}).encode())
     # Then the fields kept are the placeholders, and rendering still works (or still refuses what is missing)
     assert [r.fields for r in m.rows] == [{"name": "Ana", "code": "A1"}, {"c3": "y"}, {}]

@@ -80,6 +80,7 @@ def docx_bytes() -> bytes:
 
 # --- accepted: each extension family with real bytes -------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("filename", "data", "kind", "content_type", "detected"),
     [
@@ -102,16 +103,18 @@ def docx_bytes() -> bytes:
         ("song.m4a", sample("clip.mp4"), MediaKind.AUDIO, "audio/mp4", "mp4"),  # isom brand
         ("sticker.webp", sample("sticker.webp"), MediaKind.STICKER, "image/webp", "webp"),
         ("invoice.pdf", sample("invoice.pdf"), MediaKind.DOCUMENT, "application/pdf", "pdf"),
-        ("letter.docx", docx_bytes(), MediaKind.DOCUMENT,
-         "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "zip"),
-        ("secret.xlsx", OLE2, MediaKind.DOCUMENT,  # password-protected OOXML lives in OLE2
-         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "ole"),
-        ("locked.docx", OLE2, MediaKind.DOCUMENT,
-         "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "ole"),
+        ("letter.docx", docx_bytes(), MediaKind.DOCUMENT, "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "zip"),
+        (
+            "secret.xlsx",
+            OLE2,
+            MediaKind.DOCUMENT,  # password-protected OOXML lives in OLE2
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "ole",
+        ),
+        ("locked.docx", OLE2, MediaKind.DOCUMENT, "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "ole"),
         ("old.doc", OLE2, MediaKind.DOCUMENT, "application/msword", "ole"),
         ("old.xls", OLE2, MediaKind.DOCUMENT, "application/vnd.ms-excel", "ole"),
-        ("slides.odp", docx_bytes(), MediaKind.DOCUMENT,
-         "application/vnd.oasis.opendocument.presentation", "zip"),
+        ("slides.odp", docx_bytes(), MediaKind.DOCUMENT, "application/vnd.oasis.opendocument.presentation", "zip"),
         ("bundle.zip", docx_bytes(), MediaKind.DOCUMENT, "application/zip", "zip"),
         ("notes.txt", "Grüße, 你好\n".encode(), MediaKind.DOCUMENT, "text/plain", "text"),
         ("rows.csv", b"number,name\n4477,Ann\n", MediaKind.DOCUMENT, "text/csv", "text"),
@@ -122,9 +125,7 @@ def docx_bytes() -> bytes:
         ("photo.heic", HEIC, MediaKind.DOCUMENT, "application/octet-stream", None),
     ],
 )
-def test_given_matching_content_when_classified_then_kind_type_and_format_are_reported(
-    filename, data, kind, content_type, detected
-):
+def test_given_matching_content_when_classified_then_kind_type_and_format_are_reported(filename, data, kind, content_type, detected):
     assert check(filename, data) == MediaCheck(kind, content_type, detected)
 
 
@@ -167,6 +168,7 @@ def test_given_utf8_text_cut_mid_character_by_the_ranged_get_when_sniffed_then_i
 
 # --- rejected: content that contradicts the extension -------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("filename", "data", "reason"),
     [
@@ -194,9 +196,7 @@ def test_given_utf8_text_cut_mid_character_by_the_ranged_get_when_sniffed_then_i
         ("photo.jpg", b"just some text\n", "extension .jpg but content is text"),
     ],
 )
-def test_given_content_of_another_format_when_classified_then_the_reason_names_both(
-    filename, data, reason
-):
+def test_given_content_of_another_format_when_classified_then_the_reason_names_both(filename, data, reason):
     assert rejection(filename, data) == reason
 
 
@@ -224,8 +224,21 @@ def test_given_unrecognised_bytes_when_the_extension_needs_a_signature_then_reje
 
 @pytest.mark.parametrize(
     "filename",
-    ["setup.exe", "run.bat", "run.cmd", "command.com", "install.msi", "deploy.sh", "app.js",
-     "tool.jar", "app.apk", "screensaver.scr", "lib.dll", "macro.vbs", "SETUP.EXE"],
+    [
+        "setup.exe",
+        "run.bat",
+        "run.cmd",
+        "command.com",
+        "install.msi",
+        "deploy.sh",
+        "app.js",
+        "tool.jar",
+        "app.apk",
+        "screensaver.scr",
+        "lib.dll",
+        "macro.vbs",
+        "SETUP.EXE",
+    ],
 )
 def test_given_an_executable_or_script_extension_when_classified_then_unsupported(filename):
     ext = filename.rsplit(".", 1)[1].lower()
@@ -250,6 +263,7 @@ def test_given_a_rejection_when_caught_as_value_error_then_the_reason_is_the_mes
 
 # --- size limits --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("filename", "data", "limit", "what"),
     [
@@ -261,9 +275,7 @@ def test_given_a_rejection_when_caught_as_value_error_then_the_reason_is_the_mes
         ("moving.webp", ANIMATED_WEBP, 500_000, "animated sticker"),
     ],
 )
-def test_given_a_size_at_the_limit_when_classified_then_ok_and_one_byte_over_is_rejected(
-    filename, data, limit, what
-):
+def test_given_a_size_at_the_limit_when_classified_then_ok_and_one_byte_over_is_rejected(filename, data, limit, what):
     assert check(filename, data, size=limit).detected is not None
     reason = rejection(filename, data, size=limit + 1)
     assert reason.startswith(f"{what} is {limit + 1:,} bytes, limit {limit:,} bytes")
@@ -289,9 +301,7 @@ def test_given_limits_when_read_then_they_match_the_vendor_table_in_decimal_unit
         ("moving.webp", ANIMATED_WEBP, 612_300, "animated sticker is 612.3 KB, limit 500 KB"),
     ],
 )
-def test_given_an_oversized_file_when_classified_then_the_reason_gives_size_and_limit(
-    filename, data, size, reason
-):
+def test_given_an_oversized_file_when_classified_then_the_reason_gives_size_and_limit(filename, data, size, reason):
     assert rejection(filename, data, size) == reason
 
 
@@ -305,6 +315,7 @@ def test_given_a_webp_when_only_the_animation_flag_differs_then_only_the_animate
 
 # --- public constants ---------------------------------------------------------------------------
 
+
 def test_given_the_caption_rule_when_read_then_only_images_and_videos_take_captions():
     assert CAPTION_KINDS == {MediaKind.IMAGE, MediaKind.VIDEO}
     assert SNIFF_BYTES == 4096
@@ -312,6 +323,7 @@ def test_given_the_caption_rule_when_read_then_only_images_and_videos_take_capti
 
 
 # --- shorten_media_name -------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("name", "expected"),

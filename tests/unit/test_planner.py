@@ -99,8 +99,12 @@ def test_given_a_caption_on_an_image_or_video_when_planned_then_it_stays_a_capti
 
 
 def test_given_a_long_document_name_when_planned_then_media_name_is_shortened_keeping_the_extension():
-    cands = [cand(i, media_key=None, message="", global_media_key="m/Black Friday Brochure 2026.pdf",
-                  media_name="Black Friday Brochure 2026.pdf") for i in range(2)]
+    cands = [
+        cand(
+            i, media_key=None, message="", global_media_key="m/Black Friday Brochure 2026.pdf", media_name="Black Friday Brochure 2026.pdf"
+        )
+        for i in range(2)
+    ]
     result = plan(cands, {"m/Black Friday Brochure 2026.pdf": media("m/Black Friday Brochure 2026.pdf", MediaKind.DOCUMENT)}, RULES, NOW)
     [job] = result.jobs
     assert job.media_name.endswith(".pdf") and len(job.media_name) <= 20

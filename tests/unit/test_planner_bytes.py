@@ -26,8 +26,10 @@ def test_given_100_recipients_with_a_1190_character_hindi_message_when_planned_t
 
 
 def test_given_a_reference_longer_than_the_api_takes_when_planned_then_that_recipient_is_rejected_with_the_length():
-    cands = [Candidate(rid="a", source=SRC, number="447700900001", message="hi", reference="x" * 450_000),
-             Candidate(rid="b", source=SRC, number="447700900002", message="hi", reference="ok")]
+    cands = [
+        Candidate(rid="a", source=SRC, number="447700900001", message="hi", reference="x" * 450_000),
+        Candidate(rid="b", source=SRC, number="447700900002", message="hi", reference="ok"),
+    ]
     result = plan(cands, {}, RULES, NOW)
     [rej] = result.rejections
     assert rej.rid == "a" and rej.reason == f"reference is 450000 characters; the limit is {MAX_REFERENCE}"

@@ -12,8 +12,14 @@ from relay.s3media import decode_metadata
 
 
 def test_given_aws_when_presigning_then_the_url_is_sigv4_virtual_hosted_with_the_configured_ttl(aws_signer):
-    ref = MediaRef(bucket="acme-media", key="outbox/447700900123/Fatura março.pdf", kind=MediaKind.DOCUMENT,
-                   content_type="application/pdf", size=10, filename="Fatura março.pdf")
+    ref = MediaRef(
+        bucket="acme-media",
+        key="outbox/447700900123/Fatura março.pdf",
+        kind=MediaKind.DOCUMENT,
+        content_type="application/pdf",
+        size=10,
+        filename="Fatura março.pdf",
+    )
     url = urlsplit(aws_signer.presign(ref, ttl_seconds=7200))
     query = parse_qs(url.query)
     assert url.scheme == "https" and url.netloc == "acme-media.s3.eu-west-1.amazonaws.com"

@@ -61,8 +61,7 @@ def test_given_the_vendors_sample_answer_when_parsed_then_ids_are_strings_and_it
 
 
 def test_given_integer_ids_and_status_when_parsed_then_ids_become_the_same_strings():
-    body = {"status": 100, "push_id": 7478630, "message": "Success",
-            "data": [{"msg_id": 9844217, "number": 934343442290, "credit": 0.005}]}
+    body = {"status": 100, "push_id": 7478630, "message": "Success", "data": [{"msg_id": 9844217, "number": 934343442290, "credit": 0.005}]}
     r = PushResult.model_validate_json(json.dumps(body))
     assert r.accepted
     assert r.push_id == "7478630"
@@ -83,9 +82,14 @@ def test_given_any_other_status_when_parsed_then_it_is_kept_verbatim_and_never_a
     assert not r.accepted
 
 
-@pytest.mark.parametrize("body", [{"status": 403, "message": "Insufficient balance", "data": None},
-                                  {"status": 403, "message": "Insufficient balance"},
-                                  {"status": 403, "message": "Insufficient balance", "data": ""}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"status": 403, "message": "Insufficient balance", "data": None},
+        {"status": 403, "message": "Insufficient balance"},
+        {"status": 403, "message": "Insufficient balance", "data": ""},
+    ],
+)
 def test_given_data_null_or_missing_when_parsed_then_data_is_an_empty_list(body):
     r = PushResult.model_validate_json(json.dumps(body))
     assert r.data == [] and r.push_id is None and r.message == "Insufficient balance"

@@ -14,8 +14,11 @@ T0 = 1_800_000_000.0
 
 
 def attrs(first_receive: float, receives: int = 1) -> dict[str, str]:
-    return {"ApproximateFirstReceiveTimestamp": str(int(first_receive * 1000)), "ApproximateReceiveCount": str(receives),
-            "SentTimestamp": str(int((first_receive - 1) * 1000))}
+    return {
+        "ApproximateFirstReceiveTimestamp": str(int(first_receive * 1000)),
+        "ApproximateReceiveCount": str(receives),
+        "SentTimestamp": str(int((first_receive - 1) * 1000)),
+    }
 
 
 def test_given_a_message_first_received_now_then_its_budget_is_twelve_hours_less_the_margin():

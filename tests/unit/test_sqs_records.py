@@ -12,7 +12,10 @@ def test_given_records_of_every_wrong_shape_when_sorted_then_only_reportable_one
     assert checked.good == [good]
     assert [(m.index, m.message_id) for m in checked.failed] == [(4, "m5"), (5, "m6")]
     assert [(m.index, m.reason) for m in checked.dropped] == [
-        (1, "record is str, not an object"), (2, "record has no messageId"), (3, "record has no messageId")]
+        (1, "record is str, not an object"),
+        (2, "record has no messageId"),
+        (3, "record has no messageId"),
+    ]
     # the processor's failures and the reportable malformed records make one answer
     answer = checked.response({"batchItemFailures": [{"itemIdentifier": "m1"}]})
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m5"}, {"itemIdentifier": "m6"}]}

@@ -46,18 +46,42 @@ def test_given_the_documented_body_when_parsed_then_every_field_is_read():
     assert event.project_id == "12345" and event.event_id == 1
     [entry] = event.data
     assert (entry.push_id, entry.number, entry.msg_id, entry.status, entry.reference_number) == (
-        "7478630", "934343442290", "9844217", 1, "inv-1")
+        "7478630",
+        "934343442290",
+        "9844217",
+        1,
+        "inv-1",
+    )
     assert entry.error_code is None and entry.error_message is None
 
 
 def test_given_integer_ids_and_numbers_when_parsed_then_they_become_strings():
-    event = parse({"project_id": 12345, "event_id": 1, "data": [
-        {"push_id": 7478630, "number": 934343442290, "msg_id": 9844217, "status": 2,
-         "reference_number": 77, "error_code": 131026, "error_message": "Message undeliverable"}]})
+    event = parse(
+        {
+            "project_id": 12345,
+            "event_id": 1,
+            "data": [
+                {
+                    "push_id": 7478630,
+                    "number": 934343442290,
+                    "msg_id": 9844217,
+                    "status": 2,
+                    "reference_number": 77,
+                    "error_code": 131026,
+                    "error_message": "Message undeliverable",
+                }
+            ],
+        }
+    )
     [entry] = event.data
     assert event.project_id == "12345"
     assert (entry.push_id, entry.number, entry.msg_id, entry.reference_number, entry.error_code) == (
-        "7478630", "934343442290", "9844217", "77", "131026")
+        "7478630",
+        "934343442290",
+        "9844217",
+        "77",
+        "131026",
+    )
     assert entry.error_message == "Message undeliverable"
 
 
@@ -82,8 +106,13 @@ def test_given_no_data_when_parsed_then_there_are_no_entries(data):
 
 
 def test_given_fields_of_newer_accounts_when_parsed_then_they_are_kept_as_extras():
-    body = {"event_id": 1, "flag": "x", "data": [{"msg_id": "9", "status": 1, "message": "hi", "message_type": "image",
-                                                   "media": "https://example.com/a.jpg", "channel_id": 8}]}
+    body = {
+        "event_id": 1,
+        "flag": "x",
+        "data": [
+            {"msg_id": "9", "status": 1, "message": "hi", "message_type": "image", "media": "https://example.com/a.jpg", "channel_id": 8}
+        ],
+    }
     event = parse(body)
     [entry] = event.data
     assert entry.model_extra == {"message": "hi", "message_type": "image", "media": "https://example.com/a.jpg", "channel_id": 8}
@@ -120,7 +149,8 @@ def test_given_a_vendor_status_then_it_maps_to_a_ledger_state_or_none(status, st
 
 def test_given_a_failure_then_the_reason_quotes_the_vendors_text_verbatim():
     assert failure_reason(2, "Message Undeliverable: re-engagement required") == (
-        "vendor delivery status 2: Message Undeliverable: re-engagement required")
+        "vendor delivery status 2: Message Undeliverable: re-engagement required"
+    )
     assert failure_reason(5, None) == "vendor delivery status 5: failed"
     assert failure_reason(2, "") == "vendor delivery status 2: failed"
 
@@ -129,8 +159,7 @@ def test_given_a_failure_with_an_error_code_then_the_reason_shows_the_code_befor
     # Given WhatsApp's re-engagement failure, as the vendor reports it
     # When the reason is written
     # Then a reader sees the code that explains it, not only the text
-    assert failure_reason(2, "Re-engagement message", "131047") == (
-        "vendor delivery status 2: error 131047: Re-engagement message")
+    assert failure_reason(2, "Re-engagement message", "131047") == ("vendor delivery status 2: error 131047: Re-engagement message")
     assert failure_reason(5, None, "REFUND") == "vendor delivery status 5: error REFUND: failed"
     assert failure_reason(2, "x" * 5000, "9" * 5000).count("x") == 500  # bounded: the fields keep it whole
 
@@ -148,11 +177,21 @@ def test_given_each_target_then_it_is_reachable_only_from_earlier_states():
 ALL_STATES = [str(s) for s in State]
 #: (current state, vendor status) → new state, for every combination that moves something.
 MOVES = {
-    ("submitted", 1): "delivered", ("accepted", 1): "delivered",
-    ("submitted", 3): "read", ("accepted", 3): "read", ("delivered", 3): "read",
-    ("submitted", 2): "failed", ("accepted", 2): "failed", ("delivered", 2): "failed",
-    ("submitted", 5): "failed", ("accepted", 5): "failed", ("delivered", 5): "failed",
-    ("ambiguous", 1): "delivered", ("ambiguous", 3): "read", ("ambiguous", 2): "failed", ("ambiguous", 5): "failed",
+    ("submitted", 1): "delivered",
+    ("accepted", 1): "delivered",
+    ("submitted", 3): "read",
+    ("accepted", 3): "read",
+    ("delivered", 3): "read",
+    ("submitted", 2): "failed",
+    ("accepted", 2): "failed",
+    ("delivered", 2): "failed",
+    ("submitted", 5): "failed",
+    ("accepted", 5): "failed",
+    ("delivered", 5): "failed",
+    ("ambiguous", 1): "delivered",
+    ("ambiguous", 3): "read",
+    ("ambiguous", 2): "failed",
+    ("ambiguous", 5): "failed",
 }
 
 

@@ -7,8 +7,17 @@ from relay.text_rules import check_identifier, check_message, text_problem
 
 @pytest.mark.parametrize(
     ("value", "code"),
-    [("a\x00b", "U+0000"), ("ring\x07", "U+0007"), ("x\x1by", "U+001B"), ("del\x7f", "U+007F"), ("c1\x85", "U+0085"),
-     ("\u202eevil", "U+202E"), ("iso\u2066late", "U+2066"), ("pdi\u2069", "U+2069"), ("emb\u202a", "U+202A")],
+    [
+        ("a\x00b", "U+0000"),
+        ("ring\x07", "U+0007"),
+        ("x\x1by", "U+001B"),
+        ("del\x7f", "U+007F"),
+        ("c1\x85", "U+0085"),
+        ("\u202eevil", "U+202E"),
+        ("iso\u2066late", "U+2066"),
+        ("pdi\u2069", "U+2069"),
+        ("emb\u202a", "U+202A"),
+    ],
     ids=["NUL", "BEL", "ESC", "DEL", "NEL-C1", "RLO", "LRI", "PDI", "LRE"],
 )
 def test_given_a_control_character_when_checked_then_messages_and_identifiers_refuse_it_naming_the_code_point(value, code):

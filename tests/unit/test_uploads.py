@@ -11,8 +11,9 @@ EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
 def _event(key: str, name: str = "ObjectCreated:Put", **obj):
-    return {"Records": [{"eventSource": "aws:s3", "eventName": name,
-                         "s3": {"bucket": {"name": "b"}, "object": {"key": key, "size": 3, **obj}}}]}
+    return {
+        "Records": [{"eventSource": "aws:s3", "eventName": name, "s3": {"bucket": {"name": "b"}, "object": {"key": key, "size": 3, **obj}}}]
+    }
 
 
 def test_given_an_url_encoded_key_when_parsed_then_spaces_and_unicode_are_decoded():

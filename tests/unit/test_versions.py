@@ -12,8 +12,15 @@ from relay.uploads import uploads_from_notification
 
 
 def ref(version: str | None) -> MediaRef:
-    return MediaRef(bucket="b", key="outbox/447700900123/a.jpg", kind=MediaKind.IMAGE, content_type="image/jpeg",
-                    size=10, filename="a.jpg", version_id=version)
+    return MediaRef(
+        bucket="b",
+        key="outbox/447700900123/a.jpg",
+        kind=MediaKind.IMAGE,
+        content_type="image/jpeg",
+        size=10,
+        filename="a.jpg",
+        version_id=version,
+    )
 
 
 def test_given_a_checked_version_when_presigned_then_the_url_names_it_and_without_one_it_does_not(aws_signer):
@@ -36,8 +43,10 @@ def test_given_a_notification_with_a_version_when_parsed_then_the_upload_carries
 
 def test_given_two_versions_of_one_key_in_one_plan_then_each_recipient_gets_its_own_version():
     src = [Source(kind="outbox", bucket="b", key="outbox/447700900123/a.jpg", revision=v) for v in ("v1", "v2")]
-    cands = [Candidate(rid=v, source=s, number="447700900123", message=v, media_key=s.key, media_version=v)
-             for v, s in zip(("v1", "v2"), src, strict=True)]
+    cands = [
+        Candidate(rid=v, source=s, number="447700900123", message=v, media_key=s.key, media_version=v)
+        for v, s in zip(("v1", "v2"), src, strict=True)
+    ]
     media = {media_slot(c.media_key, c.media_version): ref(c.media_version) for c in cands}
     result = plan(cands, media, PlanRules(), 1_800_000_000.0)
     assert {e.message: e.media.version_id for j in result.jobs for e in j.entries} == {"v1": "v1", "v2": "v2"}

@@ -8,8 +8,14 @@ from relay import wiring
 from relay.settings import load_settings
 from relay.sqs_records import sort_records
 
-ENV = {"MEDIA_BUCKET": "bucket", "PUSH_LOG_TABLE": "push-log", "SEND_QUEUE_URL": "https://sqs.local/q",
-       "SEND_DLQ_URL": "https://sqs.local/dlq", "PICKY_TOKEN": "t", "AWS_DEFAULT_REGION": "us-east-1"}
+ENV = {
+    "MEDIA_BUCKET": "bucket",
+    "PUSH_LOG_TABLE": "push-log",
+    "SEND_QUEUE_URL": "https://sqs.local/q",
+    "SEND_DLQ_URL": "https://sqs.local/dlq",
+    "PICKY_TOKEN": "t",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 @pytest.fixture
