@@ -68,21 +68,24 @@ def relay_serve(tmp_path_factory) -> Iterator[dict[str, str]]:
         proc.wait(timeout=30)
 
 
+def run_python(recipe: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", recipe], env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def run_curl(recipe: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The recipe in bash, with curl printing the HTTP status on a last line of its own."""
+    wrapped = "curl() { command curl -w '\\nHTTP %{http_code}\\n' \"$@\"; }\n" + recipe
+    return subprocess.run(["bash", "-euo", "pipefail", "-c", wrapped], env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
 def test_given_relay_serve_when_the_readme_python_and_curl_recipes_run_one_after_the_other_then_both_are_accepted(relay_serve):
     # Given the two recipes of "Signing requests", exactly as written
     blocks = readme_blocks("### Signing requests")
     [python_recipe] = blocks["python"]
     [curl_recipe] = [b for b in blocks["sh"] if "curl" in b]
     # When a reader runs the Python one, then the curl one, in a shell where `relay serve`'s exports are set
-    python = subprocess.run([sys.executable, "-c", python_recipe], env=relay_serve, capture_output=True, text=True, timeout=60, check=False)
-    curl = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", "curl() { command curl -w '\\nHTTP %{http_code}\\n' \"$@\"; }\n" + curl_recipe],
-        env=relay_serve,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    python = run_python(python_recipe, relay_serve)
+    curl = run_curl(curl_recipe, relay_serve)
     # Then each push is accepted (the signature is right, and the two do not share an Idempotency-Key)
     assert python.returncode == 0 and python.stdout.startswith("202 "), python.stdout + python.stderr
     assert curl.returncode == 0 and curl.stdout.strip().splitlines()[-1] == "HTTP 202", curl.stdout + curl.stderr
@@ -92,17 +95,10 @@ def test_given_relay_serve_when_the_readme_python_and_curl_recipes_run_one_after
     [get_python] = reading["python"]
     [get_curl] = reading["sh"]
     env = {**relay_serve, "PUSH_ID": push_id}
-    got = subprocess.run([sys.executable, "-c", get_python], env=env, capture_output=True, text=True, timeout=60, check=False)
+    got = run_python(get_python, env)
     assert got.returncode == 0 and got.stdout.startswith("200 "), got.stdout + got.stderr
     assert json.loads(got.stdout.split(" ", 1)[1])["id"] == push_id
-    got = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", "curl() { command curl -w '\\nHTTP %{http_code}\\n' \"$@\"; }\n" + get_curl],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    got = run_curl(get_curl, env)
     assert got.returncode == 0 and got.stdout.strip().splitlines()[-1] == "HTTP 200", got.stdout + got.stderr
     assert json.loads(got.stdout.strip().splitlines()[0])["id"] == push_id
 
