@@ -2,7 +2,7 @@
 
 Thin: event kind, size, signature and text encoding are checked before routing (relay.api_guard), so
 an unsigned caller learns nothing from validation errors; routing and body validation are
-Powertools'; the rules live in relay.pushes and relay.status; answers and the error mapping in
+Powertools'; the rules live in relay.pushes and relay.delivery_reports; answers and the error mapping in
 relay.api_answers; the collaborators come from relay.wiring.
 
 Replays: every POST /pushes goes through Powertools idempotency. Its key is the caller's
@@ -25,9 +25,9 @@ from relay import api_answers
 from relay.api_answers import ERRORS, IDEMPOTENCY_HEADER, answer, error
 from relay.api_guard import raw_body, refuse
 from relay.api_models import ErrorBody, EventsAccepted, PushAccepted, PushRequest, PushStatus
+from relay.delivery_reports import VendorEvent, apply_event
 from relay.observability import logger
 from relay.signing import given_signature
-from relay.status import VendorEvent, apply_event
 from relay.wiring import container
 
 app = APIGatewayRestResolver(enable_validation=True)
@@ -66,7 +66,7 @@ def create_push(push: PushRequest):  # noqa: ANN201 - answers are documented in 
 )
 def get_push(id: str):  # noqa: A002, ANN201 - the route's name for it
     """Signed like a POST, over the line `GET /pushes/<id>` (relay.signing); 404 only after that."""
-    status = container().push_service.status(id) if PUSH_ID.match(id) else None
+    status = container().push_service.report(id) if PUSH_ID.match(id) else None
     if status is None:
         return error(404, "no push with this id")
     return answer(200, status)

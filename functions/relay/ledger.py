@@ -207,7 +207,7 @@ class Ledger:
             is not None
         )
 
-    # -- delivery reports (relay.status) ----------------------------------------------------------
+    # -- delivery reports (relay.delivery_reports) ----------------------------------------------------------
     def recipients_by_msg_id(self, msg_id: str) -> list[tuple[str, str]]:
         """(pk, sk) of every recipient the vendor gave this msg_id (index ByVendorId, keys only)."""
         value = keys.msg_pk(msg_id)

@@ -21,7 +21,7 @@ source     (none) | planning ──claim──► planning ──plan recorded�
 
 Design: the tables are data, checked by tests (tests/unit/test_lifecycle.py), and everything
 else derives from them: the API schema's `state` (relay.api_models), the delivery-report rule
-(relay.status: the DynamoDB condition of each move), the sender's claimable and final job states
+(relay.delivery_reports: the DynamoDB condition of each move), the sender's claimable and final job states
 (relay.sending, relay.ledger), and the local tools' "every recipient ended". The moves the
 delivery report makes are *enforced* (a condition on `state`); the sender's are guaranteed by its
 claim on the job (only the holder writes the outcome), so they are stated here, not re-checked on

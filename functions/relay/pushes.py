@@ -197,7 +197,7 @@ class PushService:
         )
 
     # -- GET /pushes/{id} -------------------------------------------------------------------------
-    def status(self, request_id: str) -> PushStatus | None:
+    def report(self, request_id: str) -> PushStatus | None:
         items = self.ledger.request_recipients(request_id)
         if items is None:
             return None

@@ -184,7 +184,7 @@ def test_given_a_timeout_after_the_vendor_accepted_then_a_delivery_report_settle
     row = recipients(relay)["447700901501"]
     assert row["state"] == "ambiguous"
     # the vendor did take it: its report names our reference (the relay's recipient id)
-    from relay.status import VendorEvent, apply_event
+    from relay.delivery_reports import VendorEvent, apply_event
 
     entry = req.body["data"][0]
     assert entry["reference_number"] == row["rid"]

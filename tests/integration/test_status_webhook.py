@@ -8,8 +8,8 @@ import json
 
 import pytest
 
+from relay.delivery_reports import StatusReport, VendorEvent, allowed_from, apply_event
 from relay.ledger import Ledger
-from relay.status import StatusReport, VendorEvent, allowed_from, apply_event
 from relay_local.dev.ledger_reads import by_vendor_id, number_history, scan_all
 
 pytestmark = pytest.mark.integration

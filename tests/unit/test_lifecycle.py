@@ -8,6 +8,7 @@ from typing import get_args
 import pytest
 
 from relay.api_models import RecipientStatus
+from relay.delivery_reports import STATE_FOR_STATUS, allowed_from
 from relay.lifecycle import (
     CLAIMABLE_JOB_STATES,
     CLAIMABLE_SOURCE_STATES,
@@ -24,7 +25,6 @@ from relay.lifecycle import (
     recipient_moves,
     report_allowed_from,
 )
-from relay.status import STATE_FOR_STATUS, allowed_from
 
 R, J, S = RecipientState, JobState, SourceState
 

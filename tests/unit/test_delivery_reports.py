@@ -8,8 +8,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from relay.lifecycle import RecipientState as State
-from relay.status import (
+from relay.delivery_reports import (
     DeliveryEntry,
     VendorEvent,
     allowed_from,
@@ -18,6 +17,7 @@ from relay.status import (
     status_only_replaces,
     target_state,
 )
+from relay.lifecycle import RecipientState as State
 
 DOC_SAMPLE = {
     "project_id": "12345",
