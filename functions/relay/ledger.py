@@ -31,7 +31,7 @@ from relay.lifecycle import (
     RecipientState,
     SourceState,
 )
-from relay.models import PushJob, Rejection, Source, short_hash, utc_now
+from relay.models import Job, Rejection, Source, short_hash, utc_now
 
 __all__ = ["JobRecord", "Ledger", "push_pk"]
 
@@ -79,7 +79,7 @@ class Ledger:
             is not None
         )
 
-    def write_plan(self, rejections: Iterable[Rejection], jobs: Iterable[PushJob]) -> None:
+    def write_plan(self, rejections: Iterable[Rejection], jobs: Iterable[Job]) -> None:
         """Every rejected and every planned recipient, and each job's push item, streamed into
         batches of 25 (a 10,000-row plan is not held twice)."""
 
@@ -137,7 +137,7 @@ class Ledger:
         return self.set_job_state(job_id, JobState.RETRY, token, **fields)
 
     def record_accepted(
-        self, job: PushJob, token: str, push_id: str | None, ids: Mapping[str, tuple[str | None, str | None]], **vendor: Any
+        self, job: Job, token: str, push_id: str | None, ids: Mapping[str, tuple[str | None, str | None]], **vendor: Any
     ) -> None:
         """The vendor took the request: every recipient `accepted` with its own msg_id/credit (`ids`
         by rid), found again by msg_id (ByVendorId) and the push by push_id."""
@@ -161,7 +161,7 @@ class Ledger:
 
     def record_outcome(
         self,
-        job: PushJob,
+        job: Job,
         token: str | None,
         state: RecipientState,
         reason: str,
@@ -174,7 +174,7 @@ class Ledger:
         self.put_many(recipient_item(job, e, state, reason=reason, **fields) for e in job.entries)
         self.set_job_state(job.job_id, JobState(str(state)), token, reason=reason, **fields, **(job_fields or {}))
 
-    def split_job(self, job: PushJob, parts: list[PushJob]) -> None:
+    def split_job(self, job: Job, parts: list[Job]) -> None:
         """Plan each part (one recipient each) before it goes on the queue; `finish_split` then
         removes the original's recipients, so that each recipient keeps one entry."""
         items: list[dict[str, Any]] = []
@@ -183,7 +183,7 @@ class Ledger:
             items += [recipient_item(part, e, RecipientState.PLANNED) for e in part.entries]
         self.put_many(items)
 
-    def finish_split(self, job: PushJob, token: str, **vendor: Any) -> None:
+    def finish_split(self, job: Job, token: str, **vendor: Any) -> None:
         self.delete_many((push_pk(job.job_id), keys.recipient_sk(e.rid)) for e in job.entries)
         self.set_job_state(job.job_id, JobState.SPLIT, token, **vendor)
 

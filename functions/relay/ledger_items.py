@@ -10,7 +10,7 @@ from typing import Any
 
 from relay import ledger_keys as keys
 from relay.lifecycle import JobState, RecipientState, SourceState
-from relay.models import Entry, PushJob, Rejection, Source, utc_now
+from relay.models import Entry, Job, Rejection, Source, utc_now
 
 #: Caller text a ledger item keeps: whole up to these lengths (characters); longer text is kept as
 #: an excerpt of that length plus `<field>_length` (the original length), never whole. An item may
@@ -32,7 +32,7 @@ def bounded(**fields: str | None) -> dict[str, Any]:
     return out
 
 
-def recipient_item(job: PushJob, entry: Entry, state: RecipientState | str, at: str | None = None, **outcome: Any) -> dict[str, Any]:
+def recipient_item(job: Job, entry: Entry, state: RecipientState | str, at: str | None = None, **outcome: Any) -> dict[str, Any]:
     media = entry.media or job.global_media
     return {
         "pk": keys.push_pk(job.job_id),
@@ -55,7 +55,7 @@ def recipient_item(job: PushJob, entry: Entry, state: RecipientState | str, at: 
     }
 
 
-def push_item(job: PushJob, state: JobState | str, at: str | None = None, **outcome: Any) -> dict[str, Any]:
+def push_item(job: Job, state: JobState | str, at: str | None = None, **outcome: Any) -> dict[str, Any]:
     return {
         "pk": keys.push_pk(job.job_id),
         "sk": keys.PUSH_SK,

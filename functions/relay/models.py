@@ -79,7 +79,7 @@ class Entry(_Model):
     caption_for: str | None = None
 
 
-class PushJob(_Model):
+class Job(_Model):
     """One Push API request: what the send queue carries (no secrets, no presigned URLs)."""
 
     job_id: str

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from relay.channels import one_recipient_per_request
 from relay.media import CAPTION_KINDS, MediaKind, shorten_media_name
-from relay.models import MAX_TEXT, Entry, MediaRef, PushJob, Rejection, Source, job_id_for
+from relay.models import MAX_TEXT, Entry, Job, MediaRef, Rejection, Source, job_id_for
 from relay.numbers import InvalidNumber, normalize_number
 from relay.text_rules import text_problem
 
@@ -68,7 +68,7 @@ def media_slot(key: str, version: str | None = None) -> str:
 
 @dataclass
 class Plan:
-    jobs: list[PushJob] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
 
     @property
@@ -246,11 +246,11 @@ def _admit(cand: Candidate, media: MediaLookup) -> _Admitted | Rejection:
     return _Admitted(entry=entry, group=group, shared=static, caption=caption)
 
 
-def _jobs(groups: dict[GroupKey, _Group], rules: PlanRules, now: float, start: float, expires_at: float | None) -> list[PushJob]:
+def _jobs(groups: dict[GroupKey, _Group], rules: PlanRules, now: float, start: float, expires_at: float | None) -> list[Job]:
     """Each group cut into requests (one recipient each where the channel rule says so, spaced
     apart), captions last so that they can follow the latest media job."""
     planned_at = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    jobs: list[PushJob] = []
+    jobs: list[Job] = []
     spaced = 0
     latest_media = start
     for key in sorted(groups, key=lambda k: k.is_caption):
@@ -267,7 +267,7 @@ def _jobs(groups: dict[GroupKey, _Group], rules: PlanRules, now: float, start: f
             if not_before is not None and not key.is_caption:
                 latest_media = max(latest_media, not_before)
             jobs.append(
-                PushJob(
+                Job(
                     job_id=job_id_for(chunk),
                     application=key.application,
                     priority=key.priority,
@@ -304,7 +304,7 @@ def _media_name(requested: str | None, media: MediaRef | None, mode: Mode) -> st
     return shorten_media_name(name) if name else None
 
 
-def job_bytes(job: PushJob) -> int:
+def job_bytes(job: Job) -> int:
     """The job's size on the send queue: UTF-8 bytes of the JSON the queue carries."""
     return len(job.model_dump_json(exclude_defaults=True).encode())
 

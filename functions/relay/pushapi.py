@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from relay.models import Entry, PushJob
+from relay.models import Entry, Job
 from relay.vendor_http import deadline, vendor_client
 
 #: Vendor status 100: accepted and queued (not yet delivered).
@@ -97,7 +97,7 @@ class HttpRefused(TransportError):
         super().__init__(reason, http_status=http_status, sent=False)
 
 
-def build_request(job: PushJob, presign: Callable[[Any], str]) -> dict[str, Any]:
+def build_request(job: Job, presign: Callable[[Any], str]) -> dict[str, Any]:
     """The Push API body for a job, without the token. Media are presigned now, at send time."""
     body: dict[str, Any] = {"application": str(job.application), "priority": job.priority}
     messages = {entry.message for entry in job.entries}

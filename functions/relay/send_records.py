@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from relay.lifecycle import JobState
-from relay.models import PushJob
+from relay.models import Job
 from relay.observability import count, logger
 from relay.sending import Deferred, RetryLater, Sender, SendOutcome
 from relay.sendqueue import SendQueue, backoff_seconds
@@ -65,7 +65,7 @@ class SendRecords:
 
     def send_record(self, record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
         try:
-            job = PushJob.model_validate_json(record.body)
+            job = Job.model_validate_json(record.body)
         except ValidationError as exc:
             # no retry can fix it: straight to the dead-letter queue, reported, never swallowed
             logger.error("not a push job: dead-lettered", extra={"message_id": record.message_id, "error": str(exc)[:500]})
@@ -80,7 +80,7 @@ class SendRecords:
         finally:
             logger.remove_keys(["job_id"])
 
-    def _send_job(self, record: SQSRecord, job: PushJob, lambda_context: LambdaContext | None) -> None:
+    def _send_job(self, record: SQSRecord, job: Job, lambda_context: LambdaContext | None) -> None:
         time_left = (lambda: lambda_context.get_remaining_time_in_millis() / 1000) if lambda_context is not None else None
         try:
             outcome = self._sender().send(job, time_left=time_left)
@@ -104,7 +104,7 @@ class SendRecords:
             return
         raise PutBackLater(why)
 
-    def _record(self, record: SQSRecord, job: PushJob, outcome: SendOutcome) -> None:
+    def _record(self, record: SQSRecord, job: Job, outcome: SendOutcome) -> None:
         for name, value in outcome.metrics.items():
             count(name, value)
         if outcome.vendor_status is not None and outcome.vendor_status != 100:

@@ -1,4 +1,4 @@
-"""Sender logic: one PushJob → at most one Push API request at a time → ledger outcome.
+"""Sender logic: one Job → at most one Push API request at a time → ledger outcome.
 
 Guarantees (README, "Never lose, never duplicate, never exceed"):
 - a job is sent only by whoever holds its claim (a conditional write on its push item); a second
@@ -30,7 +30,7 @@ from typing import Any
 from relay.channels import one_recipient_per_request
 from relay.ledger import JobRecord, Ledger
 from relay.lifecycle import FINAL_JOB_STATES, JobState, RecipientState
-from relay.models import MediaRef, PushJob, short_hash, utc_now
+from relay.models import Job, MediaRef, short_hash, utc_now
 from relay.pushapi import (
     RETRYABLE_VENDOR_STATUSES,
     HttpRefused,
@@ -123,7 +123,7 @@ class Sender:
         #: a one-slot limiter per channel without dynamic media (None: the planner's spacing only)
         self.channel_limiter = channel_limiter
 
-    def send(self, job: PushJob, time_left: Callable[[], float] | None = None) -> SendOutcome:
+    def send(self, job: Job, time_left: Callable[[], float] | None = None) -> SendOutcome:
         """`time_left`: seconds this invocation still has (the Lambda context's remaining time)."""
         now = self.clock()
         if job.not_before is not None and job.not_before > now + 0.5 and (job.expires_at is None or job.expires_at > now):
@@ -167,7 +167,7 @@ class Sender:
             return self._split(job, token, result)
         return self._record(job, token, result)
 
-    def _limiters(self, job: PushJob) -> list[tuple[RateLimiter, str]]:
+    def _limiters(self, job: Job) -> list[tuple[RateLimiter, str]]:
         limiters = []
         spaced = one_recipient_per_request(job.application, job.dynamic, self.policy.dynamic_channels)
         if spaced and self.channel_limiter is not None:
@@ -177,7 +177,7 @@ class Sender:
         return limiters
 
     # -- outcomes -------------------------------------------------------------------------------
-    def _claimed_elsewhere(self, job: PushJob) -> SendOutcome:
+    def _claimed_elsewhere(self, job: Job) -> SendOutcome:
         item = self.ledger.job(job.job_id) or JobRecord(state="")
         if item.state in FINAL_JOB_STATES:
             return SendOutcome(job.job_id, item.state, item.push_id, duplicate=True)
@@ -187,19 +187,19 @@ class Sender:
             return self._ambiguous(job, str(item.claim or ""), "a send attempt stopped mid-flight; it may have been sent")
         raise Deferred(int(self.policy.lease_seconds), f"job {job.job_id} is being sent by another invocation")
 
-    def _expire(self, job: PushJob, token: str) -> SendOutcome:
+    def _expire(self, job: Job, token: str) -> SendOutcome:
         """Too late to be useful (an OTP an hour late is worse than none): recorded, never sent."""
         when = datetime.fromtimestamp(job.expires_at or 0, UTC).isoformat(timespec="seconds")
         reason = f"expired at {when} before it was sent"
         self.ledger.record_outcome(job, token, RecipientState.EXPIRED, reason)
         return SendOutcome(job.job_id, JobState.EXPIRED, vendor_message=reason, metrics={"RecipientsExpired": len(job.entries)})
 
-    def _ambiguous(self, job: PushJob, token: str, reason: str) -> SendOutcome:
+    def _ambiguous(self, job: Job, token: str, reason: str) -> SendOutcome:
         why = f"{reason}: maybe sent; not re-sent; the vendor's delivery report will settle it"
         self.ledger.record_outcome(job, token or None, RecipientState.AMBIGUOUS, why, job_fields={"ambiguous": True})
         return SendOutcome(job.job_id, JobState.AMBIGUOUS, vendor_message=why, metrics={"RecipientsAmbiguous": len(job.entries)})
 
-    def _retry_or_give_up(self, job: PushJob, token: str, attempt: int, reason: str, vendor_status: int | None) -> SendOutcome:
+    def _retry_or_give_up(self, job: Job, token: str, attempt: int, reason: str, vendor_status: int | None) -> SendOutcome:
         if attempt < self.policy.max_attempts:
             self.ledger.put_back(job.job_id, token, last_error=reason, vendor_status=vendor_status)
             raise RetryLater(f"attempt {attempt}/{self.policy.max_attempts}: {reason}", attempt)
@@ -214,7 +214,7 @@ class Sender:
             metrics={"RecipientsFailed": len(job.entries), "SendsGivenUp": 1},
         )
 
-    def _http_refused(self, job: PushJob, token: str, exc: HttpRefused) -> SendOutcome:
+    def _http_refused(self, job: Job, token: str, exc: HttpRefused) -> SendOutcome:
         """Answered, not taken (wrong URL, a WAF): failed, kept for a redrive once fixed, alarmed."""
         self.ledger.record_outcome(job, token, RecipientState.FAILED, exc.reason, http_status=exc.http_status)
         return SendOutcome(
@@ -225,7 +225,7 @@ class Sender:
             metrics={"RecipientsFailed": len(job.entries), "VendorHttpErrors": 1},
         )
 
-    def _split(self, job: PushJob, token: str, result: PushResult) -> SendOutcome:
+    def _split(self, job: Job, token: str, result: PushResult) -> SendOutcome:
         """406 names no number: send each recipient alone, so that only the bad one is rejected."""
         parts = [job.model_copy(update={"job_id": short_hash(job.job_id, "split", e.rid, size=32), "entries": [e]}) for e in job.entries]
         queue = self.queue
@@ -235,7 +235,7 @@ class Sender:
         self.ledger.finish_split(job, token, vendor_status=result.status, vendor_message=result.message)
         return SendOutcome(job.job_id, JobState.SPLIT, vendor_status=result.status, vendor_message=result.message)
 
-    def _record(self, job: PushJob, token: str, result: PushResult) -> SendOutcome:
+    def _record(self, job: Job, token: str, result: PushResult) -> SendOutcome:
         vendor: dict[str, Any] = {"vendor_status": result.status, "vendor_message": result.message}
         if result.accepted:
             self.ledger.record_accepted(job, token, result.push_id, _match_ids(job, result), **vendor)
@@ -269,7 +269,7 @@ def _epoch(iso: str | None) -> float | None:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
-def _match_ids(job: PushJob, result: PushResult) -> dict[str, tuple[str | None, str | None]]:
+def _match_ids(job: Job, result: PushResult) -> dict[str, tuple[str | None, str | None]]:
     """msg_id and credit per entry: by position when the vendor echoes our numbers in order,
     else by number (the n-th answer for a number goes to the n-th entry with it)."""
     data = result.data

@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from relay.models import PushJob
+from relay.models import Job
 from relay.putback import PutBack, put_back
 
 MAX_BATCH_ENTRIES = 10
@@ -30,7 +30,7 @@ class EnqueueError(RuntimeError):
     pass
 
 
-def delay_for(job: PushJob, now: float) -> int:
+def delay_for(job: Job, now: float) -> int:
     if job.not_before is None:
         return 0
     return max(0, min(MAX_DELAY, math.ceil(job.not_before - now)))
@@ -61,7 +61,7 @@ class SendQueue:
         )
         return True
 
-    def enqueue(self, jobs: Sequence[PushJob], now: float | None = None) -> None:
+    def enqueue(self, jobs: Sequence[Job], now: float | None = None) -> None:
         now = time.time() if now is None else now
         batch: list[dict[str, Any]] = []
         size = 0

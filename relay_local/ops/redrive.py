@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from relay.ledger import Ledger
 from relay.lifecycle import JobState
-from relay.models import PushJob
+from relay.models import Job
 
 
 @dataclass
@@ -38,7 +38,7 @@ def redrive(sqs: Any, dead_letter_url: str, target_url: str, ledger: Ledger | No
         for message in messages:
             if ledger is not None:
                 try:
-                    job = PushJob.model_validate_json(message["Body"])
+                    job = Job.model_validate_json(message["Body"])
                 except ValidationError:
                     job = None
                 if job is not None:

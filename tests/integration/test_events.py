@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from relay.ledger import Ledger
-from relay.models import PushJob
+from relay.models import Job
 from relay_local.dev.demo import recipients, upload_samples
 from relay_local.dev.ledger_reads import scan_all
 from relay_local.ops.sign_event import resign
@@ -75,7 +75,7 @@ def test_given_an_event_file_when_invoked_then_its_handler_does_what_the_readme_
         assert {n: planned[n] for n, k in expected_planned.items() if k} == {n: k for n, k in expected_planned.items() if k}
         assert rejected == expected_rejected
     if path.name.startswith("sqs-send"):
-        jobs = [PushJob.model_validate_json(r["body"]) for r in event["Records"]]
+        jobs = [Job.model_validate_json(r["body"]) for r in event["Records"]]
         sent = sorted(d["number"] for req in relay.api.requests for d in req.body["data"])
         assert sent == sorted(e.number for job in jobs for e in job.entries)
         assert all(req.response_body["status"] == 100 for req in relay.api.requests)

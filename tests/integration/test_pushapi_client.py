@@ -20,7 +20,7 @@ import pytest
 
 import sender.app  # noqa: F401 - imported at collection, so Powertools binds the session's stdout, not one test's capsys
 from relay.ledger import Ledger
-from relay.models import Entry, MediaRef, PushJob
+from relay.models import Entry, Job, MediaRef
 from relay.pushapi import PushApiClient, PushResult, TransportError, build_request
 from relay.sending import Sender
 from relay_local.dev.ledger_reads import by_vendor_id, job_items
@@ -93,16 +93,16 @@ def ledger_of(relay) -> Ledger:
     return Ledger(relay.client("dynamodb"), relay.table)
 
 
-def two_recipient_job() -> PushJob:
+def two_recipient_job() -> Job:
     """The first job of events/sqs-send-jobs.json: two recipients, each with its own media."""
     event = json.loads((EVENTS / "sqs-send-jobs.json").read_text())
-    return PushJob.model_validate_json(event["Records"][0]["body"])
+    return Job.model_validate_json(event["Records"][0]["body"])
 
 
-def one_job(number: str = "447700900123") -> PushJob:
+def one_job(number: str = "447700900123") -> Job:
     ref = MediaRef(bucket="b", key=f"outbox/{number}/p.jpg", kind="image", content_type="image/jpeg", size=9, filename="p.jpg")
     entry = Entry(rid=f"r{number}", number=number, message="hi", media=ref, object_pk=f"OBJ#b/outbox/{number}/p.jpg")
-    return PushJob(job_id=f"job-{number}", application=8, entries=[entry], sources=[entry.object_pk])
+    return Job(job_id=f"job-{number}", application=8, entries=[entry], sources=[entry.object_pk])
 
 
 def presign(ref: MediaRef) -> str:
@@ -318,13 +318,13 @@ def test_given_a_vendor_error_code_in_a_normal_answer_when_pushed_then_it_is_a_r
 
 # -- secrecy through the whole path -------------------------------------------------------------
 def test_given_the_send_queue_contract_when_inspected_then_no_field_or_sample_event_can_carry_a_token():
-    schema = PushJob.model_json_schema()
+    schema = Job.model_json_schema()
     assert "token" not in schema["properties"]
     for model in schema.get("$defs", {}).values():
         assert not any("token" in name.lower() for name in model.get("properties", {}))
-    assert PushJob.model_config.get("extra") == "forbid"  # a token slipped into a job is refused
+    assert Job.model_config.get("extra") == "forbid"  # a token slipped into a job is refused
     with pytest.raises(ValueError):
-        PushJob.model_validate({**two_recipient_job().model_dump(), "token": TOKEN})
+        Job.model_validate({**two_recipient_job().model_dump(), "token": TOKEN})
 
     def keys(value) -> Iterator[str]:
         if isinstance(value, dict):

@@ -180,7 +180,7 @@ def test_given_an_http_error_that_is_not_a_push_result_then_recipients_fail_and_
 
 
 def test_given_an_http_error_that_is_not_a_push_result_then_the_outcome_counts_a_vendor_http_error(relay, sample):
-    from relay.models import PushJob
+    from relay.models import Job
     from relay.pushapi import PushApiClient
     from relay.sending import Sender
     from relay_local.dev.session import LOCAL_TOKEN
@@ -193,7 +193,7 @@ def test_given_an_http_error_that_is_not_a_push_result_then_the_outcome_counts_a
         ledger=Ledger(relay.client("dynamodb"), relay.table),
         presign=lambda media: f"https://example.invalid/{media.key}",
     )
-    outcome = sender.send(PushJob.model_validate_json(message["Body"]))
+    outcome = sender.send(Job.model_validate_json(message["Body"]))
     assert outcome.state == "failed" and outcome.dead_letter
     assert outcome.metrics == {"RecipientsFailed": 1, "VendorHttpErrors": 1}
 

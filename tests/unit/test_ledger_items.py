@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from relay.dynamodb import to_item
 from relay.ledger_items import MAX_STORED, recipient_item, rejection_item
-from relay.models import Entry, PushJob, Rejection
+from relay.models import Entry, Job, Rejection
 
 DYNAMODB_MAX_ITEM_BYTES = 400 * 1024
 
@@ -60,6 +60,6 @@ def test_given_ordinary_text_when_stored_then_it_is_kept_whole_without_lengths()
     rej = Rejection(rid="r1", number="12345", object_pk="OBJ#b/k", source_id="s", reason="short", message="hello")
     item = rejection_item(rej)
     assert item["message"] == "hello" and item["number"] == "12345" and not any(k.endswith("_length") for k in item)
-    job = PushJob(job_id="j", application=8, entries=[Entry(rid="e", number="447700900001", message="m" * 4096, object_pk="OBJ#b/k")])
+    job = Job(job_id="j", application=8, entries=[Entry(rid="e", number="447700900001", message="m" * 4096, object_pk="OBJ#b/k")])
     rcp = recipient_item(job, job.entries[0], "planned")
     assert rcp["message"] == "m" * 4096 and "message_length" not in rcp

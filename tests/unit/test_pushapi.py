@@ -9,7 +9,7 @@ import random
 import pytest
 from pydantic import ValidationError
 
-from relay.models import Entry, MediaRef, PushJob
+from relay.models import Entry, Job, MediaRef
 from relay.pushapi import PushResult, build_request
 from relay.sending import _match_ids
 from relay.sendqueue import backoff_seconds
@@ -32,8 +32,8 @@ def entry(n: int | str, message: str = "", own_media: MediaRef | None = None, re
     return Entry(rid=f"rid-{n}", number=number, message=message, media=own_media, reference=reference, object_pk=f"OBJ#b/{n}")
 
 
-def job(*entries: Entry, **kw) -> PushJob:
-    return PushJob(job_id="j1", application=kw.pop("application", 8), entries=list(entries), **kw)
+def job(*entries: Entry, **kw) -> Job:
+    return Job(job_id="j1", application=kw.pop("application", 8), entries=list(entries), **kw)
 
 
 class Presign:
