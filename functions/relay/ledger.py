@@ -8,7 +8,7 @@ Design: callers say what happened (a plan, a claim, an outcome, a split, a deliv
 event that matched nothing) and the ledger decides which items that writes, in which order, under
 which condition. An outcome writes the recipients first, then the push item's state, under the
 claim's token when one is given (only the attempt holding the claim writes an outcome). Reads that
-only tests and local tools need live in relay_local/ledger_reads.py.
+only tests and local tools need live in relay_local/dev/ledger_reads.py.
 """
 
 from __future__ import annotations

@@ -12,8 +12,6 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
-from botocore.exceptions import ClientError
-
 from relay.api_models import MediaSpec, PushAccepted, PushRequest, PushStatus, RecipientStatus, Rejected
 from relay.channels import VOICE_APPLICATION
 from relay.ledger import Ledger
@@ -161,13 +159,8 @@ class PushService:
             return not_available(key, prefixes)
         try:
             return media_ref(self.store.inspect(bucket, key))
-        except ObjectMissing:
+        except ObjectMissing:  # absent, or S3's 403 for it (relay.s3media reads both as missing)
             return not_available(key, prefixes)
-        except ClientError as exc:
-            # without s3:ListBucket, S3 answers a missing key with 403 AccessDenied
-            if exc.response.get("Error", {}).get("Code") in ("AccessDenied", "403", "Forbidden"):
-                return not_available(key, prefixes)
-            raise
 
     def _external(self, url: str) -> MediaRef | str:
         try:

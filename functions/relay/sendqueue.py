@@ -11,12 +11,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from relay.models import Job
-from relay.putback import PutBack, put_back
+from relay.putback import MAX_DELAY, PutBack, put_back
 
 MAX_BATCH_ENTRIES = 10
 #: SQS takes 256 KiB per message and per batch; keep a margin for attributes.
 MAX_BATCH_BYTES = 240 * 1024
-MAX_DELAY = 900
 
 
 def backoff_seconds(attempt: int, base: int) -> int:
@@ -42,7 +41,6 @@ class SendQueue:
         self.url = queue_url
         #: the send queue's dead-letter queue ("" where none is configured: nothing is kept)
         self.dead_letter_url = dead_letter_url
-        self.requests = 0
 
     def put_back(self, record: dict[str, Any], seconds: float, now: float | None = None) -> PutBack:
         """Wait `seconds` with a received record (Lambda's event shape): a visibility timeout (the
@@ -81,7 +79,6 @@ class SendQueue:
 
     def _send(self, entries: list[dict[str, Any]]) -> None:
         for _attempt in range(3):
-            self.requests += 1
             resp = self._sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
             failed = {f["Id"] for f in resp.get("Failed", [])}
             if not failed:

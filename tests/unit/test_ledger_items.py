@@ -6,28 +6,7 @@ from __future__ import annotations
 from relay.dynamodb import to_item
 from relay.ledger_items import MAX_STORED, recipient_item, rejection_item
 from relay.models import Entry, Job, Rejection
-
-DYNAMODB_MAX_ITEM_BYTES = 400 * 1024
-
-
-def item_bytes(item: dict) -> int:
-    """An item's size as DynamoDB counts it: UTF-8 bytes of each attribute name plus its value."""
-
-    def value(attr: dict) -> int:
-        ((kind, raw),) = attr.items()
-        if kind == "S":
-            return len(raw.encode())
-        if kind == "N":
-            return len(raw) // 2 + 1 + 1
-        if kind in ("BOOL", "NULL"):
-            return 1
-        if kind == "L":
-            return 3 + sum(value(v) + 1 for v in raw)
-        if kind == "M":
-            return 3 + sum(len(k.encode()) + value(v) + 1 for k, v in raw.items())
-        raise AssertionError(kind)
-
-    return sum(len(name.encode()) + value(attr) for name, attr in item.items())
+from relay_local.dev.strict_dynamodb import MAX_ITEM_BYTES, item_size  # DynamoDB's size rule, as the embedded AWS enforces it
 
 
 def test_given_a_450_kb_message_and_number_when_rejected_then_the_item_keeps_excerpts_and_lengths_under_400_kb():
@@ -46,7 +25,7 @@ def test_given_a_450_kb_message_and_number_when_rejected_then_the_item_keeps_exc
     # When it becomes a ledger item
     item = rejection_item(rej)
     # Then the item is well within DynamoDB's limit
-    assert item_bytes(to_item(item)) < 40_000 < DYNAMODB_MAX_ITEM_BYTES
+    assert item_size(to_item(item)) < 40_000 < MAX_ITEM_BYTES
     # and each long field is an excerpt of its start with the original length beside it
     assert item["message"].startswith("éé") and len(item["message"]) == MAX_STORED["message"]
     assert item["message_length"] == 450_000 and item["number_length"] == 450_000
