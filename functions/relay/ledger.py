@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from relay import ledger_keys as keys
@@ -36,6 +37,14 @@ from relay.models import Job, Rejection, Source, short_hash, utc_now
 __all__ = ["JobRecord", "Ledger", "push_pk"]
 
 _BATCH = 25
+#: the PushLog table's TTL attribute (template.yaml): items that expire by themselves carry it
+TTL_ATTRIBUTE = "expires"
+#: how long an incoming message's unique-id is remembered: the vendor re-posts for up to 6 hours
+INBOUND_KEEP_SECONDS = 7 * 24 * 3600
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -281,6 +290,86 @@ class Ledger:
         now = utc_now()
         pk, sk = keys.other_event_key(now, str(uuid.uuid4()))
         self.put({"pk": pk, "sk": sk, "kind": "other_event", **fields, "at": now})
+
+    # -- WhatsApp's 24-hour window (relay.templates, relay.inbound) ------------------------------------
+    def record_inbound(self, channel: int, number: str, at: float, project: str, unique_id: str, fields: Mapping[str, Any]) -> bool:
+        """One incoming message: the customer's window item moves to `at` (never back), and the
+        message is remembered by its `unique-id` (the vendor re-posts on retry) until INBOUND_KEEP_SECONDS.
+        One transaction, so a re-post is recognised even when it comes after a crash. False: seen before."""
+        now = utc_now()
+        seen = {
+            **{k: v for k, v in fields.items() if v is not None and v != ""},
+            "pk": keys.inbound_pk(project, unique_id),
+            "sk": keys.INBOUND_SK,
+            "kind": "inbound",
+            "channel": channel,
+            "number": number,
+            "received": at,
+            "at": now,
+            TTL_ATTRIBUTE: int(at) + INBOUND_KEEP_SECONDS,
+        }
+        put = {
+            "Put": {
+                "TableName": self.table,
+                "Item": to_item(seen),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+        window = {
+            "Update": {
+                "TableName": self.table,
+                "Key": key(keys.window_pk(channel, number), keys.WINDOW_SK),
+                "UpdateExpression": "SET kind = :kind, last_inbound = :t, last_inbound_at = :iso, #a = :iso, channel = :ch, #n = :num",
+                "ConditionExpression": "attribute_not_exists(last_inbound) OR last_inbound < :t",
+                "ExpressionAttributeNames": {"#a": "at", "#n": "number"},
+                "ExpressionAttributeValues": {
+                    ":kind": attr("window"),
+                    ":t": attr(at),
+                    ":iso": attr(_iso(at)),
+                    ":ch": attr(channel),
+                    ":num": attr(number),
+                },
+            }
+        }
+        try:
+            self.dynamodb.transact_write_items(TransactItems=[put, window])
+            return True
+        except self.dynamodb.exceptions.TransactionCanceledException as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return False  # this unique-id was recorded before
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                # a later message is on record already: only remember this one
+                return conditional(self.dynamodb.put_item, **put["Put"]) is not None
+            raise
+
+    def last_inbound(self, channel: int, numbers: Iterable[str]) -> dict[str, float]:
+        """Unix seconds of each customer's last message on `channel` (numbers with none on record
+        are absent). BatchGetItem, 100 keys a call, consistent reads."""
+        wanted = sorted(set(numbers))
+        found: dict[str, float] = {}
+        for i in range(0, len(wanted), 100):
+            pending: dict[str, Any] = {
+                self.table: {
+                    "Keys": [key(keys.window_pk(channel, n), keys.WINDOW_SK) for n in wanted[i : i + 100]],
+                    "ConsistentRead": True,
+                    "ProjectionExpression": "#n, last_inbound",
+                    "ExpressionAttributeNames": {"#n": "number"},
+                }
+            }
+            for attempt in range(8):
+                resp = self.dynamodb.batch_get_item(RequestItems=pending)
+                for item in resp.get("Responses", {}).get(self.table, []):
+                    plain = from_item(item)
+                    if "last_inbound" in plain:
+                        found[str(plain["number"])] = float(plain["last_inbound"])
+                pending = resp.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                time.sleep(min(2.0, 0.05 * 2**attempt) * random.random())
+            else:
+                raise RuntimeError("DynamoDB left keys unread after retries")
+        return found
 
     # -- the API's reads (relay.pushes) -----------------------------------------------------------
     def request_recipients(self, request_id: str) -> list[dict[str, Any]] | None:

@@ -5,6 +5,8 @@ Items (README, "The ledger"):
   recipient  pk=PUSH#<job_id>      sk=RCP#<rid>     number, state, media_key, msg_id, credit, reason …
   rejected   pk=REJ#<source_id>    sk=RCP#<rid>     number, state=rejected, reason …
   source     pk=SRC#<source_id>    sk=SRC           state=planning|planned, counts
+  window     pk=WIN#<channel>#<number> sk=WIN       last_inbound (unix s), last_inbound_at: the customer's last message
+  inbound    pk=IN#<project>#<unique-id> sk=IN      one incoming message seen (the vendor re-posts on retry); expires by TTL
   event      pk=EVENT#<handle>     sk=EVENT#<at>#<n>  a delivery report entry that matched no recipient
              pk=EVENT#other        sk=<at>#<uuid>     an event that is not a delivery report
 Indexes: ByNumber (number_pk=NUM#<number>, at), ByObject (object_pk=OBJ#<bucket>/<key> for an
@@ -24,6 +26,8 @@ MAX_KEY_TEXT = 200
 
 PUSH_SK = "PUSH"
 SOURCE_SK = "SRC"
+WINDOW_SK = "WIN"
+INBOUND_SK = "IN"
 _OBJECT = "OBJ#"
 _REQUEST = "REQ#"
 
@@ -96,3 +100,13 @@ def unmatched_event_key(handle: str, at: str, n: int) -> tuple[str, str]:
 
 def other_event_key(at: str, unique: str) -> tuple[str, str]:
     return "EVENT#other", f"{at}#{unique}"
+
+
+def window_pk(channel: int, number: str) -> str:
+    """The customer's 24-hour window on one channel (relay.templates): one item per number."""
+    return f"WIN#{channel}#{number}"
+
+
+def inbound_pk(project: str, unique_id: str) -> str:
+    """One incoming message, by the vendor's `unique-id` (within its project)."""
+    return f"IN#{project}#{unique_id}"

@@ -12,7 +12,7 @@ Three kinds of item have a `state` (relay.ledger writes them; README, "The ledge
 ```
 recipient  planned ──sender──► accepted | ambiguous ──report──► delivered ──report──► read
               │                      (submitted, accepted, ambiguous, delivered ──report──► failed)
-              └──sender──► rejected | expired | failed ──(redrive) sender──► any sender outcome
+              └──sender──► rejected | expired | failed | skipped ──(redrive) sender──► any sender outcome
            rejected (by the planner: born final)
 job        planned | retry ──claim──► sending ──► accepted | rejected | failed | expired | ambiguous | split
                                          └──► retry (put back)        failed ──redrive──► retry
@@ -49,6 +49,9 @@ class RecipientState(StrEnum):
     #: the request left but its answer never came: maybe sent. Never re-sent blindly; the vendor's
     #: delivery report (matched by reference_number) settles it.
     AMBIGUOUS = "ambiguous"
+    #: not sent because it was not needed: a caption's own text message when its media went out as
+    #: a template (outside WhatsApp's 24-hour window the template carries the message)
+    SKIPPED = "skipped"
 
 
 class JobState(StrEnum):
@@ -64,8 +67,11 @@ class JobState(StrEnum):
     FAILED = "failed"
     EXPIRED = "expired"
     AMBIGUOUS = "ambiguous"
-    #: 406 on several recipients: replaced by one job per recipient
+    #: replaced by smaller jobs: 406 on several recipients (one job each), or recipients of one job
+    #: that get different forms at send time (one job per form)
     SPLIT = "split"
+    #: every recipient was skipped (relay.templates): nothing sent
+    SKIPPED = "skipped"
 
 
 class SourceState(StrEnum):
@@ -79,7 +85,7 @@ _R, _J, _S = RecipientState, JobState, SourceState
 
 # -- recipients -------------------------------------------------------------------------------------
 #: what the sender records for every recipient of a job it claimed
-SEND_OUTCOMES: frozenset[RecipientState] = frozenset({_R.ACCEPTED, _R.REJECTED, _R.FAILED, _R.EXPIRED, _R.AMBIGUOUS})
+SEND_OUTCOMES: frozenset[RecipientState] = frozenset({_R.ACCEPTED, _R.REJECTED, _R.FAILED, _R.EXPIRED, _R.AMBIGUOUS, _R.SKIPPED})
 #: the recipient states a send starts from: planned, or failed before a `relay redrive`
 SENT_FROM: frozenset[RecipientState] = frozenset({_R.PLANNED, _R.FAILED})
 
@@ -119,7 +125,7 @@ def report_allowed_from(target: RecipientState | str) -> tuple[RecipientState, .
 #: the states from which a send attempt may claim a job (a job with no push item yet may be claimed too)
 CLAIMABLE_JOB_STATES: tuple[JobState, ...] = (_J.PLANNED, _J.RETRY)
 #: what became of a job: a second delivery of it sends nothing
-FINAL_JOB_STATES: frozenset[JobState] = frozenset({_J.ACCEPTED, _J.FAILED, _J.EXPIRED, _J.AMBIGUOUS, _J.SPLIT, _J.REJECTED})
+FINAL_JOB_STATES: frozenset[JobState] = frozenset({_J.ACCEPTED, _J.FAILED, _J.EXPIRED, _J.AMBIGUOUS, _J.SPLIT, _J.REJECTED, _J.SKIPPED})
 
 JOB_MOVES: Mapping[JobState, frozenset[JobState]] = MappingProxyType(
     {
@@ -135,6 +141,7 @@ JOB_MOVES: Mapping[JobState, frozenset[JobState]] = MappingProxyType(
         _J.EXPIRED: frozenset(),
         _J.AMBIGUOUS: frozenset(),
         _J.SPLIT: frozenset(),
+        _J.SKIPPED: frozenset(),
     }
 )
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from relay import ledger_keys
 from relay.media import MediaKind
+from relay.templates import Form, TemplateRef
 
 MAX_TEXT = 4096
 
@@ -77,6 +78,15 @@ class Entry(_Model):
     object_pk: str
     #: set on the text message that carries a caption the media kind cannot take.
     caption_for: str | None = None
+    #: the template's variable values for this recipient ({{1}}, {{2}} … in order; relay.templates)
+    template_values: tuple[str, ...] = ()
+    #: a document template's header (the file name shown), at most 60 characters
+    template_header: str | None = None
+    #: why this recipient gets the job's form (set at send time when the relay decided it)
+    form_reason: str | None = None
+    #: on a template send that follows a free-form message the vendor reported failed because the
+    #: 24-hour window was closed (WhatsApp 131047): the rid of that first attempt
+    fallback_for: str | None = None
 
 
 class Job(_Model):
@@ -96,6 +106,10 @@ class Job(_Model):
     not_before: float | None = None
     #: unix seconds after which the job is not sent any more: its recipients become `expired`.
     expires_at: float | None = None
+    #: the template its recipients may (or must) get instead of a free-form message (relay.templates)
+    template: TemplateRef | None = None
+    #: the form the request is sent in; None: decided per recipient at send time (session `auto`)
+    form: Form | None = None
 
     @property
     def dynamic(self) -> bool:

@@ -98,23 +98,47 @@ class HttpRefused(TransportError):
 
 
 def build_request(job: Job, presign: Callable[[Any], str]) -> dict[str, Any]:
-    """The Push API body for a job, without the token. Media are presigned now, at send time."""
+    """The Push API body for a job, without the token. Media are presigned now, at send time.
+    A job whose form is `template` goes out as the template (relay.templates): its media is the
+    template's header, its values `template_globalmessage` (shared) or `data[].template_message`."""
     body: dict[str, Any] = {"application": str(job.application), "priority": job.priority}
-    messages = {entry.message for entry in job.entries}
-    shared_message = messages.pop() if len(messages) == 1 else None
-    body["globalmessage"] = shared_message or ""
+    template = job.form == "template" and job.template is not None
     # One recipient with its own media is sent in the static form (globalmedia), which every
     # channel takes; per-entry `media` only where several recipients get different files.
     global_media = job.global_media or (job.entries[0].media if len(job.entries) == 1 else None)
     if global_media is not None:
         body["globalmedia"] = presign(global_media)
+    per_entry_media = global_media is None
+    if template:
+        assert job.template is not None
+        body["template_id"] = job.template.id
+        body["language"] = job.template.language
+        shared_values = _shared(tuple(e.template_values) for e in job.entries)
+        if shared_values:
+            body["template_globalmessage"] = list(shared_values)
+        shared_header = _shared(e.template_header for e in job.entries)
+        if shared_header:
+            body["template_header"] = shared_header
+        body["data"] = [
+            _template_entry(e, presign, values=shared_values is None, header=shared_header is None, media=per_entry_media)
+            for e in job.entries
+        ]
+        return body
+    messages = {entry.message for entry in job.entries}
+    shared_message = messages.pop() if len(messages) == 1 else None
+    body["globalmessage"] = shared_message or ""
     if job.media_name:
         body["media_name"] = job.media_name
     if job.voice:
         body["voice"] = 1
-    per_entry = global_media is None
-    body["data"] = [_data_entry(e, presign, include_message=shared_message is None, media=per_entry) for e in job.entries]
+    body["data"] = [_data_entry(e, presign, include_message=shared_message is None, media=per_entry_media) for e in job.entries]
     return body
+
+
+def _shared(values: Any) -> Any:
+    """The one value every entry has, or None when they differ."""
+    distinct = set(values)
+    return distinct.pop() if len(distinct) == 1 else None
 
 
 def _data_entry(entry: Entry, presign: Callable[[Any], str], include_message: bool, media: bool) -> dict[str, Any]:
@@ -122,6 +146,18 @@ def _data_entry(entry: Entry, presign: Callable[[Any], str], include_message: bo
     if media and entry.media is not None:
         data["media"] = presign(entry.media)
     # the caller's reference, else our recipient id: what a delivery report is matched back by
+    data["reference_number"] = entry.reference or entry.rid
+    return data
+
+
+def _template_entry(entry: Entry, presign: Callable[[Any], str], values: bool, header: bool, media: bool) -> dict[str, Any]:
+    data: dict[str, Any] = {"number": entry.number}
+    if values and entry.template_values:
+        data["template_message"] = list(entry.template_values)
+    if header and entry.template_header:
+        data["template_header"] = entry.template_header
+    if media and entry.media is not None:
+        data["media"] = presign(entry.media)
     data["reference_number"] = entry.reference or entry.rid
     return data
 

@@ -56,10 +56,15 @@ class Settings(BaseModel):
     events_secret: SecretStr | None = Field(default=None, alias="EVENTS_SECRET")
     #: ApiFunction: the only key prefixes `media.key` may name (comma-separated; each ends in "/")
     api_media_prefixes: tuple[str, ...] = Field(default=("media/",), alias="API_MEDIA_PREFIXES")
+    #: WhatsApp's 24-hour window (relay.templates): the channels it applies on, and how long before
+    #: the window closes the relay already sends the template instead (the vendor's queue and the
+    #: customer's clock must not make a free-form message land just after it closed)
+    session_channels: frozenset[int] = Field(default=frozenset({8}), alias="SESSION_CHANNELS")
+    session_margin_seconds: int = Field(default=600, alias="SESSION_MARGIN_SECONDS", ge=0, le=86_399)
     #: virtual-hosted on AWS; the local stack sets "path" because bucket.127.0.0.1 does not resolve.
     s3_addressing_style: Literal["virtual", "path"] = Field(default="virtual", alias="S3_ADDRESSING_STYLE")
 
-    @field_validator("dynamic_media_channels", mode="before")
+    @field_validator("dynamic_media_channels", "session_channels", mode="before")
     @classmethod
     def _split_channels(cls, value: object) -> object:
         if isinstance(value, str):

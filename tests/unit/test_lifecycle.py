@@ -36,11 +36,11 @@ def test_the_api_schema_lists_exactly_the_recipient_states_in_their_order():
 
 def test_a_planned_recipient_ends_in_any_outcome_the_sender_records_and_never_goes_back_to_planned():
     moves = recipient_moves()
-    assert moves[R.PLANNED] == SEND_OUTCOMES == {R.ACCEPTED, R.REJECTED, R.FAILED, R.EXPIRED, R.AMBIGUOUS}
+    assert moves[R.PLANNED] == SEND_OUTCOMES == {R.ACCEPTED, R.REJECTED, R.FAILED, R.EXPIRED, R.AMBIGUOUS, R.SKIPPED}
     assert all(R.PLANNED not in targets for targets in moves.values())
 
 
-@pytest.mark.parametrize("final", [R.READ, R.REJECTED, R.EXPIRED])
+@pytest.mark.parametrize("final", [R.READ, R.REJECTED, R.EXPIRED, R.SKIPPED])
 def test_read_rejected_and_expired_never_move(final):
     assert recipient_moves()[final] == frozenset()
 
