@@ -26,7 +26,7 @@ from relay.api_answers import ERRORS, IDEMPOTENCY_HEADER, answer, error
 from relay.api_guard import raw_body, refuse
 from relay.api_models import ErrorBody, EventsAccepted, PushAccepted, PushRequest, PushStatus
 from relay.delivery_reports import VendorEvent, apply_event
-from relay.observability import logger
+from relay.observability import logger, metrics
 from relay.signing import given_signature
 from relay.wiring import container
 
@@ -88,7 +88,7 @@ def vendor_events(secret: str):  # noqa: ANN201 - answers are documented in `res
         event = VendorEvent.model_validate_json(raw_body(app.current_event.raw_event) or b"{}")
     except ValidationError as exc:
         return error(422, f"not a Picky Assist event: {exc.errors()[0]['msg']}", ".".join(map(str, exc.errors()[0]["loc"])))
-    report = apply_event(container().ledger, event)
+    report = apply_event(container().ledger, event, container().template_fallbacks)
     logger.info("vendor event", extra={"event_id": event.event_id, **report.__dict__})
     return answer(200, EventsAccepted(**report.__dict__))
 
@@ -96,6 +96,7 @@ def vendor_events(secret: str):  # noqa: ANN201 - answers are documented in `res
 api_answers.register(app)
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     container().idempotency_config.register_lambda_context(context)

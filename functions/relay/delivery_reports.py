@@ -13,6 +13,9 @@ calls cannot regress an item (the moves: relay.lifecycle). Statuses 0 and 4 do n
 they are recorded as `delivery_status` while nothing better is known. Entries that match no
 recipient, and events that are not delivery reports, are stored as they came (`unmatched_event` /
 `other_event` items, relay.ledger): nothing is silently dropped.
+
+A report that fails a free-form message because WhatsApp's 24-hour window was closed (131047) may
+earn the recipient one template send (relay.fallback: the rule, and why never more than one).
 """
 
 from __future__ import annotations
@@ -20,13 +23,17 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from relay.ledger import Ledger
 from relay.lifecycle import REPORT_STATUS_ONLY_FROM, RecipientState, report_allowed_from
 from relay.models import utc_now
+from relay.templates import closed_window_failure
+
+if TYPE_CHECKING:
+    from relay.fallback import TemplateFallbacks
 
 DELIVERY_REPORT = 1
 
@@ -149,14 +156,15 @@ def failure_reason(vendor_status: int, error_message: str | None, error_code: st
 
 
 # -- applying an event --------------------------------------------------------------------------
-def apply_event(ledger: Ledger, event: VendorEvent) -> StatusReport:
+def apply_event(ledger: Ledger, event: VendorEvent, fallbacks: TemplateFallbacks | None = None) -> StatusReport:
+    """`fallbacks`: where a closed-window failure plans its template fallback (None: not planned)."""
     report = StatusReport(received=len(event.data))
     if event.event_id != DELIVERY_REPORT:
         report.ignored = 1
         ledger.keep_other_event({"event_id": event.event_id, "project_id": event.project_id, "raw": _raw(event.model_dump(mode="json"))})
         return report
     for n, entry in enumerate(event.data):
-        outcome = _apply_entry(ledger, entry)
+        outcome = _apply_entry(ledger, entry, fallbacks)
         if outcome is None:
             report.unmatched += 1
             _keep_unmatched(ledger, event, entry, n)
@@ -167,7 +175,7 @@ def apply_event(ledger: Ledger, event: VendorEvent) -> StatusReport:
     return report
 
 
-def _apply_entry(ledger: Ledger, entry: DeliveryEntry) -> bool | None:
+def _apply_entry(ledger: Ledger, entry: DeliveryEntry, fallbacks: TemplateFallbacks | None = None) -> bool | None:
     """True: applied; False: matched but not a forward move (replay, late, final state); None: no match."""
     keys = ledger.recipients_by_msg_id(entry.msg_id) if entry.msg_id else []
     if not keys and entry.reference_number:
@@ -197,6 +205,10 @@ def _apply_entry(ledger: Ledger, entry: DeliveryEntry) -> bool | None:
                 delivery_status_from=status_only_replaces(entry.status),
             )
         applied = applied or ok
+    if fallbacks is not None and target is RecipientState.FAILED and closed_window_failure(entry.error_code, entry.error_message):
+        # also when the state did not move now: a report replayed after a crash still plans it (once)
+        for pk, sk in keys:
+            fallbacks.consider(pk, sk)
     return applied
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from relay import ledger_keys as keys
 from relay.dynamodb import assignments, attr, conditional, from_item, key, one_of, to_item
-from relay.ledger_items import push_item, recipient_item, rejection_item, source_item
+from relay.ledger_items import form_fields, push_item, recipient_item, rejection_item, source_item
 from relay.ledger_keys import push_pk
 from relay.lifecycle import (
     CLAIMABLE_JOB_STATES,
@@ -32,7 +32,7 @@ from relay.lifecycle import (
     RecipientState,
     SourceState,
 )
-from relay.models import Job, Rejection, Source, short_hash, utc_now
+from relay.models import Entry, Job, Rejection, Source, short_hash, utc_now
 
 __all__ = ["JobRecord", "Ledger", "push_pk"]
 
@@ -166,7 +166,9 @@ class Ledger:
                 )
             )
         self.put_many(items)
-        self.set_job_state(job.job_id, JobState.ACCEPTED, token, push_id=push_id, vendor_pk=keys.push_id_pk(push_id), **vendor)
+        self.set_job_state(
+            job.job_id, JobState.ACCEPTED, token, push_id=push_id, vendor_pk=keys.push_id_pk(push_id), **form_fields(job), **vendor
+        )
 
     def record_outcome(
         self,
@@ -181,11 +183,17 @@ class Ledger:
         reason and `fields`; the push item too (plus `job_fields`). Without `token` the push item is
         written whoever holds the claim (an attempt that died holding it)."""
         self.put_many(recipient_item(job, e, state, reason=reason, **fields) for e in job.entries)
-        self.set_job_state(job.job_id, JobState(str(state)), token, reason=reason, **fields, **(job_fields or {}))
+        self.set_job_state(job.job_id, JobState(str(state)), token, reason=reason, **fields, **form_fields(job), **(job_fields or {}))
+
+    def record_skipped(self, job: Job, skipped: Iterable[tuple[Entry, str]]) -> None:
+        """Recipients of the job not sent because they were not needed (relay.form_choice), each
+        `skipped` with its reason; the push item is the caller's to finish."""
+        self.put_many(recipient_item(job, entry, RecipientState.SKIPPED, reason=why) for entry, why in skipped)
 
     def split_job(self, job: Job, parts: list[Job]) -> None:
-        """Plan each part (one recipient each) before it goes on the queue; `finish_split` then
-        removes the original's recipients, so that each recipient keeps one entry."""
+        """Plan each part (one recipient each after a 406, one form each at send time) before it
+        goes on the queue; `finish_split` then removes the original's recipients that went into
+        parts, so that each recipient keeps one entry."""
         items: list[dict[str, Any]] = []
         for part in parts:
             items.append(push_item(part, JobState.PLANNED, split_from=job.job_id))
@@ -212,6 +220,32 @@ class Ledger:
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
                 **request,
+            )
+            is not None
+        )
+
+    # -- template fallbacks (relay.fallback) --------------------------------------------------------
+    def plan_fallback(self, job: Job) -> None:
+        """A fallback job's recipient item, then its push item, each written only if absent: planning
+        the same fallback again (a replayed report after a crash) never resets one already sent."""
+        for item in [*(recipient_item(job, e, RecipientState.PLANNED) for e in job.entries), push_item(job, JobState.PLANNED)]:
+            conditional(self.dynamodb.put_item, TableName=self.table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)")
+
+    def mark_fallback(self, pk: str, sk: str, fallback_rid: str, fallback_job_id: str) -> bool:
+        """The first attempt names its fallback, only once and only while `failed`. False: it has one."""
+        return (
+            conditional(
+                self.dynamodb.update_item,
+                TableName=self.table,
+                Key=key(pk, sk),
+                UpdateExpression="SET fallback_rid = :rid, fallback_job_id = :jid",
+                ConditionExpression="attribute_not_exists(fallback_rid) AND #s = :failed",
+                ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues={
+                    ":rid": attr(fallback_rid),
+                    ":jid": attr(fallback_job_id),
+                    ":failed": attr(str(RecipientState.FAILED)),
+                },
             )
             is not None
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from relay import ledger_keys as keys
+from relay.fallback import fallback_job_json
 from relay.lifecycle import JobState, RecipientState, SourceState
 from relay.models import Entry, Job, Rejection, Source, utc_now
 
@@ -32,7 +33,20 @@ def bounded(**fields: str | None) -> dict[str, Any]:
     return out
 
 
+def form_fields(job: Job) -> dict[str, Any]:
+    """Which form the job goes out in (relay.templates) and its template: `form` is absent while the
+    sender has yet to decide it (a template job of session auto before its send); a job without a
+    template is always free-form."""
+    return {
+        "form": job.form or ("freeform" if job.template is None else None),
+        "template_id": job.template.id if job.template else None,
+    }
+
+
 def recipient_item(job: Job, entry: Entry, state: RecipientState | str, at: str | None = None, **outcome: Any) -> dict[str, Any]:
+    """`form_reason`: why the recipient got its form; `fallback_for`: on a template fallback, the
+    first attempt's rid; `fallback_job`: on a free-form send that may earn one, the template job
+    that would replace it (relay.fallback)."""
     media = entry.media or job.global_media
     return {
         "pk": keys.push_pk(job.job_id),
@@ -51,6 +65,10 @@ def recipient_item(job: Job, entry: Entry, state: RecipientState | str, at: str 
         "media_kind": str(media.kind) if media else None,
         "reference_pk": keys.reference_pk(entry.reference or entry.rid),  # what reference_number carries
         "caption_for": entry.caption_for,
+        **form_fields(job),
+        "form_reason": entry.form_reason,
+        "fallback_for": entry.fallback_for,
+        "fallback_job": fallback_job_json(job, entry),
         **outcome,
     }
 
@@ -71,6 +89,7 @@ def push_item(job: Job, state: JobState | str, at: str | None = None, **outcome:
         "global_media_key": job.global_media.key if job.global_media else None,
         "media_name": job.media_name,
         "sources": list(job.sources),
+        **form_fields(job),
         **outcome,
     }
 

@@ -14,7 +14,10 @@ Guarantees (README, "Never lose, never duplicate, never exceed"):
   goes to the dead-letter queue, as do jobs the vendor refused for account reasons (401, 403, 405,
   408, 409): `relay redrive` sends them again once the cause is fixed;
 - 406 (invalid number) on a request for several recipients splits it into one job per recipient,
-  so only the bad number is rejected.
+  so only the bad number is rejected;
+- a job with a template and no fixed form gets each recipient's form decided just before its
+  request (relay.form_choice: the customers' windows are read then, once per job): sent in that
+  form, split into one job per form (no vendor request, no rate-limit slot), or skipped.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from relay.channels import one_recipient_per_request
+from relay.form_choice import FormPlan, needs_decision, needs_windows, plan_forms, split_by_form, with_form
 from relay.ledger import JobRecord, Ledger
 from relay.lifecycle import FINAL_JOB_STATES, JobState, RecipientState
 from relay.models import Job, MediaRef, short_hash, utc_now
@@ -97,6 +101,10 @@ class SendPolicy:
     #: how long a job put back for lack of function time stays invisible (the next invocation, or
     #: the other concurrent sender, takes it)
     no_time_wait_seconds: int = 0
+    #: WhatsApp's 24-hour window (relay.templates): the channels it applies on (SESSION_CHANNELS),
+    #: and how long before it closes the template is sent instead (SESSION_MARGIN_SECONDS)
+    session_channels: frozenset[int] = frozenset({8})
+    session_margin_seconds: float = 600.0
 
 
 class Sender:
@@ -142,6 +150,48 @@ class Sender:
             return self._claimed_elsewhere(job)
         if job.expires_at is not None and now >= job.expires_at:
             return self._expire(job, token)
+        if not needs_decision(job):
+            return self._send_claimed(job, token, attempt)
+        plan = self._decide(job)
+        if plan.skipped:
+            self.ledger.record_skipped(job, plan.skipped)
+        outcome = self._send_decided(job, token, attempt, plan)
+        if not plan.skipped:
+            return outcome
+        return replace(outcome, metrics={**outcome.metrics, "RecipientsSkipped": len(plan.skipped)})
+
+    def _decide(self, job: Job) -> FormPlan:
+        """Each recipient's form now, from the customers' windows (one read, only when they matter)."""
+        p = self.policy
+        windows = (
+            self.ledger.last_inbound(job.application, (e.number for e in job.entries)) if needs_windows(job, p.session_channels) else {}
+        )
+        return plan_forms(job, windows, self.clock(), p.session_margin_seconds, p.session_channels)
+
+    def _send_decided(self, job: Job, token: str, attempt: int, plan: FormPlan) -> SendOutcome:
+        """One form: the job goes out in it. Several: one job per form, planned and queued, this one
+        `split`. None (every recipient skipped): `skipped`, nothing sent."""
+        forms = [form for form, entries in plan.by_form.items() if entries]
+        if not forms:
+            why = f"every recipient skipped: {plan.skipped[0][1]}"
+            self.ledger.set_job_state(job.job_id, JobState.SKIPPED, token, reason=why)
+            return SendOutcome(job.job_id, JobState.SKIPPED, vendor_message=why)
+        if len(forms) == 1:
+            return self._send_claimed(with_form(job, forms[0], plan.by_form[forms[0]]), token, attempt)
+        parts = split_by_form(job, plan)
+        queue = self.queue
+        if queue is None:  # a sender built without a queue (a tool): the job stays for one that has it
+            self.ledger.put_back(job.job_id, token, attempts=attempt - 1)
+            raise RuntimeError(f"job {job.job_id} needs a split by form but this sender has no send queue")
+        self.ledger.split_job(job, parts)
+        queue.enqueue(parts)
+        sent = job.model_copy(update={"entries": [e for part in parts for e in part.entries]})
+        why = "recipients get different forms: " + ", ".join(f"{len(p.entries)} {p.form}" for p in parts)
+        self.ledger.finish_split(sent, token, reason=why)
+        return SendOutcome(job.job_id, JobState.SPLIT, vendor_message=why)
+
+    def _send_claimed(self, job: Job, token: str, attempt: int) -> SendOutcome:
+        """The claimed job (its form known) takes its rate-limit slots and goes out."""
         for limiter, what in self._limiters(job):
             wait = limiter.acquire()
             if 0 < wait <= self.policy.wait_in_place_seconds:
@@ -239,13 +289,14 @@ class Sender:
         vendor: dict[str, Any] = {"vendor_status": result.status, "vendor_message": result.message}
         if result.accepted:
             self.ledger.record_accepted(job, token, result.push_id, _match_ids(job, result), **vendor)
+            form = "FormTemplate" if job.form == "template" else "FormFreeform"
             return SendOutcome(
                 job.job_id,
                 JobState.ACCEPTED,
                 result.push_id,
                 result.status,
                 result.message,
-                metrics={"RecipientsAccepted": len(job.entries)},
+                metrics={"RecipientsAccepted": len(job.entries), form: len(job.entries)},
             )
         reason = f"vendor status {result.status}: {result.message}"
         state = RecipientState.REJECTED if result.status == INVALID_NUMBER else RecipientState.FAILED

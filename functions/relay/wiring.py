@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from relay import aws
 
 if TYPE_CHECKING:  # imported where each collaborator is built (cold start)
+    from relay.fallback import TemplateFallbacks
     from relay.ingest_records import IngestRecords
     from relay.intake import Intake
     from relay.ledger import Ledger
@@ -152,6 +153,8 @@ class Container:
                 lease_seconds=s.send_lease_seconds,
                 dynamic_channels=s.dynamic_media_channels,
                 time_needed_seconds=s.push_timeout_seconds + SEND_OVERHEAD_SECONDS,
+                session_channels=s.session_channels,
+                session_margin_seconds=s.session_margin_seconds,
             ),
             channel_limiter=lambda application: self.rate_limiter(1, s.per_recipient_spacing_seconds, scope=f"channel-{application}"),
         )
@@ -168,6 +171,13 @@ class Container:
         from relay.pushes import PushService
 
         return PushService(self.settings, self.media_store, self.ledger, self.send_queue)
+
+    @cached_property
+    def template_fallbacks(self) -> TemplateFallbacks:
+        """Delivery reports that earn a template fallback plan it on the ledger and the send queue."""
+        from relay.fallback import TemplateFallbacks
+
+        return TemplateFallbacks(self.ledger, self.send_queue)
 
     @cached_property
     def idempotency_config(self) -> Any:
