@@ -41,6 +41,32 @@ class LocalContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+#: what the process had, before any function's environment was applied, for each name one set
+_ORIGINAL: dict[str, str | None] = {}
+#: the function environment applied last (whichever Invoker applied it)
+_applied: dict[str, str] | None = None
+
+
+def apply_environment(env: dict[str, str]) -> bool:
+    """Make `env` the function environment of this process, as a new container would have it: the
+    names the previous function set and this one does not are restored to what the process had
+    (not left behind for the next test's functions). False when `env` is already applied."""
+    global _applied
+    if env == _applied:
+        return False
+    for name in env:
+        _ORIGINAL.setdefault(name, os.environ.get(name))
+    for name in set(_applied or {}) - env.keys():
+        original = _ORIGINAL.get(name)
+        if original is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = original
+    os.environ.update(env)
+    _applied = dict(env)
+    return True
+
+
 def fresh_container() -> None:
     """Forget what handlers keep per container (settings, clients, adapters, secrets), as a new
     container would: one call to the composition root (relay.wiring)."""
@@ -55,7 +81,6 @@ class Invoker:
         #: each function's calls are checked against its deployed role (relay_local.dev.iam); on by default
         self.iam = iam.Enforcer(stack) if (iam.enabled() if enforce_iam is None else enforce_iam) else None
         self.extra_env = dict(extra_env or {})
-        self._applied: dict[str, str] | None = None
         #: one invocation at a time: handlers share this process's environment (like one container)
         self.lock = threading.RLock()
         if str(FUNCTIONS_DIR) not in sys.path:
@@ -74,10 +99,8 @@ class Invoker:
             raise KeyError(f"template.yaml has no function {logical_id!r} (it has: {', '.join(sorted(specs))})")
         spec = specs[logical_id]
         env = self.environment(logical_id)
-        if env != self._applied:
-            os.environ.update(env)
+        if apply_environment(env):
             fresh_container()
-            self._applied = env
         module_name, func_name = spec.handler.rsplit(".", 1)
         handler = getattr(importlib.import_module(module_name), func_name)
         name = f"{self.stack.name}-{logical_id}"

@@ -194,3 +194,17 @@ def test_given_the_token_in_ssm_then_powertools_reads_it_with_the_senders_role_a
     [denied] = enforcer.denied("SenderFunction", "ssm.GetParameter")
     assert denied.resource == f"arn:aws:ssm:{relay.stack.region}:123456789012:parameter{name}"
     assert relay.api.requests == []
+
+
+def test_given_a_function_ran_with_an_extra_variable_when_another_invoker_runs_without_it_then_the_variable_is_gone(relay):
+    # Given: one invocation with a variable template.yaml does not set (as a test's relay_env would)
+    from relay import wiring
+
+    assert "SEND_LEASE_SECONDS" not in relay.invoker.environment("IngestFunction")
+    with_extra = Invoker(relay.stack, {**relay.invoker.extra_env, "SEND_LEASE_SECONDS": "7"})
+    with_extra.invoke("IngestFunction", {"Records": []})
+    assert wiring.container().settings.send_lease_seconds == 7
+    # When: the next invoker (the next test's stack) runs without it
+    Invoker(relay.stack, relay.invoker.extra_env).invoke("IngestFunction", {"Records": []})
+    # Then: its functions see the environment it was given, not the previous one's leftovers
+    assert wiring.container().settings.send_lease_seconds == 120
