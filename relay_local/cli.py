@@ -27,6 +27,8 @@ if TYPE_CHECKING:  # importing the dev stack costs every `relay` command (moto):
     from relay_local.dev.session import LocalRelay
 
 STATE_FILE = Path(".relay-local.json")
+#: `relay serve --session-window`: the stand-in's delivery reports reach the relay this long after the push
+REPORT_DELAY_SECONDS = 1.0
 DISTRIBUTION = "picky-media-relay"
 
 
@@ -172,13 +174,16 @@ def _serve(args: argparse.Namespace) -> int:
     ensure_free(args.port, flag="--port")
     ensure_free(args.aws_port, flag="--aws-port")
     ensure_free(args.api_port, flag="--api-port")
-    relay = LocalRelay(aws_port=args.aws_port, api_port=args.api_port).start()
+    window = {"session_window": True, "report_delay": REPORT_DELAY_SECONDS} if args.session_window else {}
+    relay = LocalRelay(aws_port=args.aws_port, api_port=args.api_port, standin_options=window).start()
     try:
         server = ApiServer(relay, port=args.port).start()
     except OSError as exc:  # taken between the check and now
         relay.stop()
         raise PortBusy(f"cannot listen on 127.0.0.1:{args.port} ({exc.strerror or exc}); choose another with --port") from None
     assert relay.aws and relay.api
+    # the stand-in posts inbound messages (POST /_inbound) and its delivery reports here
+    relay.api.connect_relay(server.url, LOCAL_EVENTS_SECRET)
     print(
         f"# relay API on {server.url} (template.yaml's Api events), embedded AWS on {relay.aws.endpoint},"
         f" Push API stand-in on {relay.api.url}"
@@ -186,6 +191,9 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"export RELAY_URL={server.url}")
     print(f"export RELAY_SIGNING_SECRET={LOCAL_SIGNING_SECRET}")
     print(f"# vendor Event Webhook: {server.url}/events/{LOCAL_EVENTS_SECRET}")
+    print(f"# vendor Global Webhook (inbound messages): {server.url}/inbound/{LOCAL_EVENTS_SECRET}")
+    inbound = """'{"number": "447700900123"}'"""
+    print(f"# a customer writes (the stand-in posts it to the relay): curl -s -d {inbound} {relay.api.base_url}/_inbound")
     for name, value in relay.aws.env().items():
         print(f"export {name}={value}")
     print(f"export MEDIA_BUCKET={relay.bucket}")
@@ -314,6 +322,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=3000, help="port of the relay API")
     serve.add_argument("--aws-port", type=int, default=0, help="port of the embedded AWS (0: any free port)")
     serve.add_argument("--api-port", type=int, default=0, help="port of the Push API stand-in (0: any free port)")
+    serve.add_argument(
+        "--session-window",
+        action="store_true",
+        help="the stand-in fails free-form WhatsApp messages to numbers that did not write in 24 h (131047),"
+        ' reporting it to the relay 1 s later; `curl -d \'{"number": "447700900123"}\' <stand-in>/_inbound` makes one write',
+    )
     serve.set_defaults(func=_serve)
     sub.add_parser(
         "soak",
