@@ -571,6 +571,9 @@ class PushApiStandIn:
         self.window = win.SessionWindow()
         self._poster = win.RelayPoster(relay_url, events_secret)
         self._reports_off = False
+        #: when set, the template-status answer (after the token check), verbatim: another shape of
+        #: the vendor's unofficial answer, for `relay templates pull`'s tests
+        self.template_status_body: Any = None
 
     def __repr__(self) -> str:  # no token
         return f"PushApiStandIn(url={self.url if self._server else None!r})"
@@ -836,6 +839,8 @@ class PushApiStandIn:
             return _vendor_error(410)
         if body.get("token") != self._token:
             return _vendor_error(401)
+        if self.template_status_body is not None:
+            return _json_reply(200, self.template_status_body)
         return _json_reply(200, tpl.status_answer(self.templates, body.get("template_id")))
 
     def _over_limit(self, now: float) -> bool:
