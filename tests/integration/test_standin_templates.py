@@ -239,3 +239,40 @@ def test_given_a_wrong_token_when_template_status_is_asked_then_401_like_the_pus
 def test_given_a_get_when_template_status_is_asked_then_405_naming_post(client):
     answer = client.get("/api/v2/template-status")
     assert answer.status_code == 405 and answer.headers["Allow"] == "POST"
+
+
+# -- the relay's own template form (relay.pushapi.build_request) --------------------------------------
+def test_given_the_relays_template_form_for_shared_and_own_values_when_pushed_then_the_standin_accepts_both(client):
+    from relay.models import Entry, Job, MediaRef
+    from relay.pushapi import build_request
+    from relay.templates import TemplateRef
+
+    pdf = MediaRef(bucket="b", key="outbox/x/inv.pdf", kind="document", content_type="application/pdf", size=10, filename="inv.pdf")
+
+    def entry(n: int, values: list[str], header: str | None = None) -> Entry:
+        number = f"44770090{n:04d}"
+        return Entry(rid=f"r{n}", number=number, media=pdf, template_values=values, template_header=header, object_pk=f"OBJ#b/{n}")
+
+    def presign(ref: object) -> str:
+        return PDF
+
+    # Given the relay's request bodies for a document template: shared values, and each recipient's own
+    invoice_ref = TemplateRef(id="invoice_doc", language="pt_BR")
+    shared = Job(
+        job_id="j1", application=8, entries=[entry(1, ["Ana", "INV-1"]), entry(2, ["Ana", "INV-1"])], template=invoice_ref, form="template"
+    )
+    own = Job(
+        job_id="j2",
+        application=8,
+        entries=[entry(3, ["Ana", "INV-3"], "INV-3.pdf"), entry(4, ["Bruno", "INV-4"], "INV-4.pdf")],
+        template=invoice_ref,
+        form="template",
+    )
+    for job in (shared, own):
+        body = {"token": TOKEN, **build_request(job, presign)}
+        # When pushed, Then the stand-in accepts it
+        answer = client.post("/api/v2/push", json=body).json()
+        assert answer["status"] == 100, (body, answer)
+    # And a value the relay should have refused is refused by the stand-in too
+    bad = Job(job_id="j3", application=8, entries=[entry(5, ["Ana", "two\nlines"])], template=invoice_ref, form="template")
+    refused(client.post("/api/v2/push", json={"token": TOKEN, **build_request(bad, presign)}), "template value 2")
