@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import itertools
 import logging
+import random
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import httpx
 
@@ -94,14 +95,16 @@ class RelayPoster:
         self._lock = threading.Lock()
         self._pending: list[dict[str, Any]] = []
         self._posted: list[Posted] = []
-        self._unique = itertools.count(1)
+        # the vendor's unique-ids are digits; a random start keeps two stand-ins (two `relay serve`
+        # runs against one stack) from posting the same id, which the relay would take as a re-post
+        self._unique = itertools.count(random.randrange(10**8, 9 * 10**8))
 
     @property
     def enabled(self) -> bool:
         return bool(self.relay_url and self.events_secret)
 
     def next_unique_id(self) -> str:
-        return f"in-{next(self._unique)}"
+        return str(next(self._unique))
 
     def queue_report(self, report: dict[str, Any]) -> None:
         with self._lock:
@@ -155,13 +158,14 @@ def inbound_body(number: str, channel: str, message: str, unique_id: str, name: 
     """The vendor's Global Webhook body for one incoming text message (picky-assist-api.md)."""
     return {
         "number": number,
-        "message-in": quote(message),
+        "message-in": quote_plus(message),
         "message_in_raw": message,
         "application": channel,
         "type": INBOUND_TYPE,
         "media-url": "",
         "project-id": PROJECT_ID,
         "unique-id": unique_id,
+        "direction": 0,  # incoming (1: the vendor's echo of an outgoing message)
         "name": name,
     }
 

@@ -104,8 +104,8 @@ def test_given_a_relay_url_when_a_customer_writes_then_the_vendors_inbound_body_
     path, body = receiver.posts[0]
     assert path == f"/inbound/{SECRET}"
     assert body["number"] == INSIDE and body["application"] == "8"
-    assert body["message-in"] == "Hi%2C%20my%20invoice%3F" and body["message_in_raw"] == "Hi, my invoice?"
-    assert body["unique-id"] and body["project-id"] and body["type"]
+    assert body["message-in"] == "Hi%2C+my+invoice%3F" and body["message_in_raw"] == "Hi, my invoice?"
+    assert body["unique-id"].isdigit() and body["project-id"] and body["type"] and body["direction"] == 0
     # And what the stand-in shows of it masks the secret
     assert answer.json()["posted"]["path"] == "/inbound/***" and SECRET not in answer.text
 
