@@ -6,9 +6,13 @@ ledger through the relay's own API (`LocalRelay.serve_api`)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,7 +21,7 @@ import pytest
 from relay.ledger import Ledger
 from relay_local.dev.ledger_reads import scan_all
 from relay_local.dev.ports import free_port
-from relay_local.dev.session import LOCAL_EVENTS_SECRET
+from relay_local.dev.session import LOCAL_EVENTS_SECRET, LOCAL_TOKEN
 from relay_local.dev.standin import PushApiStandIn
 
 pytestmark = pytest.mark.integration
@@ -282,3 +286,44 @@ def test_given_the_relays_api_when_a_free_form_file_goes_outside_the_window_then
     assert rows[NEVER]["error_code"] == "131047" and rows[NEVER]["error_message"] == "Re-engagement message"
     assert rows[INSIDE]["state"] == "accepted"
     assert LOCAL_EVENTS_SECRET not in json.dumps([vars(p) for p in relay.api.posted])
+
+
+# -- relay serve --session-window ----------------------------------------------------------------------
+def test_given_relay_serve_with_session_window_when_a_free_form_push_misses_the_window_then_the_report_reaches_the_relay(tmp_path):
+    # Given `relay serve --session-window` in a process of its own
+    relay_bin = Path(sys.executable).with_name("relay")
+    proc = subprocess.Popen(
+        [str(relay_bin), "serve", "--session-window", "--port", str(free_port())],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        standin_url = None
+        for line in proc.stdout:
+            if line.startswith("# a customer writes"):
+                standin_url = line.rsplit(" ", 1)[1].strip().removesuffix("/_inbound")
+            if line.startswith("# sign and send a push"):
+                break
+        assert standin_url is not None
+        with httpx.Client(base_url=standin_url, timeout=10.0) as c:
+            # When a customer writes, the stand-in posts it to the relay it serves beside
+            inbound = c.post("/_inbound", json={"number": INSIDE}).json()
+            assert inbound["posted"]["path"] == "/inbound/***" and inbound["posted"]["status"] is not None
+            # And a free-form push to a number that never wrote is accepted
+            body = {**free_form(NEVER), "token": LOCAL_TOKEN}
+            assert c.post("/api/v2/push", json=body).json()["status"] == 100
+            # Then, a moment later, its 131047 report was posted to the relay's Event Webhook and taken
+            deadline = time.monotonic() + 30
+            reports: list = []
+            while not reports and time.monotonic() < deadline:
+                reports = [p for p in c.get("/_reports").json()["posted"] if p["path"] == "/events/***"]
+                time.sleep(0.1)
+            [report] = reports
+            assert report["status"] == 200 and report["answer"]["received"] == 1
+            assert report["body"]["data"][0]["error_code"] == "131047"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
