@@ -123,3 +123,21 @@ def test_given_the_template_status_answer_then_it_is_json_the_parser_reads(relay
         answer = fetch(status_url(relay.api.url), LOCAL_TOKEN, client)
     assert json.loads(json.dumps(answer)) == answer
     assert parse_answer(answer).skipped == []
+
+
+def test_given_a_running_relay_local_when_pulled_with_nothing_set_then_its_standin_token_and_bucket_are_used(
+    relay, monkeypatch, tmp_path, capsys
+):
+    # Given the state file a `relay local` leaves in its directory, and nothing else set
+    monkeypatch.chdir(tmp_path)
+    for name in ("PICKY_API_URL", "PICKY_TOKEN", "MEDIA_BUCKET"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / ".relay-local.json").write_text(
+        json.dumps({"endpoint": relay.aws.endpoint, "api_url": relay.api.url, "stack": relay.stack.name})
+    )
+    # When pulled
+    status = main(["templates", "pull"])
+    out = capsys.readouterr()
+    # Then the running stand-in was asked with the local token and its stack's bucket holds the catalogue
+    assert status == 0, out.err
+    assert len(catalogue(relay)) == 3 and f"s3://{relay.bucket}/templates/" in out.out
