@@ -27,6 +27,8 @@ if TYPE_CHECKING:  # importing the dev stack costs every `relay` command (moto):
     from relay_local.dev.session import LocalRelay
 
 STATE_FILE = Path(".relay-local.json")
+#: `relay serve --session-window`: the stand-in's delivery reports reach the relay this long after the push
+REPORT_DELAY_SECONDS = 1.0
 DISTRIBUTION = "picky-media-relay"
 
 
@@ -172,13 +174,16 @@ def _serve(args: argparse.Namespace) -> int:
     ensure_free(args.port, flag="--port")
     ensure_free(args.aws_port, flag="--aws-port")
     ensure_free(args.api_port, flag="--api-port")
-    relay = LocalRelay(aws_port=args.aws_port, api_port=args.api_port).start()
+    window = {"session_window": True, "report_delay": REPORT_DELAY_SECONDS} if args.session_window else {}
+    relay = LocalRelay(aws_port=args.aws_port, api_port=args.api_port, standin_options=window).start()
     try:
         server = ApiServer(relay, port=args.port).start()
     except OSError as exc:  # taken between the check and now
         relay.stop()
         raise PortBusy(f"cannot listen on 127.0.0.1:{args.port} ({exc.strerror or exc}); choose another with --port") from None
     assert relay.aws and relay.api
+    # the stand-in posts inbound messages (POST /_inbound) and its delivery reports here
+    relay.api.connect_relay(server.url, LOCAL_EVENTS_SECRET)
     print(
         f"# relay API on {server.url} (template.yaml's Api events), embedded AWS on {relay.aws.endpoint},"
         f" Push API stand-in on {relay.api.url}"
@@ -186,6 +191,9 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"export RELAY_URL={server.url}")
     print(f"export RELAY_SIGNING_SECRET={LOCAL_SIGNING_SECRET}")
     print(f"# vendor Event Webhook: {server.url}/events/{LOCAL_EVENTS_SECRET}")
+    print(f"# vendor Global Webhook (inbound messages): {server.url}/inbound/{LOCAL_EVENTS_SECRET}")
+    inbound = """'{"number": "447700900123"}'"""
+    print(f"# a customer writes (the stand-in posts it to the relay): curl -s -d {inbound} {relay.api.base_url}/_inbound")
     for name, value in relay.aws.env().items():
         print(f"export {name}={value}")
     print(f"export MEDIA_BUCKET={relay.bucket}")
@@ -260,6 +268,68 @@ def _redrive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _templates_pull(args: argparse.Namespace) -> int:
+    """`relay templates pull`: the vendor's template-status answer → `templates/<id>.json` in the
+    media bucket (relay_local/ops/templates_pull.py). Where each input comes from, first found wins:
+
+    - the push URL: --api-url, PICKY_API_URL, the --stack's PickyApiUrl parameter, the running
+      `relay local`'s stand-in, else the default (relay.settings.DEFAULT_PUSH_URL);
+    - the token (never printed): PICKY_TOKEN (as the functions read it locally), the running
+      `relay local`'s token, else the SSM SecureString --token-parameter (the --stack's
+      PickyTokenParameter, else /picky-relay/token), as the functions read it on AWS;
+    - the bucket: --bucket, the --stack's MediaBucket, MEDIA_BUCKET, the running `relay local`'s.
+
+    Exit 0 when every template was written, 1 when some row could not be read (the rest are written)."""
+    import boto3
+
+    from relay.settings import DEFAULT_PUSH_URL
+    from relay_local.ops.templates_pull import PullError, pull, status_url
+
+    state = None if args.stack else _local_state()
+    parameters: dict[str, str] = {}
+    bucket = args.bucket
+    s3 = boto3.client("s3")
+    if args.stack:
+        cfn = boto3.client("cloudformation")
+        stacks = cfn.describe_stacks(StackName=args.stack)["Stacks"]
+        parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stacks[0].get("Parameters", [])}
+        bucket = (
+            bucket
+            or cfn.describe_stack_resource(StackName=args.stack, LogicalResourceId="MediaBucket")["StackResourceDetail"][
+                "PhysicalResourceId"
+            ]
+        )
+    elif state is not None:
+        from relay_local.dev.stack import create_stack
+
+        stack = create_stack(state["endpoint"], name=state["stack"], create=False)
+        s3 = boto3.client("s3", endpoint_url=state["endpoint"], region_name=stack.region)
+        bucket = bucket or os.environ.get("MEDIA_BUCKET") or stack.ref("MediaBucket")
+    bucket = bucket or os.environ.get("MEDIA_BUCKET")
+    if not bucket:
+        raise CliError("no bucket: give --bucket NAME or --stack NAME, set MEDIA_BUCKET, or run `relay local` first (in this directory)")
+    push_url = (
+        args.api_url
+        or os.environ.get("PICKY_API_URL")
+        or parameters.get("PickyApiUrl")
+        or (state["api_url"] if state else None)
+        or DEFAULT_PUSH_URL
+    )
+    token = os.environ.get("PICKY_TOKEN") or None
+    if token is None and state is not None:
+        from relay_local.dev.session import LOCAL_TOKEN
+
+        token = LOCAL_TOKEN
+    if token is None:
+        name = args.token_parameter or parameters.get("PickyTokenParameter") or "/picky-relay/token"
+        token = boto3.client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    try:
+        parsed = pull(status_url(push_url), str(token), s3, bucket, say=print)
+    except PullError as exc:
+        raise CliError(str(exc)) from None
+    return 1 if parsed.skipped else 0
+
+
 def _describe(exc: BaseException) -> tuple[str, int]:
     """One line for an error, and the exit status."""
     from botocore import exceptions as boto
@@ -314,6 +384,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=3000, help="port of the relay API")
     serve.add_argument("--aws-port", type=int, default=0, help="port of the embedded AWS (0: any free port)")
     serve.add_argument("--api-port", type=int, default=0, help="port of the Push API stand-in (0: any free port)")
+    serve.add_argument(
+        "--session-window",
+        action="store_true",
+        help="the stand-in fails free-form WhatsApp messages to numbers that did not write in 24 h (131047),"
+        ' reporting it to the relay 1 s later; `curl -d \'{"number": "447700900123"}\' <stand-in>/_inbound` makes one write',
+    )
     serve.set_defaults(func=_serve)
     sub.add_parser(
         "soak",
@@ -328,6 +404,18 @@ def build_parser() -> argparse.ArgumentParser:
     red.add_argument("--ingest", action="store_true", help="the ingest dead-letter queue instead of the send one")
     red.add_argument("--limit", type=int, help="move at most this many (none: all)")
     red.set_defaults(func=_redrive)
+    templates = sub.add_parser("templates", help="the template catalogue (templates/<id>.json in the media bucket)", **fmt)
+    templates_sub = templates.add_subparsers(dest="templates_command", required=True, metavar="ACTION")
+    tpull = templates_sub.add_parser(
+        "pull", help="fill the catalogue from the vendor's template-status endpoint (one line per template)", **fmt
+    )
+    tpull.add_argument("--stack", help="a deployed stack's name (none: MEDIA_BUCKET, or the `relay local` running from this directory)")
+    tpull.add_argument("--bucket", help="the media bucket (none: the stack's, MEDIA_BUCKET, or the running `relay local`'s)")
+    tpull.add_argument("--api-url", help="the Push API URL, …/api/v2/push (none: PICKY_API_URL, the stack's PickyApiUrl, the default)")
+    tpull.add_argument(
+        "--token-parameter", help="SSM SecureString holding the token, when PICKY_TOKEN is not set (none: the stack's, /picky-relay/token)"
+    )
+    tpull.set_defaults(func=_templates_pull)
     sub.add_parser("openapi", help="print the API's OpenAPI document (docs/openapi.json)", **fmt).set_defaults(func=_openapi)
     sign = sub.add_parser(
         "sign-event",

@@ -30,11 +30,15 @@ class LocalRelay:
     token: str = LOCAL_TOKEN
     #: per-queue attribute overrides (logical id → SQS attributes), e.g. a short VisibilityTimeout
     queue_attributes: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: extra PushApiStandIn options when start() makes the stand-in (e.g. session_window=True)
+    standin_options: dict[str, Any] = field(default_factory=dict)
     aws: EmbeddedAws | None = None
     api: PushApiStandIn | None = None
     stack: LocalStack | None = None
     invoker: Invoker | None = None
     pollers: dict[str, SqsPoller] = field(default_factory=dict)
+    #: the relay's own HTTP API on loopback, once `serve_api()` started it
+    server: Any = None
     _own_aws: bool = True
 
     def start(self, aws: EmbeddedAws | None = None, api: PushApiStandIn | None = None, create: bool = True) -> LocalRelay:
@@ -42,7 +46,7 @@ class LocalRelay:
         self._own_aws = aws is None
         self.aws = aws or EmbeddedAws(port=self.aws_port).start()
         self.aws.activate()
-        self.api = api or PushApiStandIn(port=self.api_port, token=self.token).start()
+        self.api = api or PushApiStandIn(port=self.api_port, token=self.token, **self.standin_options).start()
         self.stack = create_stack(self.aws.endpoint, name=self.stack_name, create=create, queue_attributes=self.queue_attributes)
         self.invoker = Invoker(self.stack, {**self.function_env(), **self.env})
         self.pollers = {logical_id: SqsPoller(self.invoker, logical_id) for logical_id, spec in functions().items() if spec.sqs_sources}
@@ -81,7 +85,23 @@ class LocalRelay:
         """Drive every queue → function mapping until nothing is left (as Lambda's pollers would)."""
         return pump(list(self.pollers.values()), timeout=timeout)
 
+    def serve_api(self, pump: bool = False) -> Any:
+        """Serve the relay's API (template.yaml's Api events, relay_local.dev.serve) on loopback and
+        point the stand-in at it, so the reports and inbound messages it posts reach the relay's
+        `/events/<secret>` and `/inbound/<secret>`. `pump`: also drain the queues in the background
+        (tests leave it off and call `run_until_idle`). Stopped with the relay. Returns the server."""
+        from relay_local.dev.serve import ApiServer  # imports this module
+
+        assert self.api is not None
+        if self.server is None:
+            self.server = ApiServer(self, pump=pump).start()
+        self.api.connect_relay(self.server.url, LOCAL_EVENTS_SECRET)
+        return self.server
+
     def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
         if self.api is not None:
             self.api.stop()
         if self.aws is not None and self._own_aws:

@@ -24,6 +24,18 @@ Out-of-process control (e.g. `relay local` users with curl):
 * ``POST /_reset``    → forget requests, scripted answers and the rate-limit window
 * ``POST /_script``   → body: JSON list of Answer objects (``http_status``, ``vendor_status``, ``trickle``,
   ``body``, ``delay``), appended to the queue
+* ``GET/POST /_templates`` → the templates it knows; POST `{id: {languages, kind, variables} | null}`
+  adds, replaces (null: removes) some (relay_local/dev/standin_templates.py)
+* ``POST /_inbound``  → `{number, application?, message?, minutes_ago?, post?}`: the customer wrote
+  (opens the 24-hour window) and, with a `relay_url`, the vendor's inbound webhook is posted to the
+  relay (relay_local/dev/standin_window.py)
+* ``POST /_reports``  → post the queued delivery reports to the relay now; ``GET /_reports`` lists
+  the queued and the posted ones
+
+Template messages (a request with `template_id`) are checked against the templates it knows
+(`standin_templates`); `POST /api/v2/template-status` lists them. With `session_window=True` a
+free-form message to a number outside WhatsApp's 24-hour window is accepted and then failed by a
+queued delivery report carrying 131047 (`standin_window`).
 
 The API token is never written to a response, a log line or an error text.
 """
@@ -46,9 +58,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from relay_local.dev import standin_templates as tpl
+from relay_local.dev import standin_window as win
+
 log = logging.getLogger("relay.standin")
 
 PUSH_PATHS = frozenset({"/api/v2/push", "/app/api/v2/push"})
+TEMPLATE_STATUS_PATHS = frozenset({"/api/v2/template-status", "/app/api/v2/template-status"})
+CONTROL_POST = frozenset({"/_reset", "/_script", "/_inbound", "/_reports", "/_templates"})
+CONTROL_GET = frozenset({"/_requests", "/_reports", "/_templates"})
 MASK = "***"
 
 #: Vendor `status` texts. 100 is included so a scripted `vendor_status=100` gives a bare
@@ -392,12 +410,20 @@ class _Handler(BaseHTTPRequestHandler):
                 if delay > 0 and standin._stopping.wait(delay):
                     self.close_connection = True  # stopped while sleeping: drop the answer
                     return
+            elif path in TEMPLATE_STATUS_PATHS:
+                reply = standin._handle_template_status(raw)
             elif path == "/_reset":
                 standin.reset()
                 reply = _json_reply(200, {"ok": True})
             elif path == "/_script":
                 reply = standin._handle_script(raw)
-            elif path == "/_requests":
+            elif path == "/_inbound":
+                reply = standin._handle_inbound(raw)
+            elif path == "/_reports":
+                reply = _json_reply(200, {"posted": [vars(p) for p in standin.post_reports()]})
+            elif path == "/_templates":
+                reply = standin._handle_templates(raw)
+            elif path in CONTROL_GET:
                 reply = _method_not_allowed("GET")
             else:
                 reply = _not_found(path)
@@ -408,9 +434,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's handler name
         path = self._path()
+        standin = self.server.standin
         if path == "/_requests":
-            reply = _json_reply(200, [r.to_public_dict() for r in self.server.standin.requests])
-        elif path in PUSH_PATHS or path in ("/_reset", "/_script"):
+            reply = _json_reply(200, [r.to_public_dict() for r in standin.requests])
+        elif path == "/_reports":
+            posted = [vars(p) for p in standin.posted]
+            reply = _json_reply(200, {"pending": standin.pending_reports, "posted": posted})
+        elif path == "/_templates":
+            reply = _json_reply(200, {t.id: t.spec() for t in standin.templates.values()})
+        elif path in PUSH_PATHS or path in TEMPLATE_STATUS_PATHS or path in CONTROL_POST:
             reply = _method_not_allowed("POST")
         else:
             reply = _not_found(path)
@@ -420,10 +452,22 @@ class _Handler(BaseHTTPRequestHandler):
         if self._read_body() is None:
             self.close_connection = True
         path = self._path()
-        known = path in PUSH_PATHS or path in ("/_reset", "/_script", "/_requests")
-        self._send(_method_not_allowed("GET" if path == "/_requests" else "POST") if known else _not_found(path))
+        posts = path in PUSH_PATHS or path in TEMPLATE_STATUS_PATHS or path in CONTROL_POST
+        gets = path in CONTROL_GET
+        allow = ", ".join(m for m, ok in (("GET", gets), ("POST", posts)) if ok)
+        self._send(_method_not_allowed(allow) if allow else _not_found(path))
 
     do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _other  # noqa: N815 - http.server's handler names
+
+
+class _AlwaysOpen(win.SessionWindow):
+    """The window when the rule is off: every number may get free-form messages."""
+
+    def is_open(self, channel: str, number: str, now: float) -> bool:
+        return True
+
+
+_ALWAYS_OPEN = _AlwaysOpen()
 
 
 def _not_found(path: str) -> _Reply:
@@ -444,6 +488,15 @@ class PushApiStandIn:
     * `rate_limit_per_minute` — drop requests over this many per rolling window (HTTP 429).
     * `clock_scale` — the rate-limit window is 60/clock_scale seconds.
     * `faults` — random misbehaviour (`Faults`); change it later with `set_faults()`.
+    * `templates` — the approved templates it knows (default `standin_templates.DEFAULT_TEMPLATES`:
+      invoice_doc, ticket_image, order_text); change them with `set_templates()` or `POST /_templates`.
+    * `session_window` — WhatsApp's 24-hour window on `session_channels` (default {8}): free-form
+      messages to numbers that did not write in the last 24 h are failed by a queued delivery report
+      (131047). Off by default. `deliver_reports` — queue a delivered report for the other messages.
+    * `relay_url`, `events_secret` — where reports (`/events/<secret>`) and inbound messages
+      (`/inbound/<secret>`) are posted (none: nothing is posted; set later with `connect_relay()`).
+    * `report_delay` — seconds after each answer to post its reports in the background (None: only
+      `post_reports()` / `POST /_reports` post them, which keeps tests deterministic).
 
     `latency` seconds are slept before every push answer (on top of a scripted `delay` or a
     fault's `hang_seconds`).
@@ -467,6 +520,13 @@ class PushApiStandIn:
         rate_limit_per_minute: int | None = None,
         clock_scale: float = 1.0,
         faults: Faults | None = None,
+        templates: Iterable[tpl.StandInTemplate] | None = None,
+        session_window: bool = False,
+        session_channels: Iterable[int | str] = (8,),
+        deliver_reports: bool = False,
+        relay_url: str | None = None,
+        events_secret: str | None = None,
+        report_delay: float | None = None,
     ) -> None:
         if latency < 0:
             raise ValueError("latency must be >= 0")
@@ -477,6 +537,11 @@ class PushApiStandIn:
         channels = {_channel(c) for c in dynamic_channels}
         if None in channels:
             raise ValueError("dynamic_channels must be non-negative integers (or digit strings)")
+        window_channels = {_channel(c) for c in session_channels}
+        if None in window_channels:
+            raise ValueError("session_channels must be non-negative integers (or digit strings)")
+        if report_delay is not None and report_delay < 0:
+            raise ValueError("report_delay must be >= 0 or None")
         self.host = host
         self._port = port
         self._token = token
@@ -497,6 +562,18 @@ class PushApiStandIn:
         self._faults: Faults | None = None
         self._rng = random.Random()
         self.set_faults(faults)
+        self._templates: dict[str, tpl.StandInTemplate] = {}
+        self.set_templates(tpl.DEFAULT_TEMPLATES if templates is None else templates)
+        self.session_window = session_window
+        self.session_channels: frozenset[str] = frozenset(c for c in window_channels if c is not None)
+        self.deliver_reports = deliver_reports
+        self.report_delay = report_delay
+        self.window = win.SessionWindow()
+        self._poster = win.RelayPoster(relay_url, events_secret)
+        self._reports_off = False
+        #: when set, the template-status answer (after the token check), verbatim: another shape of
+        #: the vendor's unofficial answer, for `relay templates pull`'s tests
+        self.template_status_body: Any = None
 
     def __repr__(self) -> str:  # no token
         return f"PushApiStandIn(url={self.url if self._server else None!r})"
@@ -506,6 +583,7 @@ class PushApiStandIn:
         if self._server is not None:
             raise RuntimeError("stand-in already started")
         self._stopping.clear()
+        self._reports_off = False
         self._server = _Server((self.host, self._port), self, ipv6=":" in self.host)
         self._port = int(self._server.server_address[1])
         self._thread = threading.Thread(
@@ -516,6 +594,7 @@ class PushApiStandIn:
         return self
 
     def stop(self) -> None:
+        self._reports_off = True  # a pending report timer posts nothing after this
         server, thread = self._server, self._thread
         if server is None:
             return
@@ -563,11 +642,83 @@ class PushApiStandIn:
             return list(self._requests)
 
     def reset(self) -> None:
-        """Forget recorded requests, queued answers and the rate-limit window (ids keep counting)."""
+        """Forget recorded requests, queued answers, the rate-limit window, the customers' messages
+        and the queued and posted reports (ids keep counting; the templates stay)."""
         with self._lock:
             self._requests.clear()
             self._script.clear()
             self._window.clear()
+        self.window.clear()
+        self._poster.clear()
+
+    # -- templates, the 24-hour window, calls to the relay (standin_templates, standin_window) ---
+    @property
+    def templates(self) -> dict[str, tpl.StandInTemplate]:
+        with self._lock:
+            return dict(self._templates)
+
+    def set_templates(self, templates: Iterable[tpl.StandInTemplate], replace: bool = True) -> None:
+        """The templates it knows: all of them (`replace`), or these added/replaced."""
+        given = {t.id: t for t in templates}
+        with self._lock:
+            self._templates = given if replace else {**self._templates, **given}
+
+    def connect_relay(self, relay_url: str, events_secret: str) -> None:
+        """Where reports and inbound messages go: `relay_url/events/<secret>`, `relay_url/inbound/<secret>`."""
+        pending = self._poster.pending
+        self._poster = win.RelayPoster(relay_url, events_secret)
+        for report in pending:
+            self._poster.queue_report(report)
+
+    def customer_writes(
+        self, number: str, application: int | str = 8, message: str = "Hello", minutes_ago: float = 0, post: bool = True
+    ) -> win.Posted | None:
+        """The customer `number` wrote `minutes_ago` minutes ago on `application`: the stand-in's
+        window opens from then; with `post` and a relay connected, the vendor's inbound webhook body
+        is posted to the relay (returned; None when nothing was posted)."""
+        channel = _channel(application)
+        if channel is None or not _valid_number(number):
+            raise ValueError("number must be 8-15 digits and application a channel number")
+        self.window.record(channel, str(number), win.minutes_ago_time(minutes_ago))
+        if not post or not self._poster.enabled:
+            return None
+        body = win.inbound_body(str(number), channel, message, self._poster.next_unique_id())
+        return self._poster.post("inbound", body)
+
+    def post_reports(self) -> list[win.Posted]:
+        """Post every queued delivery report to the relay now (in order); what it answered.
+        Without a relay connected they stay queued."""
+        return self._poster.flush()
+
+    @property
+    def pending_reports(self) -> list[dict[str, Any]]:
+        return self._poster.pending
+
+    @property
+    def posted(self) -> list[win.Posted]:
+        """Every call made to the relay (reports and inbound messages), the secret masked."""
+        return self._poster.posted
+
+    def _after_accept(self, body: dict, answer: dict) -> None:
+        """Queue the delivery report an accepted push earns (call with the lock held)."""
+        channel = _channel(body.get("application"))
+        assert channel is not None
+        window = self.session_window and channel in self.session_channels
+        if not window and not self.deliver_reports:
+            return
+        closed = self.window if window else _ALWAYS_OPEN
+        report = win.reports_for(body, answer, channel, closed, self.deliver_reports, time.time())
+        if report is None:
+            return
+        self._poster.queue_report(report)
+        if self.report_delay is not None:
+            timer = threading.Timer(self.report_delay, self._post_later)
+            timer.daemon = True
+            timer.start()
+
+    def _post_later(self) -> None:
+        if not self._reports_off:
+            self.post_reports()
 
     def script(self, *answers: Answer | Mapping[str, Any]) -> None:
         """Queue answers for the next push requests, in order; then back to normal answers."""
@@ -646,6 +797,52 @@ class PushApiStandIn:
         self.script(*answers)
         return _json_reply(200, {"ok": True, "queued": len(answers), "pending": self.pending_answers})
 
+    def _handle_inbound(self, raw: bytes) -> _Reply:
+        try:
+            data = json.loads(raw or b"null")
+            if not isinstance(data, dict) or "number" not in data:
+                raise ValueError("expected {number, application?, message?, minutes_ago?, post?}")
+            unknown = sorted(set(data) - {"number", "application", "message", "minutes_ago", "post"})
+            if unknown:
+                raise ValueError(f"unknown field(s): {', '.join(unknown)}")
+            posted = self.customer_writes(
+                str(data["number"]),
+                data.get("application", 8),
+                str(data.get("message", "Hello")),
+                data.get("minutes_ago", 0),
+                post=data.get("post", True) is not False,
+            )
+        except (ValueError, TypeError) as exc:
+            return _json_reply(400, {"status": 400, "message": f"Bad inbound: {exc}"})
+        return _json_reply(200, {"ok": True, "posted": vars(posted) if posted else None})
+
+    def _handle_templates(self, raw: bytes) -> _Reply:
+        try:
+            data = json.loads(raw or b"null")
+            given = tpl.parse_templates(data)
+        except (ValueError, TypeError) as exc:
+            return _json_reply(400, {"status": 400, "message": f"Bad templates: {exc}"})
+        removed = {str(k) for k, v in data.items() if v is None}
+        with self._lock:
+            kept = {k: v for k, v in self._templates.items() if k not in removed}
+            self._templates = {**kept, **given}
+            known = sorted(self._templates)
+        return _json_reply(200, {"ok": True, "templates": known})
+
+    def _handle_template_status(self, raw: bytes) -> _Reply:
+        """`{token, template_id?}` → the templates it knows (shape: standin_templates, our guess)."""
+        try:
+            body = json.loads(raw) if raw else None
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict):
+            return _vendor_error(410)
+        if body.get("token") != self._token:
+            return _vendor_error(401)
+        if self.template_status_body is not None:
+            return _json_reply(200, self.template_status_body)
+        return _json_reply(200, tpl.status_answer(self.templates, body.get("template_id")))
+
     def _over_limit(self, now: float) -> bool:
         """Rolling-window check; call with the lock held. Only accepted requests fill the window."""
         if self.rate_limit_per_minute is None:
@@ -688,6 +885,8 @@ class PushApiStandIn:
             else:  # normal, a scripted normal answer, or timeout_after_accept
                 reply = self._validate(body)
                 accepted = reply.body is not None and reply.body.get("status") == 100
+                if accepted and body is not None and reply.body is not None:
+                    self._after_accept(body, reply.body)
                 if answer is not None:
                     reply.status = answer.http_status
             if answer is not None:
@@ -769,12 +968,17 @@ class PushApiStandIn:
         dynamic = any(_filled(e.get("media")) or _filled(e.get("media_code")) for e in data)
         if dynamic and channel not in self.dynamic_channels:
             return _vendor_error(410, DYNAMIC_MEDIA_REFUSED)
-        global_media = _filled(body.get("globalmedia")) or _filled(body.get("globalmedia_code"))
-        global_message = _filled(body.get("globalmessage"))
-        for entry in data:
-            has_media = global_media or _filled(entry.get("media")) or _filled(entry.get("media_code"))
-            if not (has_media or global_message or _filled(entry.get("message"))):
-                return _vendor_error(407)
+        if body.get("template_id") not in (None, ""):
+            problem = tpl.template_problem(body, channel, self._templates)
+            if problem is not None:
+                return _vendor_error(410, problem)
+        else:
+            global_media = _filled(body.get("globalmedia")) or _filled(body.get("globalmedia_code"))
+            global_message = _filled(body.get("globalmessage"))
+            for entry in data:
+                has_media = global_media or _filled(entry.get("media")) or _filled(entry.get("media_code"))
+                if not (has_media or global_message or _filled(entry.get("message"))):
+                    return _vendor_error(407)
 
         push_id = self._take_id()
         rows = [{"msg_id": self._id_value(self._take_id()), "number": e["number"], "credit": CREDIT} for e in data]
