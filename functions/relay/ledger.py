@@ -41,6 +41,11 @@ _BATCH = 25
 TTL_ATTRIBUTE = "expires"
 #: how long an incoming message's unique-id is remembered: the vendor re-posts for up to 6 hours
 INBOUND_KEEP_SECONDS = 7 * 24 * 3600
+#: a transaction DynamoDB cancels for these reasons may succeed when tried again: "TransactionConflict"
+#: (another request was writing one of its items: a customer's messages arriving together),
+#: "ThrottlingError" (TransactWriteItems API reference, CancellationReasons)
+_RETRYABLE = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+_TRANSACT_ATTEMPTS = 6
 
 
 def _iso(epoch: float) -> str:
@@ -295,7 +300,9 @@ class Ledger:
     def record_inbound(self, channel: int, number: str, at: float, project: str, unique_id: str, fields: Mapping[str, Any]) -> bool:
         """One incoming message: the customer's window item moves to `at` (never back), and the
         message is remembered by its `unique-id` (the vendor re-posts on retry) until INBOUND_KEEP_SECONDS.
-        One transaction, so a re-post is recognised even when it comes after a crash. False: seen before."""
+        One transaction, so a re-post is recognised even when it comes after a crash; tried again when
+        DynamoDB cancels it for a conflict (the same customer's messages at once). True: a new message
+        (the window moved, unless a later one is on record); False: seen before."""
         now = utc_now()
         seen = {
             **{k: v for k, v in fields.items() if v is not None and v != ""},
@@ -331,17 +338,24 @@ class Ledger:
                 },
             }
         }
-        try:
-            self.dynamodb.transact_write_items(TransactItems=[put, window])
-            return True
-        except self.dynamodb.exceptions.TransactionCanceledException as exc:
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                return False  # this unique-id was recorded before
-            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-                # a later message is on record already: only remember this one
-                return conditional(self.dynamodb.put_item, **put["Put"]) is not None
-            raise
+        for attempt in range(_TRANSACT_ATTEMPTS):
+            try:
+                self.dynamodb.transact_write_items(TransactItems=[put, window])
+                return True
+            except self.dynamodb.exceptions.TransactionCanceledException as exc:
+                # one reason per item, in order; "None" for an item that was not the cause
+                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    return False  # this unique-id was recorded before
+                if _RETRYABLE.intersection(reasons) and attempt + 1 < _TRANSACT_ATTEMPTS:
+                    # another write on one of the items (the same customer's messages at once): again
+                    time.sleep(min(1.0, 0.05 * 2**attempt) * random.random())
+                    continue
+                if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed" and not _RETRYABLE.intersection(reasons):
+                    # a later message is on record already: only remember this one
+                    return conditional(self.dynamodb.put_item, **put["Put"]) is not None
+                raise
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def last_inbound(self, channel: int, numbers: Iterable[str]) -> dict[str, float]:
         """Unix seconds of each customer's last message on `channel` (numbers with none on record

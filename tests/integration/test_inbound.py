@@ -256,3 +256,37 @@ def test_given_the_api_role_as_deployed_then_recording_is_allowed_and_without_up
     [denied] = enforcer.denied("ApiFunction", "TransactWriteItems")
     assert denied.action == "dynamodb:UpdateItem" and denied.resource.endswith(f":table/{relay.table}")
     assert [i["pk"] for i in items(relay, "inbound")] == ["IN#10129#1"]
+
+
+def test_given_a_transaction_conflict_when_recording_then_it_is_tried_again_and_recorded(relay):
+    """DynamoDB cancels a transaction that meets another write on the same item ("TransactionConflict"):
+    three messages from one customer at once do that. moto never does, so the first answer is DynamoDB's,
+    sent from a botocore hook; the retry goes to moto server."""
+    from botocore.awsrequest import AWSResponse
+
+    dynamodb = relay.client("dynamodb")
+    answers: list[str] = []
+
+    class Raw:
+        def stream(self, **_):
+            yield b""
+
+    def conflict_once(**_):
+        if answers:
+            return None
+        answers.append("conflict")
+        body = {
+            "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+            "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]",
+            "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}],
+        }
+        response = AWSResponse("https://dynamodb", 400, {"x-amzn-requestid": "r1"}, Raw())
+        response._content = json.dumps(body).encode()
+        return response
+
+    dynamodb.meta.events.register("before-send.dynamodb.TransactWriteItems", conflict_once)
+    # When a message is recorded and DynamoDB first answers with a conflict
+    recorded = Ledger(dynamodb, relay.table).record_inbound(8, NUMBER, 1000.0, "27", "m1", {})
+    # Then it was tried again and is on record, window and all
+    assert answers == ["conflict"] and recorded
+    assert window(relay) == 1000.0
