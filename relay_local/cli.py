@@ -186,6 +186,7 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"export RELAY_URL={server.url}")
     print(f"export RELAY_SIGNING_SECRET={LOCAL_SIGNING_SECRET}")
     print(f"# vendor Event Webhook: {server.url}/events/{LOCAL_EVENTS_SECRET}")
+    print(f"# vendor Global Webhook (incoming messages): {server.url}/inbound/{LOCAL_EVENTS_SECRET}")
     for name, value in relay.aws.env().items():
         print(f"export {name}={value}")
     print(f"export MEDIA_BUCKET={relay.bucket}")

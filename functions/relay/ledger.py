@@ -39,7 +39,8 @@ __all__ = ["JobRecord", "Ledger", "push_pk"]
 _BATCH = 25
 #: the PushLog table's TTL attribute (template.yaml): items that expire by themselves carry it
 TTL_ATTRIBUTE = "expires"
-#: how long an incoming message's unique-id is remembered: the vendor re-posts for up to 6 hours
+#: how long an incoming message's unique-id, and a customer's window after their last message, are
+#: kept (TTL): the vendor re-posts for up to 6 hours; a window is only ever open for 24 hours
 INBOUND_KEEP_SECONDS = 7 * 24 * 3600
 #: a transaction DynamoDB cancels for these reasons may succeed when tried again: "TransactionConflict"
 #: (another request was writing one of its items: a customer's messages arriving together),
@@ -326,11 +327,15 @@ class Ledger:
             "Update": {
                 "TableName": self.table,
                 "Key": key(keys.window_pk(channel, number), keys.WINDOW_SK),
-                "UpdateExpression": "SET kind = :kind, last_inbound = :t, last_inbound_at = :iso, #a = :iso, channel = :ch, #n = :num",
+                "UpdateExpression": (
+                    "SET kind = :kind, last_inbound = :t, last_inbound_at = :iso, #a = :iso, channel = :ch, #n = :num, #e = :exp"
+                ),
                 "ConditionExpression": "attribute_not_exists(last_inbound) OR last_inbound < :t",
-                "ExpressionAttributeNames": {"#a": "at", "#n": "number"},
+                "ExpressionAttributeNames": {"#a": "at", "#n": "number", "#e": TTL_ATTRIBUTE},
                 "ExpressionAttributeValues": {
                     ":kind": attr("window"),
+                    # a window a week old means what no window means (the template): not kept for ever
+                    ":exp": attr(int(at) + INBOUND_KEEP_SECONDS),
                     ":t": attr(at),
                     ":iso": attr(_iso(at)),
                     ":ch": attr(channel),

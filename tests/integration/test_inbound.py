@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from relay.inbound import InboundMessage, record_message
-from relay.ledger import Ledger
+from relay.ledger import INBOUND_KEEP_SECONDS, Ledger
 from relay_local.dev.iam import Enforcer
 from relay_local.dev.iam_roles import revoke, transformed
 from relay_local.dev.ledger_reads import scan_all
@@ -80,6 +80,8 @@ def test_given_a_customers_message_when_the_vendor_posts_it_then_the_window_is_r
     assert window(relay, channel=1) is None and window(relay, "447700900124") is None
     [win] = items(relay, "window")
     assert win["pk"] == f"WIN#8#{NUMBER}" and win["number"] == NUMBER and win["channel"] == 8
+    # and it is not kept for ever: it expires (TTL) a week after the customer's last message
+    assert win["expires"] == int(win["last_inbound"]) + INBOUND_KEEP_SECONDS
     # And the dedupe item keeps what is small and useful, never the message's text, media or payload
     [seen] = items(relay, "inbound")
     assert seen["pk"] == "IN#10129#5642" and seen["number"] == NUMBER and seen["channel"] == 8
@@ -242,20 +244,36 @@ def test_given_150_customers_who_wrote_when_their_windows_are_read_then_all_come
 
 
 # -- IAM, as deployed -------------------------------------------------------------------------------
-def test_given_the_api_role_as_deployed_then_recording_is_allowed_and_without_update_item_it_is_refused(relay, http):
+@pytest.mark.parametrize("action", ["dynamodb:PutItem", "dynamodb:UpdateItem"])
+def test_given_the_api_role_as_deployed_then_recording_is_allowed_and_without_put_or_update_it_is_refused(relay, http, action):
     # Given the API's role as template.yaml declares it
     assert post(http, message("1")).json() == {"recorded": True}
     made = {(c.function, c.action, c.decision) for c in relay.invoker.iam.calls if c.operation.endswith("TransactWriteItems")}
     assert made == {("ApiFunction", "dynamodb:PutItem", "allow"), ("ApiFunction", "dynamodb:UpdateItem", "allow")}
-    # When the role lacks dynamodb:UpdateItem (the transaction's window update)
-    enforcer = Enforcer(relay.stack, doc=revoke(transformed(), "ApiFunction", "dynamodb:UpdateItem"))
+    # When the role lacks one of the two actions the transaction needs (the dedupe put, the window update)
+    enforcer = Enforcer(relay.stack, doc=revoke(transformed(), "ApiFunction", action))
     relay.invoker.iam = enforcer
     resp = post(http, message("2"))
     # Then the transaction is refused as on AWS: not a 200 (the vendor retries), and nothing is recorded
     assert resp.status_code >= 500
     [denied] = enforcer.denied("ApiFunction", "TransactWriteItems")
-    assert denied.action == "dynamodb:UpdateItem" and denied.resource.endswith(f":table/{relay.table}")
+    assert denied.action == action and denied.resource.endswith(f":table/{relay.table}")
     assert [i["pk"] for i in items(relay, "inbound")] == ["IN#10129#1"]
+
+
+def test_given_the_senders_role_then_it_may_read_the_windows_and_without_batch_get_item_may_not(relay):
+    # Given the windows' read as the sender makes it (Ledger.last_inbound: BatchGetItem on the table)
+    from relay_local.dev.iam import AccessDenied
+
+    params = {"RequestItems": {relay.table: {"Keys": [{"pk": {"S": f"WIN#8#{NUMBER}"}, "sk": {"S": "WIN"}}]}}}
+    # When the sender's role as template.yaml declares it is asked, Then it is allowed
+    Enforcer(relay.stack).check("SenderFunction", "dynamodb", "BatchGetItem", params)
+    # And without dynamodb:BatchGetItem it is refused, naming the table
+    enforcer = Enforcer(relay.stack, doc=revoke(transformed(), "SenderFunction", "dynamodb:BatchGetItem"))
+    with pytest.raises(AccessDenied):
+        enforcer.check("SenderFunction", "dynamodb", "BatchGetItem", params)
+    [denied] = enforcer.denied("SenderFunction", "BatchGetItem")
+    assert denied.action == "dynamodb:BatchGetItem" and denied.resource.endswith(f":table/{relay.table}")
 
 
 def test_given_a_transaction_conflict_when_recording_then_it_is_tried_again_and_recorded(relay):
