@@ -22,9 +22,15 @@ Decisions (README, "WhatsApp's 24-hour window"):
 - **What is kept**: the number, channel, message type, direction, the sender's name (cut to
   NAME_KEEP characters) and the project; never the message text, media URL or button payload:
   the window needs only the time, and the relay is no message archive (privacy, item size).
-  The dedupe item expires by the table's TTL after Ledger.INBOUND_KEEP_SECONDS; the window item stays.
+  Both items expire by the table's TTL (relay.ledger.INBOUND_KEEP_SECONDS, a week) after the
+  message: the dedupe item outlives the vendor's last retry; a week-old window is no window.
+  (moto, locally, records the TTL setting but never deletes expired items.)
 - **The answer** is 200 `{"recorded": true|false, "reason"?}` and nothing else: the vendor reads a
   JSON answer to its webhook as an instant reply to the customer, so it carries no reply field.
+  (Refusals, 404 wrong secret / 413 / 422, carry `{"message": …}` as every API error does; they are
+  not 200, so the vendor treats them as failed deliveries, not replies: our assumption.)
+- **The secret** is /events' (EVENTS_SECRET / EventsSecretParameter), checked in constant time before
+  the body is read; a wrong one is a 404, as on /events.
 """
 
 from __future__ import annotations
