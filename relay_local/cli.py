@@ -191,7 +191,7 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"export RELAY_URL={server.url}")
     print(f"export RELAY_SIGNING_SECRET={LOCAL_SIGNING_SECRET}")
     print(f"# vendor Event Webhook: {server.url}/events/{LOCAL_EVENTS_SECRET}")
-    print(f"# vendor Global Webhook (inbound messages): {server.url}/inbound/{LOCAL_EVENTS_SECRET}")
+    print(f"# vendor Global Webhook (incoming messages): {server.url}/inbound/{LOCAL_EVENTS_SECRET}")
     inbound = """'{"number": "447700900123"}'"""
     print(f"# a customer writes (the stand-in posts it to the relay): curl -s -d {inbound} {relay.api.base_url}/_inbound")
     for name, value in relay.aws.env().items():

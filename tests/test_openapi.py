@@ -14,7 +14,7 @@ def test_given_the_code_when_the_openapi_document_is_generated_then_it_matches_t
 
 def test_given_the_document_then_every_route_of_the_template_is_in_it_with_its_answers():
     doc = json.loads(COMMITTED.read_text())
-    assert set(doc["paths"]) == {"/pushes", "/pushes/{id}", "/events/{secret}"}
+    assert set(doc["paths"]) == {"/pushes", "/pushes/{id}", "/events/{secret}", "/inbound/{secret}"}
     post = doc["paths"]["/pushes"]["post"]
     assert {"202", "401", "409", "413", "422"} <= set(post["responses"])
     assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/PushRequest")
@@ -26,3 +26,10 @@ def test_given_the_document_then_the_status_read_documents_its_401_and_the_vendo
     doc = json.loads(COMMITTED.read_text())
     assert {"200", "401", "404"} <= set(doc["paths"]["/pushes/{id}"]["get"]["responses"])
     assert {"error_code", "error_message"} <= set(doc["components"]["schemas"]["RecipientStatus"]["properties"])
+
+
+def test_given_the_document_then_the_inbound_answer_has_no_instant_reply_field():
+    doc = json.loads(COMMITTED.read_text())
+    answer = doc["paths"]["/inbound/{secret}"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert answer.endswith("/InboundRecorded")
+    assert set(doc["components"]["schemas"]["InboundRecorded"]["properties"]) == {"recorded", "reason"}

@@ -87,9 +87,9 @@ def test_given_the_lambda_bundle_then_its_requirements_match_the_runtime_depende
     assert bundle == project - {"boto3"}
 
 
-def test_given_the_api_function_then_it_serves_the_three_routes():
+def test_given_the_api_function_then_it_serves_the_four_routes():
     routes = {(r.method, r.path) for r in functions()["ApiFunction"].api_routes}
-    assert routes == {("POST", "/pushes"), ("GET", "/pushes/{id}"), ("POST", "/events/{secret}")}
+    assert routes == {("POST", "/pushes"), ("GET", "/pushes/{id}"), ("POST", "/events/{secret}"), ("POST", "/inbound/{secret}")}
 
 
 def test_given_the_media_bucket_then_it_is_private_encrypted_and_tls_only():

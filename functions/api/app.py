@@ -1,8 +1,9 @@
-"""ApiFunction: POST /pushes (signed), GET /pushes/{id} (signed), POST /events/{secret} (vendor webhook).
+"""ApiFunction: POST /pushes (signed), GET /pushes/{id} (signed), POST /events/{secret} and
+POST /inbound/{secret} (the vendor's Event and Global Webhooks).
 
 Thin: event kind, size, signature and text encoding are checked before routing (relay.api_guard), so
 an unsigned caller learns nothing from validation errors; routing and body validation are
-Powertools'; the rules live in relay.pushes and relay.delivery_reports; answers and the error mapping in
+Powertools'; the rules live in relay.pushes, relay.delivery_reports and relay.inbound; answers and the error mapping in
 relay.api_answers; the collaborators come from relay.wiring.
 
 Replays: every POST /pushes goes through Powertools idempotency. Its key is the caller's
@@ -24,8 +25,9 @@ from pydantic import ValidationError
 from relay import api_answers
 from relay.api_answers import ERRORS, IDEMPOTENCY_HEADER, answer, error
 from relay.api_guard import raw_body, refuse
-from relay.api_models import ErrorBody, EventsAccepted, PushAccepted, PushRequest, PushStatus
+from relay.api_models import ErrorBody, EventsAccepted, InboundRecorded, PushAccepted, PushRequest, PushStatus
 from relay.delivery_reports import VendorEvent, apply_event
+from relay.inbound import InboundMessage, record_message
 from relay.observability import logger, metrics
 from relay.signing import given_signature
 from relay.wiring import container
@@ -91,6 +93,31 @@ def vendor_events(secret: str):  # noqa: ANN201 - answers are documented in `res
     report = apply_event(container().ledger, event, container().template_fallbacks)
     logger.info("vendor event", extra={"event_id": event.event_id, **report.__dict__})
     return answer(200, EventsAccepted(**report.__dict__))
+
+
+@app.post(
+    "/inbound/<secret>",
+    responses={
+        200: {"description": "Recorded, or known already (no instant reply)", "content": {"application/json": {"model": InboundRecorded}}},
+        404: {"description": "Wrong secret", "content": {"application/json": {"model": ErrorBody}}},
+        413: {"description": "Body over 256 KiB", "content": {"application/json": {"model": ErrorBody}}},
+        422: {"description": "Not a Picky Assist incoming message", "content": {"application/json": {"model": ErrorBody}}},
+    },
+)
+def inbound_message(secret: str):  # noqa: ANN201 - answers are documented in `responses`
+    """The vendor's Global Webhook: the customer's 24-hour window (relay.inbound). Same secret as /events."""
+    if not hmac.compare_digest(secret.encode(), container().events_secret().encode()):
+        return error(404, "not found")
+    raw = raw_body(app.current_event.raw_event) or b"{}"
+    try:
+        message = InboundMessage.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(map(str, first["loc"])) or "body"
+        return error(422, f"not a Picky Assist incoming message: {field}: {first['msg'].removeprefix('Value error, ')}", field)
+    outcome = record_message(container().ledger, message, raw, container().settings.picky_application)
+    logger.info("inbound message", extra={"recorded": outcome.recorded, "channel": message.application, "type": message.type})
+    return answer(200, InboundRecorded(recorded=outcome.recorded, reason=outcome.reason))
 
 
 api_answers.register(app)

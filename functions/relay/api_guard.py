@@ -14,7 +14,7 @@ from typing import Any
 from relay.api_models import MAX_BODY_BYTES
 from relay.signing import status_payload, verify
 
-#: the vendor's delivery reports are small; anything larger is not one
+#: the vendor's delivery reports and incoming messages are small; anything larger is not one
 MAX_EVENT_BYTES = 256 * 1024
 REST_ONLY = (
     "ApiFunction takes API Gateway REST API (v1) proxy events, as template.yaml wires it; this is {kind}. "
@@ -98,7 +98,7 @@ def refuse(event: Any, signing_secret: Callable[[], str]) -> dict[str, Any] | No
     if method == "GET" and resource == "/pushes/{id}":
         push_id = str((event.get("pathParameters") or {}).get("id") or "")
         return None if verify(signing_secret(), headers, status_payload(push_id)) else _answer(401, "Unauthorized")
-    if method != "POST" or resource not in ("/pushes", "/events/{secret}"):
+    if method != "POST" or resource not in ("/pushes", "/events/{secret}", "/inbound/{secret}"):
         return None
     limit = MAX_BODY_BYTES if resource == "/pushes" else MAX_EVENT_BYTES
     if len(raw) > limit:

@@ -169,6 +169,14 @@ class EventsAccepted(BaseModel):
     ignored: int
 
 
+class InboundRecorded(BaseModel):
+    """POST /inbound/{secret}'s answer. No reply field: the vendor reads its webhook's JSON answer
+    as an instant reply to the customer (relay.inbound)."""
+
+    recorded: bool = Field(description="true: a new incoming message, on record; false: a re-post, or not incoming")
+    reason: str | None = Field(default=None, description="why nothing was recorded")
+
+
 class ErrorDetail(BaseModel):
     loc: list[str | int]
     msg: str

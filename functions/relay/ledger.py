@@ -39,8 +39,14 @@ __all__ = ["JobRecord", "Ledger", "push_pk"]
 _BATCH = 25
 #: the PushLog table's TTL attribute (template.yaml): items that expire by themselves carry it
 TTL_ATTRIBUTE = "expires"
-#: how long an incoming message's unique-id is remembered: the vendor re-posts for up to 6 hours
+#: how long an incoming message's unique-id, and a customer's window after their last message, are
+#: kept (TTL): the vendor re-posts for up to 6 hours; a window is only ever open for 24 hours
 INBOUND_KEEP_SECONDS = 7 * 24 * 3600
+#: a transaction DynamoDB cancels for these reasons may succeed when tried again: "TransactionConflict"
+#: (another request was writing one of its items: a customer's messages arriving together),
+#: "ThrottlingError" (TransactWriteItems API reference, CancellationReasons)
+_RETRYABLE = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+_TRANSACT_ATTEMPTS = 6
 
 
 def _iso(epoch: float) -> str:
@@ -329,7 +335,9 @@ class Ledger:
     def record_inbound(self, channel: int, number: str, at: float, project: str, unique_id: str, fields: Mapping[str, Any]) -> bool:
         """One incoming message: the customer's window item moves to `at` (never back), and the
         message is remembered by its `unique-id` (the vendor re-posts on retry) until INBOUND_KEEP_SECONDS.
-        One transaction, so a re-post is recognised even when it comes after a crash. False: seen before."""
+        One transaction, so a re-post is recognised even when it comes after a crash; tried again when
+        DynamoDB cancels it for a conflict (the same customer's messages at once). True: a new message
+        (the window moved, unless a later one is on record); False: seen before."""
         now = utc_now()
         seen = {
             **{k: v for k, v in fields.items() if v is not None and v != ""},
@@ -353,11 +361,15 @@ class Ledger:
             "Update": {
                 "TableName": self.table,
                 "Key": key(keys.window_pk(channel, number), keys.WINDOW_SK),
-                "UpdateExpression": "SET kind = :kind, last_inbound = :t, last_inbound_at = :iso, #a = :iso, channel = :ch, #n = :num",
+                "UpdateExpression": (
+                    "SET kind = :kind, last_inbound = :t, last_inbound_at = :iso, #a = :iso, channel = :ch, #n = :num, #e = :exp"
+                ),
                 "ConditionExpression": "attribute_not_exists(last_inbound) OR last_inbound < :t",
-                "ExpressionAttributeNames": {"#a": "at", "#n": "number"},
+                "ExpressionAttributeNames": {"#a": "at", "#n": "number", "#e": TTL_ATTRIBUTE},
                 "ExpressionAttributeValues": {
                     ":kind": attr("window"),
+                    # a window a week old means what no window means (the template): not kept for ever
+                    ":exp": attr(int(at) + INBOUND_KEEP_SECONDS),
                     ":t": attr(at),
                     ":iso": attr(_iso(at)),
                     ":ch": attr(channel),
@@ -365,17 +377,24 @@ class Ledger:
                 },
             }
         }
-        try:
-            self.dynamodb.transact_write_items(TransactItems=[put, window])
-            return True
-        except self.dynamodb.exceptions.TransactionCanceledException as exc:
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                return False  # this unique-id was recorded before
-            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-                # a later message is on record already: only remember this one
-                return conditional(self.dynamodb.put_item, **put["Put"]) is not None
-            raise
+        for attempt in range(_TRANSACT_ATTEMPTS):
+            try:
+                self.dynamodb.transact_write_items(TransactItems=[put, window])
+                return True
+            except self.dynamodb.exceptions.TransactionCanceledException as exc:
+                # one reason per item, in order; "None" for an item that was not the cause
+                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    return False  # this unique-id was recorded before
+                if _RETRYABLE.intersection(reasons) and attempt + 1 < _TRANSACT_ATTEMPTS:
+                    # another write on one of the items (the same customer's messages at once): again
+                    time.sleep(min(1.0, 0.05 * 2**attempt) * random.random())
+                    continue
+                if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed" and not _RETRYABLE.intersection(reasons):
+                    # a later message is on record already: only remember this one
+                    return conditional(self.dynamodb.put_item, **put["Put"]) is not None
+                raise
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def last_inbound(self, channel: int, numbers: Iterable[str]) -> dict[str, float]:
         """Unix seconds of each customer's last message on `channel` (numbers with none on record

@@ -5,7 +5,7 @@ Items (README, "The ledger"):
   recipient  pk=PUSH#<job_id>      sk=RCP#<rid>     number, state, media_key, msg_id, credit, reason …
   rejected   pk=REJ#<source_id>    sk=RCP#<rid>     number, state=rejected, reason …
   source     pk=SRC#<source_id>    sk=SRC           state=planning|planned, counts
-  window     pk=WIN#<channel>#<number> sk=WIN       last_inbound (unix s), last_inbound_at: the customer's last message
+  window     pk=WIN#<channel>#<number> sk=WIN       last_inbound (unix s), last_inbound_at: the customer's last message; TTL: a week after
   inbound    pk=IN#<project>#<unique-id> sk=IN      one incoming message seen (the vendor re-posts on retry); expires by TTL
   event      pk=EVENT#<handle>     sk=EVENT#<at>#<n>  a delivery report entry that matched no recipient
              pk=EVENT#other        sk=<at>#<uuid>     an event that is not a delivery report

@@ -105,6 +105,11 @@ def create_stack(
             kwargs["SSESpecification"] = {"Enabled": bool(props["SSESpecification"].get("SSEEnabled"))}
         if create:
             ddb.create_table(**kwargs)
+            ttl = props.get("TimeToLiveSpecification")
+            if ttl:  # moto records it (DescribeTimeToLive) but never deletes expired items
+                ddb.update_time_to_live(
+                    TableName=tname, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": bool(ttl["Enabled"])}
+                )
         refs[logical_id] = tname
         attrs[(logical_id, "Arn")] = f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{tname}"
         stack.physical[logical_id] = tname

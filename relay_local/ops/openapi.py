@@ -13,7 +13,7 @@ COMMITTED = ROOT / "docs" / "openapi.json"
 DESCRIPTION = (
     "Signed push requests (POST /pushes: X-Relay-Timestamp + X-Relay-Signature over `<timestamp>.<body>`, see README), "
     "their per-recipient state (GET /pushes/{id}, signed the same way over `<timestamp>.GET /pushes/<id>`), and the "
-    "Picky Assist Event Webhook (POST /events/{secret})."
+    "Picky Assist Event Webhook (POST /events/{secret}) and Global Webhook (incoming messages: POST /inbound/{secret})."
 )
 
 

@@ -385,6 +385,47 @@ def test_given_a_wrong_events_secret_then_404(api, secret, body):
     assert r.json() == {"message": "not found"}
 
 
+# -- 5b. POST /inbound/{secret} (the vendor's Global Webhook) -------------------------------------------
+inbound_messages = st.fixed_dictionaries(
+    {"number": st.sampled_from([EXISTING_NUMBER, "+44 7700 900123", "963587413"]) | digits | loose},
+    optional={
+        "application": st.sampled_from(["8", 8, "1", 101, ""]) | loose,
+        "unique-id": digits | st.integers(min_value=0, max_value=10**12) | loose,
+        "project-id": digits | loose,
+        "direction": st.sampled_from([0, 1, "0", "1"]) | loose,
+        "type": st.sampled_from(["1", 2, 9]) | loose,
+        "name": st.text(max_size=120) | loose,
+        "message-in": st.text(max_size=40) | loose,
+        "message_in_raw": st.text(max_size=40) | loose,
+        "media-url": st.text(max_size=40) | loose,
+        "context-msg-id": digits | loose,
+        "payload": json_values,
+        "contact": json_values,
+    },
+)
+
+
+def post_inbound(api: Api, body: bytes, secret: str = LOCAL_EVENTS_SECRET) -> httpx.Response:
+    return api.client.post(f"/inbound/{quote(secret, safe='')}", content=body, headers={"Content-Type": "application/json"})
+
+
+@fuzz(200)
+@given(body=inbound_messages.map(lambda v: json.dumps(v).encode()))
+def test_given_a_vendor_like_incoming_message_then_200_or_422_never_5xx_and_never_a_reply(api, body):
+    r = post_inbound(api, body)
+    check(r, {200, 422}, body)
+    if r.status_code == 200:
+        assert set(r.json()) <= {"recorded", "reason"}
+    else:
+        assert r.json()["field"]
+
+
+@fuzz(100)
+@given(body=json_values.map(lambda v: json.dumps(v).encode()) | st.binary(max_size=200))
+def test_given_any_body_with_the_inbound_secret_then_200_or_422_never_5xx(api, body):
+    check(post_inbound(api, body), {200, 422}, body)
+
+
 # -- 6. Idempotency-Key values ---------------------------------------------------------------------------
 @fuzz(100)
 @given(
@@ -447,8 +488,8 @@ def test_given_an_event_over_256_kib_then_413(api):
     assert post_event(api, json.dumps({"event_id": 2, "x": "a" * 450_000}).encode()).status_code == 413
 
 
-@pytest.mark.parametrize("path", ["/pushes", "/events/" + LOCAL_EVENTS_SECRET])
+@pytest.mark.parametrize("path", ["/pushes", "/events/" + LOCAL_EVENTS_SECRET, "/inbound/" + LOCAL_EVENTS_SECRET])
 def test_given_json_nested_deeper_than_python_parses_then_422(api, path):
     body = b"[" * 100_000 + b"]" * 100_000
-    r = signed_post(api, body) if path == "/pushes" else post_event(api, body)
+    r = signed_post(api, body) if path == "/pushes" else api.client.post(path, content=body, headers={"Content-Type": "application/json"})
     assert r.status_code == 422

@@ -83,7 +83,13 @@ def test_given_an_event_file_when_invoked_then_its_handler_does_what_the_readme_
 
 def test_given_every_event_file_then_an_outcome_is_checked_for_it():
     names = {p.name for p in EVENTS.glob("*.json")}
-    checked = set(OUTCOMES) | {"sqs-send-jobs.json", "api-post-pushes.json", "api-get-push.json", "api-vendor-event.json"}
+    checked = set(OUTCOMES) | {
+        "sqs-send-jobs.json",
+        "api-post-pushes.json",
+        "api-get-push.json",
+        "api-vendor-event.json",
+        "api-inbound-message.json",
+    }
     assert names == checked
 
 
@@ -155,6 +161,23 @@ def test_given_a_fresh_stack_when_the_vendor_event_is_invoked_then_it_is_kept_as
     assert json.loads(result["body"]) == {"received": 1, "updated": 0, "unchanged": 0, "unmatched": 1, "ignored": 0}
     kept = [i for i in scan_all(Ledger(relay.client("dynamodb"), relay.table)) if i.get("kind") == "unmatched_event"]
     assert [i.get("msg_id") for i in kept] == ["1000002"]
+
+
+def test_given_the_inbound_message_event_when_invoked_twice_then_the_window_is_recorded_once(relay):
+    # Given the vendor's Global Webhook body for one incoming message, on the local events secret
+    from relay_local.dev.session import LOCAL_EVENTS_SECRET
+
+    event = json.loads((EVENTS / "api-inbound-message.json").read_text())
+    assert event["pathParameters"]["secret"] == LOCAL_EVENTS_SECRET  # the local placeholder, never a real secret
+    # When ApiFunction runs it, then runs it again (the vendor's retry)
+    first = relay.invoker.invoke("ApiFunction", event)
+    again = relay.invoker.invoke("ApiFunction", event)
+    # Then the customer's window on WhatsApp Official is on record, once, and neither answer is an instant reply
+    assert first["statusCode"] == 200 and json.loads(first["body"]) == {"recorded": True}
+    assert again["statusCode"] == 200 and json.loads(again["body"])["recorded"] is False
+    ledger = Ledger(relay.client("dynamodb"), relay.table)
+    assert set(ledger.last_inbound(8, ["447700900123"])) == {"447700900123"}
+    assert [i["pk"] for i in scan_all(ledger) if i.get("kind") == "inbound"] == ["IN#12345#70946012"]
 
 
 def test_given_the_get_event_when_signed_by_sign_event_then_the_signature_is_over_its_get_line(capsys):
