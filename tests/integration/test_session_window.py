@@ -29,7 +29,7 @@ from relay_local.dev.session import LOCAL_EVENTS_SECRET, LOCAL_SIGNING_SECRET
 pytestmark = pytest.mark.integration
 
 HOUR = 3600
-TEMPLATE = TemplateRef(id="invoice_v1", language="en")
+TEMPLATE = TemplateRef(id="invoice_doc", language="en")
 REQUEST_ID = "0123456789abcdef01234567"  # an API push request id (GET /pushes/{id})
 
 
@@ -131,9 +131,9 @@ def test_given_a_customer_who_wrote_an_hour_ago_when_sent_then_the_invoice_goes_
     assert "template_id" not in body and "template_globalmessage" not in body
     # and the ledger says which form went out, and why
     row = recipients(relay)["r-447700900101"]
-    assert row["state"] == "accepted" and row["form"] == "freeform" and row["template_id"] == "invoice_v1"
+    assert row["state"] == "accepted" and row["form"] == "freeform" and row["template_id"] == "invoice_doc"
     assert row["form_reason"] == "customer wrote 1h00m ago: inside the 24-hour window"
-    assert pushes(relay)["job-1"]["form"] == "freeform" and pushes(relay)["job-1"]["template_id"] == "invoice_v1"
+    assert pushes(relay)["job-1"]["form"] == "freeform" and pushes(relay)["job-1"]["template_id"] == "invoice_doc"
 
 
 def test_given_a_customer_who_never_wrote_when_sent_then_the_template_goes_with_the_pdf_as_its_header(relay, sample):
@@ -153,7 +153,7 @@ def test_given_a_customer_who_never_wrote_when_sent_then_the_template_goes_with_
     assert relay.run_until_idle(timeout=60)
     # Then one template request: its id and language, per-recipient values, header names and header media
     [body] = sent(relay)
-    assert body["template_id"] == "invoice_v1" and body["language"] == "en"
+    assert body["template_id"] == "invoice_doc" and body["language"] == "en"
     assert "globalmessage" not in body and all("message" not in d for d in body["data"])
     data = {d["number"]: d for d in body["data"]}
     assert data["447700900201"]["template_message"] == ["Ana", "INV-1042"] and data["447700900201"]["template_header"] == "INV-1042.pdf"
@@ -162,7 +162,7 @@ def test_given_a_customer_who_never_wrote_when_sent_then_the_template_goes_with_
     # and each recipient's entry says template, and why
     rows = recipients(relay)
     for rid in ("r-447700900201", "r-447700900202"):
-        assert rows[rid]["state"] == "accepted" and rows[rid]["form"] == "template" and rows[rid]["template_id"] == "invoice_v1"
+        assert rows[rid]["state"] == "accepted" and rows[rid]["form"] == "template" and rows[rid]["template_id"] == "invoice_doc"
         assert rows[rid]["form_reason"] == "no message from the customer on record: outside the 24-hour window"
         assert "fallback_job" not in rows[rid]  # already the template: nothing to fall back to
 
@@ -188,10 +188,8 @@ def test_given_a_window_closing_within_the_safety_margin_when_sent_then_the_temp
         assert row["form_reason"] == "customer last wrote 23h55m ago: outside the 24-hour window (margin 600s)"
 
 
-def test_given_a_channel_not_in_session_channels_when_sent_then_free_form_without_reading_windows(relay, sample, monkeypatch):
+def test_given_a_channel_not_in_session_channels_when_sent_then_free_form_without_reading_windows(relay, sample):
     # Given the window applies only on channel 101 here, and a customer on channel 8 who never wrote
-    # (monkeypatch: the local invoker leaves what it sets in os.environ for the next test's functions)
-    monkeypatch.setenv("SESSION_CHANNELS", "101")
     relay.invoker.extra_env["SESSION_CHANNELS"] = "101"
     pdf = invoice(relay, sample)
     plan(relay, job(relay, entry(relay, "447700900401", media=pdf)))
@@ -309,7 +307,7 @@ def test_given_a_free_form_message_failed_for_a_closed_window_then_one_template_
     bodies = sent(relay)
     assert len(bodies) == 2
     templ = bodies[1]
-    assert templ["template_id"] == "invoice_v1" and templ["template_globalmessage"] == ["Ana", "INV-1042"]
+    assert templ["template_id"] == "invoice_doc" and templ["template_globalmessage"] == ["Ana", "INV-1042"]
     assert templ["template_header"] == "INV-1042.pdf" and httpx.get(templ["globalmedia"]).content == sample("invoice.pdf")
     assert [d["number"] for d in templ["data"]] == ["447700900901"] and templ["data"][0]["reference_number"] == "inv-1042"
     # and the ledger keeps both attempts: the first failed with its reason and naming its fallback
