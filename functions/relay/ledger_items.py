@@ -51,6 +51,7 @@ def recipient_item(job: Job, entry: Entry, state: RecipientState | str, at: str 
         "media_kind": str(media.kind) if media else None,
         "reference_pk": keys.reference_pk(entry.reference or entry.rid),  # what reference_number carries
         "caption_for": entry.caption_for,
+        "template_id": job.template.id if job.template else None,
         **outcome,
     }
 
