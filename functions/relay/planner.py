@@ -1,6 +1,6 @@
 """Planning: recipients in, Push API jobs and rejections out. Pure logic, no I/O.
 
-The rules (each has unit tests in tests/unit/test_planner.py):
+The rules (each has unit tests in tests/unit/test_planner.py and, for templates, test_planner_templates.py):
 - numbers normalised; a leading single 0 or a length outside 8–15 digits is rejected;
 - text/caption at most 4,096 characters; reference at most 128;
 - media must have passed the checks in relay.media (kind from extension AND bytes, size);

@@ -116,6 +116,10 @@ class PushService:
                 f" this push goes on application {application}",
             )
         template = _template(req)
+        # the catalogue is read before the push is claimed: a transient S3 error leaves nothing behind
+        catalogue = Catalogue(self.store, self.settings.media_bucket)
+        if template is not None:
+            catalogue.load(template.id)
         source = Source(kind="api", bucket=self.settings.media_bucket, key=request_id)
         if not self.ledger.begin_source(source):
             raise AlreadyAccepted(request_id)
@@ -143,9 +147,6 @@ class PushService:
             )
             for index, r in enumerate(req.recipients, start=1)
         ]
-        catalogue = Catalogue(self.store, self.settings.media_bucket)
-        if template is not None:
-            catalogue.load(template.id)
         rules = PlanRules.from_settings(self.settings)
         result = plan(candidates, lookup, rules, now, send_at=send_at, expires_at=expires_at, catalogue=catalogue.entries())
         record_plan(result, result.rejections, [source], self.ledger, self.queue, now)
