@@ -111,7 +111,9 @@ class RecipientIn(_In):
         description="Full international number; +, spaces, dashes allowed"
     )
     message: str | None = Field(default=None, description="This recipient's text/caption (else the push's `message`)")
-    media: MediaSpec | None = Field(default=None, description="This recipient's own media (dynamic media)")
+    media: MediaSpec | None = Field(
+        default=None, description="This recipient's own media (dynamic media); with a `template`, its header media"
+    )
     reference: str | None = Field(default=None, max_length=128, description="Your id, echoed in delivery events")
     template_values: TemplateValues | None = Field(default=None, description="This recipient's template values (else the template's)")
     template_header: str | None = Field(
@@ -141,7 +143,9 @@ class PushRequest(_In):
     application: int | None = Field(default=None, ge=1, le=100_000, description="Channel; default from configuration (8)")
     priority: Literal["0", "1"] | None = None
     message: str | None = Field(default=None, description="Text/caption for recipients without their own")
-    media: MediaSpec | None = Field(default=None, description="One media for every recipient (static media)")
+    media: MediaSpec | None = Field(
+        default=None, description="One media for every recipient (static media); with a `template`, its header media"
+    )
     media_name: str | None = Field(default=None, min_length=1, max_length=255, description="Document display name (≤ 20 chars sent)")
     voice: bool = Field(default=False, description=f"Send audio as a voice note (WhatsApp Web Automation, application {VOICE_APPLICATION})")
     send_at: AwareDatetime | None = Field(default=None, description="Hold the push until then (at most 7 days ahead)")
