@@ -20,7 +20,8 @@ from pydantic import (
 
 from relay.channels import VOICE_APPLICATION
 from relay.lifecycle import RecipientState
-from relay.text_rules import check_identifier, check_message
+from relay.templates import ID_PATTERN, LANGUAGE_PATTERN, MAX_HEADER, MAX_VALUES, Form, Session, header_problem, value_problem
+from relay.text_rules import check_identifier, check_message, text_problem
 
 #: Largest request body accepted (base64 media included); larger → 413.
 MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -62,13 +63,65 @@ class MediaSpec(_In):
         return self
 
 
+def _check_values(values: list[str] | None) -> list[str] | None:
+    """Template values: each non-empty, one line, at most four consecutive spaces (relay.templates)."""
+    for n, value in enumerate(values or (), start=1):
+        problem = value_problem(value) or text_problem(value, layout=False)
+        if problem is not None:
+            raise ValueError(f"template value {n} ({{{{{n}}}}}) {problem}")
+    return values
+
+
+def _check_header(header: str | None) -> str | None:
+    """The header's own rules (≤ 60 characters, one line); that it needs document media is the
+    planner's (a per-recipient rejection)."""
+    if header is not None:
+        problem = header_problem(header, None)
+        if problem is not None:
+            raise ValueError(problem)
+        check_identifier(header)
+    return header
+
+
+TemplateValues = Annotated[list[StrictStr], Field(max_length=MAX_VALUES)]
+
+
+class TemplateSpec(_In):
+    """The push's template (WhatsApp's 24-hour window: README). The push's `media` (or each
+    recipient's) is the template's header media."""
+
+    id: str = Field(pattern=ID_PATTERN, description="The approved template's id (e.g. XY6479)")
+    language: str = Field(pattern=LANGUAGE_PATTERN, description="The template's language code (e.g. en, pt_BR)")
+    values: TemplateValues | None = Field(
+        default=None, description="Values of {{1}}, {{2}} … for every recipient without its own `template_values`"
+    )
+    header: str | None = Field(default=None, max_length=MAX_HEADER, description="Document templates: the file name shown (≤ 60 characters)")
+    session: Session = Field(
+        default="auto",
+        description="auto: free-form inside the customer's 24-hour window, else the template; template: always the"
+        " template (the message is not sent); freeform: never the template",
+    )
+
+    _values = field_validator("values")(_check_values)
+    _header = field_validator("header")(_check_header)
+
+
 class RecipientIn(_In):
     number: Annotated[StrictStr, Field(max_length=64)] | StrictInt = Field(
         description="Full international number; +, spaces, dashes allowed"
     )
     message: str | None = Field(default=None, description="This recipient's text/caption (else the push's `message`)")
-    media: MediaSpec | None = Field(default=None, description="This recipient's own media (dynamic media)")
+    media: MediaSpec | None = Field(
+        default=None, description="This recipient's own media (dynamic media); with a `template`, its header media"
+    )
     reference: str | None = Field(default=None, max_length=128, description="Your id, echoed in delivery events")
+    template_values: TemplateValues | None = Field(default=None, description="This recipient's template values (else the template's)")
+    template_header: str | None = Field(
+        default=None, max_length=MAX_HEADER, description="This recipient's document header name (else the template's)"
+    )
+
+    _values = field_validator("template_values")(_check_values)
+    _header = field_validator("template_header")(_check_header)
 
     @field_validator("number")
     @classmethod
@@ -90,11 +143,14 @@ class PushRequest(_In):
     application: int | None = Field(default=None, ge=1, le=100_000, description="Channel; default from configuration (8)")
     priority: Literal["0", "1"] | None = None
     message: str | None = Field(default=None, description="Text/caption for recipients without their own")
-    media: MediaSpec | None = Field(default=None, description="One media for every recipient (static media)")
+    media: MediaSpec | None = Field(
+        default=None, description="One media for every recipient (static media); with a `template`, its header media"
+    )
     media_name: str | None = Field(default=None, min_length=1, max_length=255, description="Document display name (≤ 20 chars sent)")
     voice: bool = Field(default=False, description=f"Send audio as a voice note (WhatsApp Web Automation, application {VOICE_APPLICATION})")
     send_at: AwareDatetime | None = Field(default=None, description="Hold the push until then (at most 7 days ahead)")
     expires_at: AwareDatetime | None = Field(default=None, description="Give up recipients still unsent by then (recorded as expired)")
+    template: TemplateSpec | None = Field(default=None, description="Send an approved template (WhatsApp's 24-hour window)")
     recipients: list[RecipientIn] = Field(min_length=1, max_length=MAX_RECIPIENTS)
 
     @field_validator("priority", mode="before")
@@ -152,6 +208,10 @@ class RecipientStatus(BaseModel):
     error_code: str | None = Field(default=None, description="The vendor's error code from a failed delivery report")
     error_message: str | None = Field(default=None, description="The vendor's error message from a failed delivery report")
     caption_for: str | None = None
+    form: Form | None = Field(default=None, description="The form that went out: template or freeform (set once sent)")
+    template_id: str | None = Field(default=None, description="The push's template, when it has one")
+    form_reason: str | None = Field(default=None, description="Why this recipient got that form")
+    fallback_for: str | None = Field(default=None, description="A template sent after a free-form message failed outside the window")
     updated_at: str
 
 

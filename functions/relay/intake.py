@@ -8,13 +8,17 @@ channel allows and records it.
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 
+from pydantic import ValidationError
+
 from relay.aws import S3_CONCURRENCY
+from relay.catalogue import Catalogue
 from relay.ledger import Ledger
 from relay.manifest import ManifestError, PlaceholderError, parse_manifest, render
 from relay.media_refs import media_ref
@@ -24,6 +28,7 @@ from relay.recording import record_plan
 from relay.s3media import MediaStore, ObjectHead, ObjectMissing
 from relay.sendqueue import SendQueue
 from relay.settings import Settings
+from relay.templates import TemplateRef
 from relay.uploads import OUTBOX_PREFIX, Upload
 
 
@@ -63,6 +68,8 @@ class Intake:
         #: source ids taken in this batch: S3 may put the same notification twice in one batch
         self._taken: set[str] = set()
         self.duplicates = 0
+        #: the catalogue entries of the batch's templates, each read once (relay.catalogue)
+        self.catalogue = Catalogue(store, settings.media_bucket)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -140,18 +147,24 @@ class Intake:
             )
             return
         self.media[media_slot(upload.key, upload.version_id)] = media_ref(head)
-        self.candidates.append(
-            Candidate(
-                rid=rid,
-                source=source,
-                number=number,
-                message=head.metadata.get("message") or self.settings.default_message,
-                media_key=upload.key,
-                media_version=upload.version_id,
-                reference=head.metadata.get("reference") or None,
-                application=self.settings.picky_application,
-            )
+        cand = Candidate(
+            rid=rid,
+            source=source,
+            number=number,
+            message=head.metadata.get("message") or self.settings.default_message,
+            media_key=upload.key,
+            media_version=upload.version_id,
+            reference=head.metadata.get("reference") or None,
+            application=self.settings.picky_application,
         )
+        try:
+            template, values, header = outbox_template(head.metadata)
+        except ValueError as exc:
+            self.rejections.append(reject(cand, str(exc)))
+            return
+        if template is not None:
+            self.catalogue.load(template.id)
+        self.candidates.append(replace(cand, template=template, template_values=values, template_header=header))
 
     def _take_manifest(self, upload: Upload, source: Source) -> None:
         try:
@@ -173,6 +186,9 @@ class Intake:
         if camp.media:
             keys.add(camp.media)
         self._check_media(upload.bucket, keys)
+        template = camp.template
+        if template is not None:
+            self.catalogue.load(template.id)
         for row in manifest.rows:
             cand = Candidate(
                 rid=short_hash(source.source_id, row.index),
@@ -184,14 +200,19 @@ class Intake:
                 priority=camp.priority,
                 global_media_key=None if row.media else camp.media,
                 media_name=camp.media_name,
+                template=template,
             )
-            template = row.message if row.message is not None else camp.message
+            text = row.message if row.message is not None else camp.message
             try:
-                message = render(template, row.fields)
+                message = render(text, row.fields)
+                values = tuple(
+                    render(value, row.fields, f"template value {n}") for n, value in enumerate(camp.template_values or (), start=1)
+                )
+                header = render(camp.template_header, row.fields, "template_header") if camp.template_header else None
             except PlaceholderError as exc:
                 self.rejections.append(reject(cand, f"row {row.index}: {exc.reason}"))
                 continue
-            self.candidates.append(replace(cand, message=message))
+            self.candidates.append(replace(cand, message=message, template_values=values, template_header=header))
 
     def _check_media(self, bucket: str, keys: set[str]) -> None:
         todo = [k for k in keys if k not in self.media]
@@ -206,7 +227,7 @@ class Intake:
     # -- per batch --------------------------------------------------------------------------------
     def finish(self) -> IntakeReport:
         now = self.clock()
-        result: Plan = plan(self.candidates, self.media, self.rules, now)
+        result: Plan = plan(self.candidates, self.media, self.rules, now, catalogue=self.catalogue.entries())
         rejections = self.rejections + result.rejections
         record_plan(result, rejections, self.sources, self.ledger, self.queue, now)
         return IntakeReport(
@@ -218,3 +239,42 @@ class Intake:
             rejections=rejections,
             keys=[source.key for source in self.sources],
         )
+
+
+#: an outbox file's object metadata that asks for a template (README, "WhatsApp's 24-hour window")
+TEMPLATE_METADATA = ("template", "template-language", "template-values", "template-header", "session")
+
+
+def outbox_template(metadata: Mapping[str, str]) -> tuple[TemplateRef | None, tuple[str, ...], str | None]:
+    """The template an outbox file's metadata asks for: (template, values, header). Raises
+    ValueError naming the metadata field when it is malformed (the recipient is rejected with it)."""
+    given = {name: metadata[name] for name in TEMPLATE_METADATA if metadata.get(name, "").strip()}
+    if "template" not in given:
+        extra = [name for name in given if not (name == "session" and given[name].strip() == "freeform")]
+        if extra:
+            raise ValueError(f"metadata {extra[0]} needs metadata template (the template id)")
+        return None, (), None
+    if "template-language" not in given:
+        raise ValueError("metadata template needs metadata template-language")
+    try:
+        template = TemplateRef.model_validate(
+            {
+                "id": given["template"].strip(),
+                "language": given["template-language"].strip(),
+                "session": given.get("session", "auto").strip(),
+            }
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = {"id": "template", "language": "template-language"}.get(str(err["loc"][0]) if err["loc"] else "", "session")
+        raise ValueError(f"metadata {name}: {str(err['msg']).removeprefix('Value error, ')}") from None
+    values: tuple[str, ...] = ()
+    if "template-values" in given:
+        try:
+            parsed = json.loads(given["template-values"])
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"metadata template-values is not a JSON list of strings ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(parsed, list) or not all(isinstance(v, str) for v in parsed):
+            raise ValueError("metadata template-values is not a JSON list of strings")
+        values = tuple(parsed)
+    return template, values, given.get("template-header")

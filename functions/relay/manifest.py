@@ -8,7 +8,9 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from relay.templates import ID_PATTERN, LANGUAGE_PATTERN, MAX_VALUES, Session, TemplateRef
 
 MAX_MANIFEST_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 50_000
@@ -40,16 +42,60 @@ class CampaignSettings(BaseModel):
     #: S3 key of one media object for every recipient (static media → `globalmedia`).
     media: str | None = None
     media_name: str | None = None
+    #: the template (WhatsApp's 24-hour window; README): id, language, values ({{1}}, {{2}} …, a
+    #: JSON list of strings, each may use {column} placeholders), document header (placeholders
+    #: allowed), session (auto, the default with a template; template; freeform)
+    template_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    template_language: str | None = Field(default=None, pattern=LANGUAGE_PATTERN)
+    template_values: list[str] | None = Field(default=None, max_length=MAX_VALUES)
+    template_header: str | None = None
+    session: Session | None = None
 
     @field_validator("priority", mode="before")
     @classmethod
     def _priority_text(cls, value: object) -> object:
         return str(value).strip() if value is not None and not isinstance(value, bool) else value
 
-    @field_validator("media", "media_name", mode="before")
+    @field_validator("media", "media_name", "template_id", "template_language", "template_header", "session", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("template_values", mode="before")
+    @classmethod
+    def _json_list(cls, value: object) -> object:
+        """A JSON list of strings: in a JSON manifest a list or its JSON text; in a CSV's settings line its JSON text."""
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"must be a JSON list of strings ({exc.msg} at column {exc.colno})") from None
+        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+            raise ValueError("must be a JSON list of strings")
+        return value
+
+    @model_validator(mode="after")
+    def _template_complete(self) -> CampaignSettings:
+        if self.template_id is None:
+            given = [n for n in ("template_language", "template_values", "template_header") if getattr(self, n) is not None]
+            if given or self.session not in (None, "freeform"):
+                raise ValueError(f"{(given or ['session'])[0]} needs template_id")
+        elif self.template_language is None:
+            raise ValueError("template_id needs template_language")
+        return self
+
+    @property
+    def template(self) -> TemplateRef | None:
+        if self.template_id is None or self.template_language is None:
+            return None
+        return TemplateRef(id=self.template_id, language=self.template_language, session=self.session or "auto")
+
+    @property
+    def template_text(self) -> list[str]:
+        """What the template fills per row: its values, then its header."""
+        return [*(self.template_values or ()), *([self.template_header] if self.template_header else [])]
 
 
 class ManifestRow(BaseModel):
@@ -77,7 +123,7 @@ def placeholders(template: str) -> set[str]:
     return {m.group(1) for m in _PLACEHOLDER.finditer(template) if m.group(1)}
 
 
-def render(template: str, fields: dict[str, str]) -> str:
+def render(template: str, fields: dict[str, str], what: str = "message") -> str:
     """Fill `{column}` from the row; `{{`/`}}` are literal braces; an unknown column is an error."""
 
     def replace(match: re.Match[str]) -> str:
@@ -88,7 +134,7 @@ def render(template: str, fields: dict[str, str]) -> str:
             return "}"
         name = match.group(1)
         if name not in fields:
-            raise PlaceholderError(f"message uses {{{name}}} but the row has no column {name!r}")
+            raise PlaceholderError(f"{what} uses {{{name}}} but the row has no column {name!r}")
         return fields[name]
 
     return _PLACEHOLDER.sub(replace, template)
@@ -119,10 +165,11 @@ def parse_manifest(key: str, data: bytes) -> Manifest:
     except ValidationError as exc:
         raise ManifestError(_first_error(exc, "setting")) from None
     shared = placeholders(campaign.message)
+    always: set[str] = set().union(*(placeholders(text) for text in campaign.template_text))
     rows: list[ManifestRow] = []
     raw_rows.reverse()
     while raw_rows:  # each parsed row is dropped as soon as it is converted (memory at the limits)
-        rows.append(_row(len(rows) + 1, raw_rows.pop(), shared))
+        rows.append(_row(len(rows) + 1, raw_rows.pop(), shared, always))
     return Manifest.model_construct(settings=campaign, rows=rows)
 
 
@@ -173,22 +220,26 @@ def _from_csv(text: str) -> tuple[dict[str, Any], list[Any]]:
     return settings, rows
 
 
-def _row(index: int, raw: Any, shared: set[str]) -> ManifestRow:
-    """`shared`: the placeholders of the campaign message (what a row without its own message uses)."""
+def _row(index: int, raw: Any, shared: set[str], always: set[str]) -> ManifestRow:
+    """`shared`: the placeholders of the campaign message (what a row without its own message uses);
+    `always`: those of the template's values and header (every row uses them)."""
     if not isinstance(raw, dict):
         return ManifestRow(index=index, number=None, fields={})
     values = {name: raw.get(name) for name in ROW_FIELDS}
     for name in ("message", "media", "reference"):
         value = values[name]
         values[name] = None if value is None or (isinstance(value, str) and not value.strip()) else str(value)
-    used = placeholders(values["message"]) if values["message"] is not None else shared
+    used = (placeholders(values["message"]) if values["message"] is not None else shared) | always
     fields = {name: "" if raw[name] is None else str(raw[name]) for name in used if name in raw}
     return ManifestRow(index=index, fields=fields, **values)
 
 
 def _first_error(exc: ValidationError, what: str) -> str:
     err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or what
+    if not err["loc"]:  # a rule across settings (model validator): its message says it all
+        return str(err["msg"]).removeprefix("Value error, ")
+    where = ".".join(str(p) for p in err["loc"])
     if err["type"] == "extra_forbidden":
-        return f"unknown {what} `{where}` (known: application, priority, message, media, media_name, recipients)"
+        known = ", ".join([*CampaignSettings.model_fields, "recipients"])
+        return f"unknown {what} `{where}` (known: {known})"
     return f"{what} `{where}`: {err['msg']}"

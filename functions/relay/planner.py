@@ -1,6 +1,6 @@
 """Planning: recipients in, Push API jobs and rejections out. Pure logic, no I/O.
 
-The rules (each has unit tests in tests/unit/test_planner.py):
+The rules (each has unit tests in tests/unit/test_planner.py and, for templates, test_planner_templates.py):
 - numbers normalised; a leading single 0 or a length outside 8–15 digits is rejected;
 - text/caption at most 4,096 characters; reference at most 128;
 - media must have passed the checks in relay.media (kind from extension AND bytes, size);
@@ -9,7 +9,23 @@ The rules (each has unit tests in tests/unit/test_planner.py):
 - media_name only for documents, at most 20 characters (shortened, extension kept);
 - per-recipient (dynamic) media only on channels that take it (relay.channels; default: 8, WhatsApp
   Official); other channels get one request per recipient, spaced PER_RECIPIENT_SPACING_SECONDS apart;
-- at most `cap` recipients per request, and a job small enough for one SQS message (in UTF-8 bytes).
+- at most `cap` recipients per request, and a job small enough for one SQS message (in UTF-8 bytes);
+- templates (WhatsApp's 24-hour window, relay.templates; README "WhatsApp's 24-hour window"): see
+  `_template_rules`. In short: values and header pass relay.templates' checks and the text rules; a
+  header needs document media; a catalogue entry for the template (relay.catalogue) adds the
+  language, the number of values and the media kind; recipients of one request share one template
+  (id, language, session).
+
+The form a job is planned in (`Job.form`):
+- no template, or session `freeform`: "freeform" (the template is dropped: never sent, no fallback);
+- session `template`: "template" on every channel. The recipient's message is NOT sent (the
+  template carries the message), so no caption text is planned either;
+- session `auto` on a channel in SESSION_CHANNELS: None, decided per recipient at send time. Its
+  caption entries (a message a document cannot carry) carry the job's template too, so that the
+  sender can skip the caption of a recipient who gets the template. A recipient with nothing to send
+  free-form (no media, no message: a text template with values) is planned "template" directly;
+- session `auto` on a channel NOT in SESSION_CHANNELS: "freeform" (the window does not apply there;
+  the template is dropped, its values are still checked: bad input is refused whatever the channel).
 """
 
 from __future__ import annotations
@@ -23,6 +39,7 @@ from relay.channels import one_recipient_per_request
 from relay.media import CAPTION_KINDS, MediaKind, shorten_media_name
 from relay.models import MAX_TEXT, Entry, Job, MediaRef, Rejection, Source, job_id_for
 from relay.numbers import InvalidNumber, normalize_number
+from relay.templates import CatalogueEntry, Form, TemplateRef, catalogue_problem, header_problem, values_problem
 from relay.text_rules import text_problem
 
 if TYPE_CHECKING:
@@ -58,6 +75,12 @@ class Candidate:
     voice: bool = False
     #: the S3 version of `media_key` this candidate's media check read (outbox uploads)
     media_version: str | None = None
+    #: the template this recipient may (session auto) or must (session template) get
+    template: TemplateRef | None = None
+    #: the template's variable values ({{1}}, {{2}} … in order), rendered for this recipient
+    template_values: tuple[str, ...] = ()
+    #: a document template's header (the file name shown)
+    template_header: str | None = None
 
 
 def media_slot(key: str, version: str | None = None) -> str:
@@ -81,6 +104,8 @@ class PlanRules:
     cap: int = 100
     dynamic_channels: frozenset[int] = frozenset({8})
     spacing_seconds: int = 5
+    #: channels where WhatsApp's 24-hour window applies (SESSION_CHANNELS)
+    session_channels: frozenset[int] = frozenset({8})
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PlanRules:
@@ -88,11 +113,18 @@ class PlanRules:
             cap=settings.recipients_per_push,
             dynamic_channels=settings.dynamic_media_channels,
             spacing_seconds=settings.per_recipient_spacing_seconds,
+            session_channels=settings.session_channels,
         )
 
 
 #: What the media checks found for each S3 key: a MediaRef, or the reason it was refused.
 MediaLookup = Mapping[str, MediaRef | str]
+#: The catalogue entries read for the templates of a plan (relay.catalogue), by template id: the
+#: entry, or why it could not be used. A template id that is absent has no entry: generic checks only.
+CatalogueLookup = Mapping[str, CatalogueEntry | str]
+#: Template values (and header) of one recipient together, in characters: a WhatsApp template body is
+#: at most 1,024 characters, so this is generous; it bounds a recipient's bytes on the send queue.
+MAX_TEMPLATE_TEXT = MAX_TEXT
 
 
 def reject(candidate: Candidate, reason: str, number: str | None = None) -> Rejection:
@@ -131,6 +163,10 @@ class GroupKey(NamedTuple):
     is_caption: bool
     #: audio sent as a voice note
     voice: bool
+    #: the template the request carries (one per request), else None
+    template: TemplateRef | None = None
+    #: the form the request is planned in (Job.form; None: decided at send time)
+    form: Form | None = None
 
 
 @dataclass
@@ -158,8 +194,10 @@ def plan(
     now: float,
     send_at: float | None = None,
     expires_at: float | None = None,
+    catalogue: CatalogueLookup | None = None,
 ) -> Plan:
-    """`send_at` holds every job until then; `expires_at` is when unsent jobs are given up.
+    """`send_at` holds every job until then; `expires_at` is when unsent jobs are given up;
+    `catalogue`: the catalogue entries of the candidates' templates (relay.catalogue).
 
     Three steps: each candidate is checked against the rules (`_admit`: an entry, or a rejection),
     the entries are grouped by what one request shares (`GroupKey`), and each group is cut into
@@ -167,7 +205,7 @@ def plan(
     result = Plan()
     groups: dict[GroupKey, _Group] = {}
     for cand in _once_each(candidates):
-        admitted = _admit(cand, media)
+        admitted = _admit(cand, media, rules, catalogue or {})
         if isinstance(admitted, Rejection):
             result.rejections.append(admitted)
             continue
@@ -175,7 +213,17 @@ def plan(
         group.entries.append(admitted.entry)
         group.shared = admitted.shared
         if admitted.caption is not None:
-            caption_group = GroupKey(admitted.group.application, admitted.group.priority, "text", None, None, True, False)
+            caption_group = GroupKey(
+                admitted.group.application,
+                admitted.group.priority,
+                "text",
+                None,
+                None,
+                True,
+                False,
+                template=admitted.group.template,
+                form=admitted.group.form,
+            )
             groups.setdefault(caption_group, _Group()).entries.append(admitted.caption)
     result.jobs = _jobs(groups, rules, now, max(now, send_at or now), expires_at)
     return result
@@ -190,8 +238,8 @@ def _once_each(candidates: Iterable[Candidate]) -> Iterator[Candidate]:
             yield cand
 
 
-def _admit(cand: Candidate, media: MediaLookup) -> _Admitted | Rejection:
-    """The rules for one recipient: its number, its text, its media."""
+def _admit(cand: Candidate, media: MediaLookup, rules: PlanRules, catalogue: CatalogueLookup) -> _Admitted | Rejection:
+    """The rules for one recipient: its number, its text, its media, its template."""
     try:
         number = normalize_number(cand.number)
     except InvalidNumber as exc:
@@ -210,17 +258,29 @@ def _admit(cand: Candidate, media: MediaLookup) -> _Admitted | Rejection:
         return reject(cand, refused, number)
     assert not isinstance(own, str) and not isinstance(shared, str)
     carried = own or shared
-    if carried is None and not cand.message.strip():
-        return reject(cand, "nothing to send: no media and no message", number)
+    problem = _template_problem(cand, carried, catalogue)
+    if problem is not None:
+        return reject(cand, problem, number)
+    template, form = _form(cand, carried, rules)
+    if carried is None and not cand.message.strip() and template is None:
+        why = "no media and no message"
+        if cand.template is not None:
+            why += f" (the template is not used: {_dropped(cand, rules)})"
+        return reject(cand, f"nothing to send: {why}", number)
 
-    caption_moves = bool(cand.message.strip()) and carried is not None and carried.kind not in CAPTION_KINDS
+    # session template: the template carries the message; the message is not sent (nor its caption)
+    message = "" if form == "template" else cand.message
+    caption_moves = bool(message.strip()) and carried is not None and carried.kind not in CAPTION_KINDS
     entry = Entry(
         rid=cand.rid,
         number=number,
-        message="" if caption_moves else cand.message,
+        message="" if caption_moves else message,
         media=own,
         reference=cand.reference,
         object_pk=cand.source.object_pk,
+        template_values=cand.template_values if template is not None else (),
+        template_header=cand.template_header if template is not None else None,
+        form_reason=_dropped(cand, rules) if cand.template is not None and template is None else None,
     )
     mode: Mode = "dynamic" if own is not None else ("static" if shared is not None else "text")
     static = shared if mode == "static" else None
@@ -232,18 +292,82 @@ def _admit(cand: Candidate, media: MediaLookup) -> _Admitted | Rejection:
         media_name=_media_name(cand.media_name, shared if mode == "static" else own, mode),
         is_caption=False,
         voice=cand.voice and carried is not None and carried.kind == MediaKind.AUDIO,
+        template=template,
+        form=form,
     )
     caption = None
     if caption_moves:
         caption = Entry(
             rid=f"{cand.rid}-caption",
             number=number,
-            message=cand.message,
+            message=message,
             reference=cand.reference,
             object_pk=cand.source.object_pk,
             caption_for=cand.rid,
         )
     return _Admitted(entry=entry, group=group, shared=static, caption=caption)
+
+
+def _template_problem(cand: Candidate, carried: MediaRef | None, catalogue: CatalogueLookup) -> str | None:
+    """The template rules (relay.templates), checked whatever form the recipient gets: values
+    non-empty, one line, no more than four consecutive spaces, within the text rules; a header only
+    with document media, at most 60 characters; with a catalogue entry, its language, number of
+    values and media kind."""
+    if cand.template is None:
+        if cand.template_values or cand.template_header is not None:
+            return "template values or header given without a template"
+        return None
+    problem = values_problem(cand.template_values)
+    if problem is not None:
+        return problem
+    for n, value in enumerate(cand.template_values, start=1):
+        problem = text_problem(value, layout=False)
+        if problem is not None:
+            return f"template value {n} ({{{{{n}}}}}) {problem}"
+    total = sum(len(v) for v in cand.template_values) + len(cand.template_header or "")
+    if total > MAX_TEMPLATE_TEXT:
+        return f"template values and header are {total} characters together; the limit is {MAX_TEMPLATE_TEXT}"
+    kind = carried.kind if carried is not None else None
+    if cand.template_header is not None:
+        if kind is None:
+            return "template_header is only for document templates; this recipient has no media"
+        problem = header_problem(cand.template_header, kind) or _prefixed(
+            "template_header", text_problem(cand.template_header, layout=False)
+        )
+        if problem is not None:
+            return problem
+    entry = catalogue.get(cand.template.id)
+    if isinstance(entry, str):
+        return entry
+    if entry is not None:
+        return catalogue_problem(entry, cand.template.language, cand.template_values, kind)
+    return None
+
+
+def _prefixed(name: str, problem: str | None) -> str | None:
+    return f"{name} {problem}" if problem is not None else None
+
+
+def _form(cand: Candidate, carried: MediaRef | None, rules: PlanRules) -> tuple[TemplateRef | None, Form | None]:
+    """The template a job keeps and the form it is planned in (the module docstring)."""
+    ref = cand.template
+    if ref is None or _dropped(cand, rules) is not None:
+        return None, "freeform"
+    if ref.session == "template" or (carried is None and not cand.message.strip()):
+        return ref, "template"
+    return ref, None
+
+
+def _dropped(cand: Candidate, rules: PlanRules) -> str | None:
+    """Why a recipient's template is not kept on its job, or None when it is."""
+    ref = cand.template
+    if ref is None:
+        return None
+    if ref.session == "freeform":
+        return "session=freeform"
+    if ref.session == "auto" and cand.application not in rules.session_channels:
+        return f"the 24-hour window does not apply on application {cand.application} (SESSION_CHANNELS): sent free-form"
+    return None
 
 
 def _jobs(groups: dict[GroupKey, _Group], rules: PlanRules, now: float, start: float, expires_at: float | None) -> list[Job]:
@@ -279,6 +403,8 @@ def _jobs(groups: dict[GroupKey, _Group], rules: PlanRules, now: float, start: f
                     planned_at=planned_at,
                     not_before=not_before,
                     expires_at=expires_at,
+                    template=key.template,
+                    form=key.form,
                 )
             )
     return jobs

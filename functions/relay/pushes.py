@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from relay.api_models import MediaSpec, PushAccepted, PushRequest, PushStatus, RecipientStatus, Rejected
+from relay.catalogue import Catalogue
 from relay.channels import VOICE_APPLICATION
 from relay.ledger import Ledger
 from relay.media import SNIFF_BYTES, MediaRejected, classify, classify_by_name
@@ -23,6 +24,7 @@ from relay.recording import record_plan
 from relay.s3media import MediaStore, ObjectHead, ObjectMissing
 from relay.sendqueue import SendQueue
 from relay.settings import Settings
+from relay.templates import TemplateRef
 
 #: send_at at most this far ahead: a job waits on the queue in ≤ 12 h steps, each a receive.
 MAX_SEND_AHEAD = 7 * 24 * 3600
@@ -72,6 +74,18 @@ def not_available(key: str, prefixes: tuple[str, ...]) -> str:
     return f"no object the API may send; media keys must name an existing object under {allowed}"
 
 
+def _template(req: PushRequest) -> TemplateRef | None:
+    """The push's template, or None; per-recipient template fields without one are a 422."""
+    if req.template is None:
+        for n, r in enumerate(req.recipients):
+            for name in ("template_values", "template_header"):
+                if getattr(r, name) is not None:
+                    raise InvalidRequest(f"recipients.{n}.{name}", f"recipients.{n}.{name} needs the push's `template`")
+        return None
+    spec = req.template
+    return TemplateRef(id=spec.id, language=spec.language, session=spec.session)
+
+
 def _timestamp(value: datetime | None) -> float | None:
     return value.timestamp() if value is not None else None
 
@@ -101,6 +115,11 @@ class PushService:
                 f"voice notes are only sent on WhatsApp Web Automation (application {VOICE_APPLICATION});"
                 f" this push goes on application {application}",
             )
+        template = _template(req)
+        # the catalogue is read before the push is claimed: a transient S3 error leaves nothing behind
+        catalogue = Catalogue(self.store, self.settings.media_bucket)
+        if template is not None:
+            catalogue.load(template.id)
         source = Source(kind="api", bucket=self.settings.media_bucket, key=request_id)
         if not self.ledger.begin_source(source):
             raise AlreadyAccepted(request_id)
@@ -120,11 +139,16 @@ class PushService:
                 global_media_key=None if r.media else global_key,
                 media_name=req.media_name,
                 voice=req.voice,
+                template=template,
+                template_values=tuple(r.template_values if r.template_values is not None else (req.template.values or ()))
+                if req.template
+                else (),
+                template_header=(r.template_header or req.template.header) if req.template else None,
             )
             for index, r in enumerate(req.recipients, start=1)
         ]
         rules = PlanRules.from_settings(self.settings)
-        result = plan(candidates, lookup, rules, now, send_at=send_at, expires_at=expires_at)
+        result = plan(candidates, lookup, rules, now, send_at=send_at, expires_at=expires_at, catalogue=catalogue.entries())
         record_plan(result, result.rejections, [source], self.ledger, self.queue, now)
         return PushAccepted(
             id=request_id,
@@ -211,6 +235,10 @@ class PushService:
                 error_code=i.get("error_code") or None,
                 error_message=i.get("error_message") or None,
                 caption_for=i.get("caption_for"),
+                form=i.get("form"),
+                template_id=i.get("template_id"),
+                form_reason=i.get("form_reason"),
+                fallback_for=i.get("fallback_for"),
                 updated_at=i.get("at") or datetime.now(UTC).isoformat(),
             )
             for i in items

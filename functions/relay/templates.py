@@ -37,8 +37,10 @@ MAX_HEADER = 60
 MAX_VALUE = 1024
 #: the most values one template takes (WhatsApp's bodies have far fewer variables)
 MAX_VALUES = 100
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_LANGUAGE = re.compile(r"^[a-z]{2,3}(_[A-Za-z]{2,4})?$")
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
+LANGUAGE_PATTERN = r"^[a-z]{2,3}(_[A-Za-z]{2,4})?$"
+_ID = re.compile(ID_PATTERN)
+_LANGUAGE = re.compile(LANGUAGE_PATTERN)
 
 
 class TemplateRef(BaseModel):

@@ -80,3 +80,60 @@ def test_given_a_wide_manifest_when_parsed_then_each_row_keeps_only_the_columns_
     assert render(m.settings.message, m.rows[0].fields) == "Hi Ana, A1"
     with pytest.raises(PlaceholderError):
         render(m.rows[2].message, m.rows[2].fields)
+
+
+# -- templates (issue 11) -------------------------------------------------------------------------
+def test_given_template_settings_in_a_json_manifest_when_parsed_then_the_template_and_its_columns_are_kept():
+    # Given a JSON manifest whose template values and header use columns the message does not
+    doc = {
+        "template_id": "INV1",
+        "template_language": "pt_BR",
+        "template_values": ["{name}", "{amount}"],
+        "template_header": "Invoice {number_shown}.pdf",
+        "session": "template",
+        "recipients": [{"number": "447700900201", "name": "Ana", "amount": "9.50", "number_shown": "17", "other": "x"}],
+    }
+    # When parsed
+    m = parse_manifest("manifests/x.json", json.dumps(doc).encode())
+    # Then the template is read and the row keeps the columns its values and header use
+    assert (m.settings.template.id, m.settings.template.language, m.settings.template.session) == ("INV1", "pt_BR", "template")
+    assert m.rows[0].fields == {"name": "Ana", "amount": "9.50", "number_shown": "17"}
+
+
+def test_given_template_values_in_a_csv_settings_line_when_parsed_then_they_are_a_json_list():
+    csv = '# template_id: INV1\n# template_language: en\n# template_values: ["{name}", "fixed"]\nnumber,name\n447700900201,Ana\n'
+    m = parse_manifest("manifests/x.csv", csv.encode())
+    assert m.settings.template_values == ["{name}", "fixed"] and m.settings.template.session == "auto"
+    assert m.rows[0].fields == {"name": "Ana"}
+
+
+@pytest.mark.parametrize(
+    ("settings", "reason"),
+    [
+        ({"template_id": "INV1"}, "template_id needs template_language"),
+        ({"template_language": "en"}, "template_language needs template_id"),
+        ({"template_values": ["a"]}, "template_values needs template_id"),
+        ({"session": "template"}, "session needs template_id"),
+        ({"template_id": "INV1", "template_language": "en", "template_values": "[1, 2]"}, "must be a JSON list of strings"),
+        (
+            {"template_id": "INV1", "template_language": "en", "template_values": "not json"},
+            "must be a JSON list of strings (Expecting value",
+        ),
+        ({"template_id": "INV 1", "template_language": "en"}, "setting `template_id`: String should match pattern"),
+        ({"template_id": "INV1", "template_language": "english"}, "setting `template_language`"),
+        ({"template_id": "INV1", "template_language": "en", "session": "sometimes"}, "setting `session`"),
+    ],
+)
+def test_given_malformed_template_settings_when_parsed_then_the_manifest_is_refused_with_the_reason(settings, reason):
+    # Given a manifest whose template settings are malformed
+    doc = {**settings, "recipients": [{"number": "447700900201"}]}
+    # When parsed, Then the whole manifest is refused, saying why
+    with pytest.raises(ManifestError) as err:
+        parse_manifest("manifests/x.json", json.dumps(doc).encode())
+    assert reason in err.value.reason
+
+
+def test_given_a_template_value_placeholder_without_its_column_when_rendered_then_the_error_names_the_value():
+    with pytest.raises(PlaceholderError) as err:
+        render("{amount}", {}, "template value 2")
+    assert err.value.reason == "template value 2 uses {amount} but the row has no column 'amount'"
