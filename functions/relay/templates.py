@@ -143,10 +143,11 @@ def catalogue_problem(
     wanted = HEADER_MEDIA[entry.kind]
     if wanted is None and media_kind is not None:
         return f"template {entry.id} is a text template; it takes no media (got {media_kind})"
+    kind = f"{'an' if entry.kind[0] in 'aeiou' else 'a'} {entry.kind} template"
     if wanted is not None and media_kind is None:
-        return f"template {entry.id} is a {entry.kind} template; it needs {wanted} media as its header"
+        return f"template {entry.id} is {kind}; it needs {wanted} media as its header"
     if wanted is not None and media_kind != wanted:
-        return f"template {entry.id} is a {entry.kind} template; the media is {media_kind}"
+        return f"template {entry.id} is {kind}; the media is {media_kind}"
     return None
 
 

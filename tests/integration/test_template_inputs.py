@@ -24,6 +24,20 @@ INVOICE_IMAGE_TEMPLATE = {"id": "IMG1", "kind": "image", "languages": ["en"], "v
 
 
 @pytest.fixture
+def standin_options() -> dict:
+    """The stand-in approves the templates these tests send (it refuses unknown ids and value counts)."""
+    from relay_local.dev.standin_templates import StandInTemplate
+
+    return {
+        "templates": [
+            StandInTemplate("INV1", kind="document", variables=2, languages=("en", "pt_BR")),
+            StandInTemplate("INV2", kind="document", variables=1, languages=("en",)),
+            StandInTemplate("IMG1", kind="image", variables=1, languages=("en",)),
+        ]
+    }
+
+
+@pytest.fixture
 def api(relay, sample) -> Iterator[httpx.Client]:
     s3 = relay.client("s3")
     s3.put_object(Bucket=relay.bucket, Key="media/invoice.pdf", Body=sample("invoice.pdf"))
@@ -78,7 +92,7 @@ def test_given_per_recipient_values_headers_and_media_when_sent_then_each_data_e
     resp = post_push(
         api,
         {
-            "template": {"id": "INV1", "language": "en", "values": ["Customer"], "session": "template"},
+            "template": {"id": "INV2", "language": "en", "values": ["Customer"], "session": "template"},
             "recipients": [
                 {"number": "447700900411", "media": {"key": "media/invoice.pdf"}, "template_values": ["Ana"], "template_header": "A.pdf"},
                 {"number": "447700900412", "media": {"key": "media/invoice-2.pdf"}, "template_header": "B.pdf"},
@@ -168,7 +182,7 @@ def test_given_an_image_template_in_the_catalogue_when_pushed_with_a_pdf_then_th
     )
     # Then the PDF recipient is rejected with the catalogue's reason, the photo one is sent
     assert resp.status_code == 202, resp.text
-    assert resp.json()["rejected"] == [{"number": "447700900441", "reason": "template IMG1 is a image template; the media is document"}]
+    assert resp.json()["rejected"] == [{"number": "447700900441", "reason": "template IMG1 is an image template; the media is document"}]
     assert relay.run_until_idle(timeout=60)
     [body] = sent_bodies(relay)
     assert body["template_id"] == "IMG1" and [d["number"] for d in body["data"]] == ["447700900442"]
@@ -265,7 +279,7 @@ def test_given_an_image_template_in_the_catalogue_when_a_manifest_sends_it_with_
     assert relay.api.requests == []
     rows = recipients(relay)
     assert len(rows) == 2
-    assert {(r["state"], r["reason"]) for r in rows} == {("rejected", "template IMG1 is a image template; the media is document")}
+    assert {(r["state"], r["reason"]) for r in rows} == {("rejected", "template IMG1 is an image template; the media is document")}
 
 
 # -- outbox files ---------------------------------------------------------------------------------

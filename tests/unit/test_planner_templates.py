@@ -102,7 +102,7 @@ def test_given_values_too_long_together_when_planned_then_rejected_so_that_a_job
             CatalogueEntry(id="INV1", kind="image", languages=["en"], variables=2),
             PDF,
             "m/invoice.pdf",
-            "template INV1 is a image template; the media is document",
+            "template INV1 is an image template; the media is document",
         ),
         (
             CatalogueEntry(id="INV1", kind="document", languages=["pt_BR"]),
