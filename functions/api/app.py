@@ -27,7 +27,7 @@ from relay.api_answers import ERRORS, IDEMPOTENCY_HEADER, answer, error
 from relay.api_guard import raw_body, refuse
 from relay.api_models import ErrorBody, EventsAccepted, InboundRecorded, PushAccepted, PushRequest, PushStatus
 from relay.delivery_reports import VendorEvent, apply_event
-from relay.inbound import InboundMessage, record_message
+from relay.inbound import InboundMessage, InboundRefused, record_message
 from relay.observability import logger, metrics
 from relay.signing import given_signature
 from relay.wiring import container
@@ -115,7 +115,11 @@ def inbound_message(secret: str):  # noqa: ANN201 - answers are documented in `r
         first = exc.errors()[0]
         field = ".".join(map(str, first["loc"])) or "body"
         return error(422, f"not a Picky Assist incoming message: {field}: {first['msg'].removeprefix('Value error, ')}", field)
-    outcome = record_message(container().ledger, message, raw, container().settings.picky_application)
+    settings = container().settings
+    try:
+        outcome = record_message(container().ledger, message, raw, settings.picky_application, settings.session_channels)
+    except InboundRefused as exc:
+        return error(422, f"not a Picky Assist incoming message: {exc.field}: {exc.reason}", exc.field)
     logger.info("inbound message", extra={"recorded": outcome.recorded, "channel": message.application, "type": message.type})
     return answer(200, InboundRecorded(recorded=outcome.recorded, reason=outcome.reason))
 

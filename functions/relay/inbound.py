@@ -5,10 +5,14 @@ WhatsApp lets a business send free-form messages only within 24 hours of the cus
 moves that customer's window item (per channel and number) to the time the relay received it.
 
 Decisions (README, "WhatsApp's 24-hour window"):
+- **Only on SESSION_CHANNELS.** The Global Webhook carries every channel (Messenger and Instagram
+  too, whose `number` is no phone number): a message on a channel where the window does not apply
+  is answered 200 `recorded: false` with the reason, and stores nothing (not a 422: it is a valid
+  message the vendor must not retry).
 - **The number** is normalised exactly as the planner normalises recipients (relay.numbers), so
-  the window key is the one the sender looks up. A number that cannot be normalised is a 422 naming
-  `number`: such a body can never become valid, and the vendor's retries (1 min, 15 min, 2 h, 6 h)
-  then stop by themselves.
+  the window key is the one the sender looks up. On a session channel a number that cannot be
+  normalised is a 422 naming `number`: such a body can never become valid, and the vendor's
+  retries (1 min, 15 min, 2 h, 6 h) then stop by themselves.
 - **The channel** is `application` as an integer (the vendor sends it as text or number); a body
   without one is taken as the relay's own channel (PICKY_APPLICATION), the one it sends on.
 - **The time** is when the relay received the message (the body carries none), never the vendor's.
@@ -91,10 +95,10 @@ class InboundMessage(BaseModel):
     @field_validator("number", mode="before")
     @classmethod
     def _number(cls, value: object) -> object:
-        try:
-            return normalize_number(value)
-        except InvalidNumber:
-            raise ValueError("must be the sender's full international number: 8 to 15 digits, no leading 0") from None
+        value = _text(value)
+        if not isinstance(value, str) or not value.strip() or len(value) > 64:
+            raise ValueError("must be the sender's number (text or digits, at most 64 characters)")
+        return value
 
     @field_validator("application")
     @classmethod
@@ -107,6 +111,15 @@ class InboundMessage(BaseModel):
     @classmethod
     def _name(cls, value: str | None) -> str | None:
         return value[:NAME_KEEP] if value else value
+
+
+class InboundRefused(ValueError):
+    """A message the relay must track that can never be recorded (HTTP 422 naming `field`)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -122,13 +135,25 @@ def body_id(raw: bytes) -> str:
     return "sha256-" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
-def record_message(ledger: Ledger, message: InboundMessage, raw: bytes, default_channel: int, now: float | None = None) -> InboundOutcome:
+def record_message(
+    ledger: Ledger,
+    message: InboundMessage,
+    raw: bytes,
+    default_channel: int,
+    session_channels: frozenset[int] = frozenset({8}),
+    now: float | None = None,
+) -> InboundOutcome:
     """Record one incoming message (at `now`, the time received); see the module's decisions."""
     direction = (message.direction or "").lower()
     if direction not in INCOMING:
         return InboundOutcome(False, "not an incoming message (direction is not 0): only the customer's own messages open the window")
     channel = int(message.application) if message.application else default_channel
-    number = str(message.number)
+    if channel not in session_channels:
+        return InboundOutcome(False, f"the 24-hour window is not tracked on channel {channel} (SESSION_CHANNELS)")
+    try:
+        number = normalize_number(message.number)
+    except InvalidNumber:
+        raise InboundRefused("number", "must be the sender's full international number: 8 to 15 digits, no leading 0") from None
     unique_id = message.unique_id or body_id(raw)
     project = message.project_id or "-"
     fields = {"type": message.type, "direction": message.direction, "name": message.name, "project": message.project_id}

@@ -132,10 +132,17 @@ class CatalogueEntry(BaseModel):
     status: str | None = None
 
 
+#: template statuses that say WhatsApp will not send it (the vendor's words are unofficial: any other
+#: status, or none, is taken as usable rather than refusing a template we cannot read the state of)
+NOT_SENDABLE = frozenset({"rejected", "pending", "in_review", "submitted", "disabled", "paused", "deleted", "pending_deletion"})
+
+
 def catalogue_problem(
     entry: CatalogueEntry, language: str, values: tuple[str, ...] | list[str], media_kind: MediaKind | None
 ) -> str | None:
     """What the catalogue says is wrong with this send, or None."""
+    if entry.status and entry.status.strip().lower().replace(" ", "_") in NOT_SENDABLE:
+        return f"template {entry.id} is not approved (status {entry.status!r} in templates/{entry.id}.json)"
     if entry.languages and language not in entry.languages:
         return f"template {entry.id} has no language {language!r} (it has {', '.join(entry.languages)})"
     if entry.variables is not None and len(values) != entry.variables:

@@ -199,7 +199,7 @@ def test_given_a_wrong_secret_then_404_and_nothing_is_recorded(relay, http):
         (message(number=None), "number", "Field required"),
         (message(number="07700 900123"), "number", "full international number"),
         (message(number="44 7700 9001x3"), "number", "full international number"),
-        (message(number=True), "number", "full international number"),
+        (message(number=True), "number", "text or a number"),
         (message(application="whatsapp"), "application", "channel's number"),
         (message(application=True), "application", "text or a number"),
         (message(**{"unique-id": "x" * 101}), "unique-id", "at most 100"),
@@ -308,3 +308,20 @@ def test_given_a_transaction_conflict_when_recording_then_it_is_tried_again_and_
     # Then it was tried again and is on record, window and all
     assert answers == ["conflict"] and recorded
     assert window(relay) == 1000.0
+
+
+def test_given_a_messenger_message_whose_number_is_no_phone_number_then_200_not_recorded_and_nothing_stored(relay, http):
+    # Given the Global Webhook posting a Facebook Messenger message (channel 5, a page-scoped id)
+    body = message(number="PSID-6284913377261", application="5", **{"unique-id": "m-1"})
+    # When it arrives
+    resp = post(http, body)
+    # Then it is answered 200 (a valid message the vendor must not retry), not recorded, with why
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["recorded"] is False and "not tracked on channel 5" in resp.json()["reason"]
+    assert items(relay, "inbound") == [] and items(relay, "window") == []
+
+
+def test_given_a_whatsapp_message_whose_number_is_no_phone_number_then_422_names_number(relay, http):
+    resp = post(http, message(number="PSID-6284913377261"))
+    assert resp.status_code == 422 and resp.json()["field"] == "number", resp.text
+    assert items(relay, "inbound") == []

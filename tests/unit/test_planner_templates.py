@@ -124,6 +124,12 @@ def test_given_values_too_long_together_when_planned_then_rejected_so_that_a_job
             "template INV1 is a document template; it needs document media as its header",
         ),
         (
+            CatalogueEntry(id="INV1", kind="document", status="REJECTED"),
+            PDF,
+            "m/invoice.pdf",
+            "template INV1 is not approved (status 'REJECTED' in templates/INV1.json)",
+        ),
+        (
             "catalogue entry templates/INV1.json is invalid: not JSON",
             PDF,
             "m/invoice.pdf",
@@ -245,3 +251,13 @@ def test_given_large_per_recipient_values_when_planned_then_every_job_fits_one_q
     assert not result.rejections and len(result.jobs) > 1
     assert sum(len(j.entries) for j in result.jobs) == 100
     assert all(job_bytes(j) <= MAX_JOB_BYTES for j in result.jobs)
+
+
+@pytest.mark.parametrize("status", [None, "approved", "APPROVED", "active", "1"])
+def test_given_a_catalogue_status_that_is_not_a_refusal_then_the_template_is_sent(status):
+    # Given a catalogue entry whose status is approved, unknown or absent (the vendor's words are unofficial)
+    entry = CatalogueEntry(id="INV1", kind="document", status=status)
+    # When planned
+    result = plan([cand(1, global_media_key="m/invoice.pdf")], PDF, RULES, NOW, catalogue={"INV1": entry})
+    # Then nothing is rejected
+    assert result.rejections == [] and result.entries == 1
