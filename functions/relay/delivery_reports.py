@@ -33,7 +33,7 @@ from relay.models import utc_now
 from relay.templates import closed_window_failure
 
 if TYPE_CHECKING:
-    from relay.fallback import TemplateFallbacks
+    from relay.template_fallbacks import TemplateFallbacks
 
 DELIVERY_REPORT = 1
 

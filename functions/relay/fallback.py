@@ -1,5 +1,6 @@
-"""The template fallback: a free-form message WhatsApp failed because the 24-hour window was closed
-is sent once more, as the template (README, "WhatsApp's 24-hour window").
+"""The template fallback's rule: a free-form message WhatsApp failed because the 24-hour window was
+closed is sent once more, as the template (README, "WhatsApp's 24-hour window"). Pure, with no
+logger: relay.ledger_items imports it; the planning is relay.template_fallbacks.
 
 The rule (who gets one):
 - a recipient sent **free-form under session `auto`** from a job that has a template: the sender
@@ -13,7 +14,8 @@ fails is not sent again), a caption sent as its own text (the template replaces 
 message, not the caption), session `freeform` (the caller asked for free-form only), session
 `template` (already the template). So never more than one fallback per recipient.
 
-How (`TemplateFallbacks.consider`, called by relay.delivery_reports for such a report), in an
+How (relay.template_fallbacks.TemplateFallbacks.consider, called by relay.delivery_reports for
+such a report), in an
 order a crash or a replayed report cannot turn into two sends:
 1. the fallback's recipient item, then its push item, each written only if absent (a replay never
    resets a fallback that is already sent back to `planned`);
@@ -27,16 +29,11 @@ lists both.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from relay.lifecycle import RecipientState
-from relay.models import Entry, Job, short_hash, utc_now
-from relay.observability import count, logger
+from relay.models import Entry, Job, short_hash
 from relay.templates import closed_window_failure
-
-if TYPE_CHECKING:  # relay.ledger_items imports this module's rule: no import cycle through the ledger
-    from relay.ledger import Ledger
-    from relay.sendqueue import SendQueue
 
 #: suffix of a fallback's recipient id (its first attempt's rid + this)
 FALLBACK_RID_SUFFIX = "-t"
@@ -94,26 +91,3 @@ def eligible(item: dict[str, Any]) -> bool:
         and not item.get("caption_for")
         and closed_window_failure(item.get("error_code"), item.get("error_message"))
     )
-
-
-class TemplateFallbacks:
-    """Plans the fallbacks that delivery reports earn (ApiFunction: POST /events/{secret})."""
-
-    def __init__(self, ledger: Ledger, queue: SendQueue) -> None:
-        self.ledger = ledger
-        self.queue = queue
-
-    def consider(self, pk: str, sk: str) -> bool:
-        """Plan the fallback of this recipient if it earns one and has none. True: planned now."""
-        item = self.ledger.get(pk, sk)
-        if item is None or not eligible(item):
-            return False
-        job = Job.model_validate_json(item["fallback_job"]).model_copy(update={"planned_at": utc_now()})
-        self.ledger.plan_fallback(job)
-        self.queue.enqueue([job])
-        [entry] = job.entries
-        if not self.ledger.mark_fallback(pk, sk, entry.rid, job.job_id):
-            return False  # another call planned it (the same job: its claim sends it once)
-        count("TemplateFallbacks")
-        logger.info("template fallback planned", extra={"first_rid": entry.fallback_for, "fallback_job_id": job.job_id})
-        return True

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 from relay import aws
 
 if TYPE_CHECKING:  # imported where each collaborator is built (cold start)
-    from relay.fallback import TemplateFallbacks
     from relay.ingest_records import IngestRecords
     from relay.intake import Intake
     from relay.ledger import Ledger
@@ -39,6 +38,7 @@ if TYPE_CHECKING:  # imported where each collaborator is built (cold start)
     from relay.sending import Sender
     from relay.sendqueue import SendQueue
     from relay.settings import Settings
+    from relay.template_fallbacks import TemplateFallbacks
 
 #: function time kept beyond a request's total deadline for what surrounds the send: the claim,
 #: presigning, up to a second's wait for a rate-limit slot, and the ledger writes of up to 100
@@ -175,7 +175,7 @@ class Container:
     @cached_property
     def template_fallbacks(self) -> TemplateFallbacks:
         """Delivery reports that earn a template fallback plan it on the ledger and the send queue."""
-        from relay.fallback import TemplateFallbacks
+        from relay.template_fallbacks import TemplateFallbacks
 
         return TemplateFallbacks(self.ledger, self.send_queue)
 

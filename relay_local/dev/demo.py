@@ -64,14 +64,26 @@ def recipients(relay: LocalRelay) -> list[dict]:
     return sorted(items, key=lambda i: (i.get("object_pk", ""), i.get("number", ""), i.get("sk", "")))
 
 
-def table(rows: list[dict]) -> str:
-    head = ("recipient", "media", "state", "push_id", "msg_id", "note")
+def table(rows: list[dict], window: bool = False) -> str:
+    """The ledger's recipients; `window`: with the form each got and why (the third act)."""
+    head = ("recipient", "media", "form", "state", "push_id", "msg_id", "note")
     lines = []
     for r in rows:
         media = r.get("media_key") or ("(text)" if r.get("caption_for") else "")
         note = r.get("reason") or ("caption of the file above, sent as its own text" if r.get("caption_for") else "")
+        if window and r.get("form_reason") and not r.get("reason"):
+            note = r["form_reason"] + (f" (template {r['template_id']})" if r.get("form") == "template" else "")
+        form = r.get("form") or ("-" if r["state"] == "rejected" else "")
         lines.append(
-            (r.get("number") or "-", _cut(media, 34), r["state"], str(r.get("push_id", "")), str(r.get("msg_id", "")), _cut(note, 70))
+            (
+                r.get("number") or "-",
+                _cut(media, 34),
+                form,
+                r["state"],
+                str(r.get("push_id", "")),
+                str(r.get("msg_id", "")),
+                _cut(note, 100 if window else 70),
+            )
         )
     widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
@@ -143,6 +155,69 @@ def webhook_push(relay: LocalRelay) -> list[str]:
     return []
 
 
+#: the third act's customers: (number, what they did, minutes ago they wrote or None)
+CUSTOMERS = [("447700900501", "wrote an hour ago", 60), ("447700900502", "never wrote", None)]
+INVOICE_TEMPLATE = {
+    "template": "invoice_doc",
+    "template-language": "en",
+    "template-values": json.dumps(["Ana", "INV-2001"]),
+    "template-header": "Invoice INV-2001.pdf",
+    "message": "Your invoice INV-2001 is attached",
+}
+
+
+def window_act(relay: LocalRelay) -> list[str]:
+    """Third act: WhatsApp's 24-hour window. One customer wrote an hour ago (the stand-in posts the
+    vendor's Global Webhook to POST /inbound/<secret>), one never did; an invoice for each is
+    dropped into the outbox with a template in its metadata. The sender decides each form at send
+    time: free-form with the caption inside the window, the template with the PDF as its header
+    outside it. The stand-in acts out the window too (a free-form message outside it would fail)."""
+    assert relay.api is not None
+    print()
+    print("WhatsApp's 24-hour window: the stand-in now fails free-form messages outside it (131047)")
+    relay.api.session_window = True
+    server = relay.serve_api()
+    print(f"the vendor's Global Webhook → {server.url}/inbound/<secret> (it carries no time: the relay counts from its arrival)")
+    for number, did, minutes in CUSTOMERS:
+        if minutes is not None:
+            posted = relay.api.customer_writes(number, minutes_ago=minutes)
+            print(
+                f"  customer {number} {did}: POST /inbound/<secret> → {posted.status if posted else '-'} {posted.answer if posted else ''}"
+            )
+        else:
+            print(f"  customer {number} {did}")
+    s3 = relay.client("s3")
+    for number, _did, _minutes in CUSTOMERS:
+        key = f"outbox/{number}/INV-2001.pdf"
+        s3.put_object(Bucket=relay.bucket, Key=key, Body=(SAMPLES / "media/invoice.pdf").read_bytes(), Metadata=INVOICE_TEMPLATE)
+    print(f"dropped an invoice for each into outbox/ with metadata template={INVOICE_TEMPLATE['template']}; running the pollers…")
+    before = len(relay.api.requests)
+    if not relay.run_until_idle(timeout=60):
+        return ["the window act's queues did not drain"]
+    reports = relay.api.post_reports()
+    relay.run_until_idle(timeout=60)
+    numbers = {number for number, _d, _m in CUSTOMERS}
+    rows = [r for r in recipients(relay) if r.get("number") in numbers]
+    print()
+    print(table(rows, window=True))
+    print()
+    for req in relay.api.requests[before:]:
+        body = req.body_without_token() or {}
+        form = f"template {body['template_id']} (header {body.get('template_header')!r})" if "template_id" in body else "free-form"
+        print(f"  Push API request: {form} to {', '.join(d['number'] for d in body.get('data', []))}")
+    print(f"  delivery reports the stand-in posted: {len(reports)} (a failed one only for a free-form message outside the window)")
+    media = {r["number"]: r for r in rows if not r.get("caption_for")}
+    inside, outside = (media.get(n, {}) for n, _d, _m in CUSTOMERS)
+    problems = []
+    if (inside.get("form"), inside.get("state")) != ("freeform", "accepted"):
+        problems.append(f"the customer who wrote did not get the invoice free-form: {inside.get('form')} {inside.get('state')}")
+    if (outside.get("form"), outside.get("state")) != ("template", "accepted"):
+        problems.append(f"the customer who never wrote did not get the template: {outside.get('form')} {outside.get('state')}")
+    if reports:
+        problems.append(f"the stand-in failed {len(reports)} message(s) for the window")
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     # the table below shows every rejection; keep the handlers' JSON logs to errors here
     with LocalRelay(env={"POWERTOOLS_LOG_LEVEL": "ERROR"}) as relay:
@@ -180,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
             print("demo: FAILED - " + "; ".join(failures), file=sys.stderr)
             return 1
         failures = webhook_push(relay)
+        if failures:
+            print("demo: FAILED - " + "; ".join(failures), file=sys.stderr)
+            return 1
+        failures = window_act(relay)
         if failures:
             print("demo: FAILED - " + "; ".join(failures), file=sys.stderr)
             return 1

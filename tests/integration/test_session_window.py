@@ -290,7 +290,7 @@ def test_given_captions_inside_and_outside_the_window_when_sent_then_only_the_op
 # -- the single fallback ----------------------------------------------------------------------------
 def test_given_a_free_form_message_failed_for_a_closed_window_then_one_template_fallback_and_never_another(relay, sample, api, monkeypatch):
     counted: list[tuple[str, int]] = []
-    monkeypatch.setattr("relay.fallback.count", lambda name, value=1: counted.append((name, value)))
+    monkeypatch.setattr("relay.template_fallbacks.count", lambda name, value=1: counted.append((name, value)))
     # Given an invoice sent free-form because the ledger believed the window open
     pdf = invoice(relay, sample)
     wrote_in(relay, "447700900901", HOUR)
