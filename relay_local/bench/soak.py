@@ -10,8 +10,15 @@ mid-batch. Then it counts, from the ledger and from what the stand-in accepted:
 
     soak: recipients=N terminal=N lost=0 duplicated=0 ambiguous=K over_limit=0 wall_over_floor=X
 
-`terminal`: recipients with exactly one ledger entry in a final state; `lost` = recipients − terminal;
-`duplicated`: recipients the stand-in accepted more than once; `ambiguous`: recipients whose request
+WhatsApp's 24-hour window is in play too: half of the webhook pushes carry a template (session
+auto), the stand-in fails free-form messages to customers outside its window (131047 reports it
+posts to the relay's Event Webhook), and while the run goes on customers write in through the
+vendor's Global Webhook: some recently, some (a late webhook retry) more than 24 hours ago by the
+vendor's clock, so that the relay's free-form choice fails and earns its one template fallback.
+
+`terminal`: recipients whose last attempt (the first, or its one template fallback) is their only
+open ledger entry and is in a final state; `lost` = recipients − terminal; `duplicated`: messages
+(a recipient's attempt, by the reference it was sent with) the stand-in accepted more than once; `ambiguous`: recipients whose request
 left but whose answer never came (not re-sent; counted apart); `over_limit`: requests the stand-in
 dropped for the rate limit; `wall_over_floor`: the whole run's wall time over the time the rate
 limit alone needs for the requests the stand-in saw.
@@ -42,7 +49,6 @@ from relay.signing import sign
 from relay_local.dev.embedded import EmbeddedAws
 from relay_local.dev.ledger_reads import scan_all
 from relay_local.dev.poller import SqsPoller, pump
-from relay_local.dev.serve import ApiServer
 from relay_local.dev.session import LOCAL_SIGNING_SECRET, LOCAL_TOKEN, LocalRelay
 from relay_local.dev.standin import Faults, PushApiStandIn
 from relay_local.template import ROOT
@@ -97,15 +103,18 @@ class Progress:
         ddb = self.relay.client("dynamodb")
         kwargs: dict[str, Any] = {
             "TableName": self.relay.table,
-            "ProjectionExpression": "#k, #s",
+            "ProjectionExpression": "#k, #s, fallback_for, fallback_rid",
             "ExpressionAttributeNames": {"#k": "kind", "#s": "state"},
         }
         while True:
             page = ddb.scan(**kwargs)
             for item in page.get("Items", []):
                 if item.get("kind", {}).get("S") == "recipient":
-                    planned += 1
-                    terminal += item.get("state", {}).get("S") in RECIPIENT_FINAL_STATES
+                    # a recipient is its first attempt; a template fallback settles it in its place
+                    first = "fallback_for" not in item
+                    planned += first
+                    final = item.get("state", {}).get("S") in RECIPIENT_FINAL_STATES
+                    terminal += final and (not first or "fallback_rid" not in item)
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -180,11 +189,13 @@ def run(
         env=env,
         queue_attributes={"SendQueue": {"VisibilityTimeout": "5"}, "IngestQueue": {"VisibilityTimeout": "20"}},
     )
-    # the stand-in drops what is over the rate limit, as the vendor does, and misbehaves at random
+    # the stand-in drops what is over the rate limit, as the vendor does, misbehaves at random, and
+    # fails free-form messages outside WhatsApp's 24-hour window (reports posted to the relay)
     vendor = PushApiStandIn(
         token=LOCAL_TOKEN,
         rate_limit_per_minute=rate,
         faults=Faults(http_500=0.05, timeout=0.02, timeout_after_accept=0.5, http_429=0.01, vendor_101=0.02, hang_seconds=1.5, seed=seed),
+        session_window=True,
     )
     relay.start(aws=aws, api=vendor.start())
     assert relay.api is not None and relay.aws is not None and relay.stack is not None
@@ -200,9 +211,15 @@ def run(
     webhook = recipients - files - manifest_rows
     started = time.monotonic()
     out(
-        f"soak: {recipients} recipients ({files} files, {manifest_rows} manifest rows, {webhook} webhook), "
-        f"rate {rate}/min, faults on, 10% duplicate deliveries, seed {seed}"
+        f"soak: {recipients} recipients ({files} files, {manifest_rows} manifest rows, {webhook} webhook, half of it with a"
+        f" template), rate {rate}/min, faults on, 10% duplicate deliveries, customers writing in, seed {seed}"
     )
+    server = relay.serve_api()  # the stand-in posts inbound messages and delivery reports to it
+    customers = Customers(relay, rng)
+    # the customers of the files and manifests (no template: always free-form) wrote in recently, as
+    # the vendor knows; the relay need not (nothing for it to decide)
+    for i in range(files + manifest_rows):
+        relay.api.customer_writes(_number(i), minutes_ago=5, post=False)
 
     with Progress(relay, recipients, started, progress, progress_interval):
         # 1. per-recipient files, in waves that ingest takes as they come (as on AWS; it also keeps
@@ -220,17 +237,24 @@ def run(
             ]
             body = json.dumps({"message": "Hello {name}", "recipients": rows}).encode()
             s3.put_object(Bucket=relay.bucket, Key=f"manifests/m{start}.json", Body=body)
-        # 3. signed webhook pushes, 100 recipients each, 10% retried with the same Idempotency-Key
-        with ApiServer(relay, pump=False) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+        # 3. signed webhook pushes, 100 recipients each, 10% retried with the same Idempotency-Key;
+        #    every other one with a template (session auto), whose customers write in meanwhile
+        with httpx.Client(base_url=server.url, timeout=60) as http:
             offset = files + manifest_rows
-            for start in range(0, webhook, 100):
-                body = json.dumps(
-                    {
-                        "message": "webhook",
-                        "media": {"key": "media/photo.jpg"},
-                        "recipients": [{"number": _number(offset + i)} for i in range(start, min(start + 100, webhook))],
-                    }
-                ).encode()
+            for n, start in enumerate(range(0, webhook, 100)):
+                numbers = [_number(offset + i) for i in range(start, min(start + 100, webhook))]
+                push: dict[str, Any] = {
+                    "message": "webhook",
+                    "media": {"key": "media/photo.jpg"},
+                    "recipients": [{"number": x} for x in numbers],
+                }
+                if n % 2 == 0:
+                    push["template"] = {"id": "ticket_image", "language": "en", "values": [f"ticket {n}"]}
+                    customers.add(numbers)
+                else:  # no template: free-form to customers inside their windows (as files and manifests)
+                    for x in numbers:
+                        relay.api.customer_writes(x, minutes_ago=5, post=False)
+                body = json.dumps(push).encode()
                 key = f"soak-{seed}-{start}"
                 for _try in range(2 if rng.random() < 0.10 else 1):
                     answer = http.post(
@@ -245,14 +269,68 @@ def run(
         # plan everything, then kill one sender invocation mid-batch (in a process of its own)
         pump([ingest], timeout=600)
         killed = _kill_one_sender(relay, env) if kill else 0
-        if not pump(list(relay.pollers.values()), timeout=3600):
-            out("soak: the queues did not drain within an hour")
+        with customers:  # customers write in, and the vendor posts its reports, while the relay sends
+            if not pump(list(relay.pollers.values()), timeout=3600):
+                out("soak: the queues did not drain within an hour")
+        # the last reports (and the fallbacks they earn, sent in turn) after the queues drained
+        while True:
+            relay.api.post_reports()
+            pump(list(relay.pollers.values()), timeout=600)
+            if not relay.api.pending_reports:
+                break
         wall = time.monotonic() - started  # before the last progress line's ledger scan
     figures = _figures(relay, recipients, wall, rate)
     figures["killed_jobs"] = killed
     figures["duplicate_deliveries"] = sum(p.duplicated for p in pollers.values())
+    figures["inbound_posted"] = customers.posted
     relay.stop()
     return figures
+
+
+class Customers:
+    """Customers of the template pushes writing in while the relay sends, through the vendor's
+    Global Webhook (the stand-in posts it to POST /inbound/<secret>), half of them before the
+    sending starts and half during it: a third recently, a third
+    more than 24 hours ago by the vendor's clock (a late webhook retry: the relay believes the
+    window open, WhatsApp does not, so its free-form message fails and earns a template fallback),
+    a third never. Meanwhile the stand-in's delivery reports are posted every half second."""
+
+    def __init__(self, relay: LocalRelay, rng: random.Random) -> None:
+        self.relay = relay
+        self.rng = rng
+        self.writes: list[tuple[str, float]] = []
+        self.posted = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="soak-customers", daemon=True)
+
+    def add(self, numbers: list[str]) -> None:
+        for number in numbers:
+            kind = self.rng.randrange(3)
+            if kind < 2:
+                self.writes.append((number, 5.0 if kind == 0 else 24 * 60 + 30.0))
+        self.rng.shuffle(self.writes)
+
+    def _write(self, writes: list[tuple[str, float]]) -> None:
+        assert self.relay.api is not None
+        for number, minutes in writes:
+            self.posted += self.relay.api.customer_writes(number, minutes_ago=minutes) is not None
+
+    def _run(self) -> None:
+        assert self.relay.api is not None
+        pending = self.writes[len(self.writes) // 2 :]
+        while not self._stop.wait(0.5):
+            self._write(pending[:20])
+            del pending[:20]
+            self.relay.api.post_reports()
+
+    def __enter__(self) -> Customers:
+        self._write(self.writes[: len(self.writes) // 2])  # half wrote before the sending starts, half during
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def _kill_one_sender(relay: LocalRelay, env: dict[str, str]) -> int:
@@ -285,13 +363,21 @@ def _kill_one_sender(relay: LocalRelay, env: dict[str, str]) -> int:
 def _figures(relay: LocalRelay, recipients: int, wall: float, rate: int) -> dict[str, Any]:
     assert relay.api is not None
     items = scan_all(Ledger(relay.client("dynamodb"), relay.table))
+    # a recipient's open entries: its first attempt, or (once planned) its one template fallback instead
     per_number: dict[str, list[str]] = {}
+    fallbacks = 0
     for item in items:
-        if item.get("kind") == "recipient":
-            per_number.setdefault(item["number"], []).append(item["state"])
+        if item.get("kind") != "recipient":
+            continue
+        fallbacks += bool(item.get("fallback_for"))
+        if item.get("fallback_rid"):
+            continue  # settled by its fallback
+        per_number.setdefault(item["number"], []).append(item["state"])
     terminal = sum(1 for states in per_number.values() if len(states) == 1 and states[0] in RECIPIENT_FINAL_STATES)
     ambiguous = sum(1 for states in per_number.values() if states == ["ambiguous"])
-    accepted = Counter(str(e.get("number")) for e in relay.api.accepted_entries)
+    # one message is one attempt of one recipient: what it was sent with as reference_number
+    accepted = Counter(str(e.get("reference_number") or e.get("number")) for e in relay.api.accepted_entries)
+    forms = Counter("template" if "template_id" in (r.body or {}) else "freeform" for r in relay.api.requests if r.accepted)
     stats = relay.api.stats()
     floor = max(1.0, stats["requests"] * 60.0 / rate)  # the rate limit alone, for every request the vendor saw
     return {
@@ -305,6 +391,8 @@ def _figures(relay: LocalRelay, recipients: int, wall: float, rate: int) -> dict
         "wall_seconds": round(wall, 1),
         "requests": stats["requests"],
         "states": dict(Counter(s for states in per_number.values() for s in states)),
+        "template_fallbacks": fallbacks,
+        "accepted_requests_by_form": dict(forms),
         "faults": {k: v for k, v in stats.items() if k not in ("requests", "over_limit")},
     }
 
@@ -329,7 +417,9 @@ def main(argv: list[str] | None = None) -> int:
     f = run(args.recipients, args.rate, args.seed, progress_interval=args.progress_every)
     print(
         f"soak: {f['requests']} vendor requests in {f['wall_seconds']}s; states {f['states']}; stand-in {f['faults']}; "
-        f"{f['duplicate_deliveries']} duplicate deliveries; killed a sender holding {f['killed_jobs']} job(s)"
+        f"{f['duplicate_deliveries']} duplicate deliveries; killed a sender holding {f['killed_jobs']} job(s); "
+        f"{f['inbound_posted']} inbound messages; accepted requests by form {f['accepted_requests_by_form']}; "
+        f"{f['template_fallbacks']} template fallbacks"
     )
     print(
         f"soak: recipients={f['recipients']} terminal={f['terminal']} lost={f['lost']} duplicated={f['duplicated']} "
