@@ -33,6 +33,7 @@ def standin_options() -> dict:
             StandInTemplate("INV1", kind="document", variables=2, languages=("en", "pt_BR")),
             StandInTemplate("INV2", kind="document", variables=1, languages=("en",)),
             StandInTemplate("IMG1", kind="image", variables=1, languages=("en",)),
+            StandInTemplate("TXT2", kind="text", variables=2, languages=("en",)),
         ]
     }
 
@@ -337,3 +338,20 @@ def test_given_malformed_template_metadata_when_an_outbox_file_is_uploaded_then_
     assert relay.api.requests == []
     [row] = recipients(relay)
     assert row["state"] == "rejected" and row["reason"].startswith(reason), row["reason"]
+
+
+def test_given_a_text_template_with_values_and_no_message_when_pushed_then_it_goes_as_the_template_without_media(api, relay):
+    # Given a text template (no header media) with values and no message: nothing to send free-form
+    resp = post_push(
+        api,
+        {"template": {"id": "TXT2", "language": "en", "values": ["Ana", "#1042"]}, "recipients": [{"number": "447700900461"}]},
+    )
+    assert resp.status_code == 202 and resp.json()["rejected"] == [], resp.text
+    # When sent
+    assert relay.run_until_idle(timeout=60)
+    # Then the vendor got the template with its values and no media, and accepted it
+    [body] = sent_bodies(relay)
+    assert body["template_id"] == "TXT2" and body["template_globalmessage"] == ["Ana", "#1042"]
+    assert "globalmedia" not in body and all("media" not in d for d in body["data"])
+    [status] = get_status(api, resp.json()["id"]).json()["recipients"]
+    assert status["state"] == "accepted" and status["form"] == "template" and status["template_id"] == "TXT2"
