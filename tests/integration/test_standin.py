@@ -6,17 +6,17 @@ import http.client
 import json
 import logging
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from relay_local.dev.ports import free_port
 from relay_local.dev.standin import FAULT_KINDS, Answer, Faults, PushApiStandIn
+from tests.integration.conftest import STANDIN_TOKEN
 
 pytestmark = pytest.mark.integration
 
-TOKEN = "tok-9f8e7d6c5b4a-secret"
+TOKEN = STANDIN_TOKEN
 
 
 def push_body(*numbers: object, token: str = TOKEN, application: object = "8", **extra: object) -> dict:
@@ -29,18 +29,6 @@ def push_body(*numbers: object, token: str = TOKEN, application: object = "8", *
     }
     body.update(extra)
     return body
-
-
-@pytest.fixture
-def standin() -> Iterator[PushApiStandIn]:
-    with PushApiStandIn(port=free_port(), token=TOKEN) as api:
-        yield api
-
-
-@pytest.fixture
-def client(standin: PushApiStandIn) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=standin.base_url, timeout=2.0) as c:
-        yield c
 
 
 def post_push(client: httpx.Client, body: object, path: str = "/api/v2/push") -> httpx.Response:

@@ -4,31 +4,17 @@ push, its control endpoint for templates, and its template-status endpoint."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
 from relay_local.dev.ports import free_port
 from relay_local.dev.standin import PushApiStandIn
 from relay_local.dev.standin_templates import StandInTemplate
+from tests.integration.conftest import STANDIN_TOKEN as TOKEN
 
 pytestmark = pytest.mark.integration
 
-TOKEN = "tok-templates-secret-77"
 PDF = "https://media.example/inv.pdf"
-
-
-@pytest.fixture
-def standin() -> Iterator[PushApiStandIn]:
-    with PushApiStandIn(port=free_port(), token=TOKEN) as api:
-        yield api
-
-
-@pytest.fixture
-def client(standin: PushApiStandIn) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=standin.base_url, timeout=5.0) as c:
-        yield c
 
 
 def invoice(*entries: dict, **top: object) -> dict:

@@ -23,10 +23,11 @@ from relay_local.dev.ledger_reads import scan_all
 from relay_local.dev.ports import free_port
 from relay_local.dev.session import LOCAL_EVENTS_SECRET, LOCAL_TOKEN
 from relay_local.dev.standin import PushApiStandIn
+from tests.integration.conftest import STANDIN_TOKEN
 
 pytestmark = pytest.mark.integration
 
-TOKEN = "tok-window-secret-31"
+TOKEN = STANDIN_TOKEN
 SECRET = "events-secret-5e1"
 INSIDE, OUTSIDE, NEVER = "447700900301", "447700900302", "447700900303"
 
@@ -74,15 +75,8 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def standin(receiver: Receiver) -> Iterator[PushApiStandIn]:
-    with PushApiStandIn(port=free_port(), token=TOKEN, session_window=True, relay_url=receiver.url, events_secret=SECRET) as api:
-        yield api
-
-
-@pytest.fixture
-def client(standin: PushApiStandIn) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=standin.base_url, timeout=5.0) as c:
-        yield c
+def standin_kwargs(receiver: Receiver) -> dict:
+    return {"session_window": True, "relay_url": receiver.url, "events_secret": SECRET}
 
 
 def free_form(*numbers: str, application: object = "8", **extra: object) -> dict:

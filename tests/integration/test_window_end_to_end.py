@@ -6,22 +6,14 @@ relay answers with exactly one template fallback."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from relay.ledger import Ledger
+from relay_local.dev.demo import INVOICE_TEMPLATE as TEMPLATE_METADATA
 from relay_local.dev.ledger_reads import scan_all
 
 pytestmark = pytest.mark.integration
 
-TEMPLATE_METADATA = {
-    "template": "invoice_doc",
-    "template-language": "en",
-    "template-values": json.dumps(["Ana", "INV-1042"]),
-    "template-header": "INV-1042.pdf",
-    "message": "Your invoice INV-1042 is attached",
-}
 WROTE_AN_HOUR_AGO = "447700900801"
 NEVER_WROTE = "447700900802"
 #: wrote 24 h 5 min ago by the vendor's clock, but the webhook reached the relay only now (a late
@@ -82,5 +74,6 @@ def test_given_three_customers_when_their_invoices_are_dropped_then_each_gets_th
     templates = [r.body_without_token() for r in relay.api.requests if "template_id" in (r.body or {})]
     numbers = sorted(d["number"] for body in templates for d in body["data"])
     assert numbers == [NEVER_WROTE, LATE_WEBHOOK]
-    assert all(body.get("template_header") == "INV-1042.pdf" or all(d.get("template_header") for d in body["data"]) for body in templates)
+    header = TEMPLATE_METADATA["template-header"]
+    assert all(body.get("template_header") == header or all(d.get("template_header") == header for d in body["data"]) for body in templates)
     assert all(r.response_body and r.response_body.get("status") == 100 for r in relay.api.requests)
