@@ -443,3 +443,31 @@ def test_given_the_same_notification_twice_in_one_ingest_batch_when_processed_th
     assert relay.run_until_idle(timeout=60)
     sent = [d["number"] for r in relay.api.requests for d in r.body.get("data", [])]
     assert sent == ["447700900124"]
+
+
+def test_given_a_transaction_cancelled_by_its_second_condition_then_its_first_write_is_undone_and_other_items_stay(ddb):
+    # Given an item the transaction overwrites, an item it must not touch, and one it would create
+    ddb, table = ddb
+    ddb.put_item(TableName=table, Item={"pk": {"S": "kept"}, "sk": {"S": "s"}, "v": {"N": "1"}})
+    ddb.put_item(TableName=table, Item={"pk": {"S": "other"}, "sk": {"S": "s"}, "v": {"N": "7"}})
+    # When its last operation's condition fails
+    with pytest.raises(ClientError) as refused:
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table, "Item": {"pk": {"S": "kept"}, "sk": {"S": "s"}, "v": {"N": "2"}}}},
+                {"Put": {"TableName": table, "Item": {"pk": {"S": "new"}, "sk": {"S": "s"}}}},
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": "other"}, "sk": {"S": "s"}},
+                        "UpdateExpression": "SET v = :v",
+                        "ConditionExpression": "v = :old",
+                        "ExpressionAttributeValues": {":v": {"N": "8"}, ":old": {"N": "0"}},
+                    }
+                },
+            ]
+        )
+    # Then it is cancelled whole: the overwrite undone, nothing created, the other item as it was
+    assert error_of(refused)[0] == "TransactionCanceledException"
+    items = {i["pk"]["S"]: i.get("v", {}).get("N") for i in ddb.scan(TableName=table)["Items"]}
+    assert items == {"kept": "1", "other": "7"}
