@@ -18,8 +18,9 @@ The rules (each has unit tests in tests/unit/test_planner.py and, for templates,
 
 The form a job is planned in (`Job.form`):
 - no template, or session `freeform`: "freeform" (the template is dropped: never sent, no fallback);
-- session `template`: "template" on every channel. The recipient's message is NOT sent (the
-  template carries the message), so no caption text is planned either;
+- session `template`: "template", on the channels in SESSION_CHANNELS (WhatsApp Official: elsewhere
+  the vendor has no templates, so such a recipient is rejected before paying). The recipient's
+  message is NOT sent (the template carries the message), so no caption text is planned either;
 - session `auto` on a channel in SESSION_CHANNELS: None, decided per recipient at send time. Its
   caption entries (a message a document cannot carry) carry the job's template too, so that the
   sender can skip the caption of a recipient who gets the template. A recipient with nothing to send
@@ -261,6 +262,14 @@ def _admit(cand: Candidate, media: MediaLookup, rules: PlanRules, catalogue: Cat
     problem = _template_problem(cand, carried, catalogue)
     if problem is not None:
         return reject(cand, problem, number)
+    if cand.template is not None and cand.template.session == "template" and cand.application not in rules.session_channels:
+        # templates are WhatsApp Official's (the vendor refuses them elsewhere): refused before paying
+        return reject(
+            cand,
+            f"template {cand.template.id} with session=template on application {cand.application}: templates are sent only"
+            " on WhatsApp Official channels (SESSION_CHANNELS)",
+            number,
+        )
     template, form = _form(cand, carried, rules)
     if carried is None and not cand.message.strip() and template is None:
         why = "no media and no message"

@@ -207,12 +207,6 @@ def test_given_session_auto_on_a_channel_without_the_window_when_planned_then_fr
     assert job.entries[0].template_values == () and "does not apply on application 1" in job.entries[0].form_reason
 
 
-def test_given_session_template_on_a_channel_without_the_window_when_planned_then_it_is_still_the_template():
-    result = plan([cand(1, application=1)], PDF, RULES, NOW)
-    [job] = result.jobs
-    assert job.form == "template" and job.template == INVOICE
-
-
 def test_given_session_freeform_when_planned_then_the_template_is_dropped():
     result = plan(
         [cand(1, template=TemplateRef(id="INV1", language="en", session="freeform"), global_media_key="m/photo.jpg")], JPG, RULES, NOW
@@ -261,3 +255,14 @@ def test_given_a_catalogue_status_that_is_not_a_refusal_then_the_template_is_sen
     result = plan([cand(1, global_media_key="m/invoice.pdf")], PDF, RULES, NOW, catalogue={"INV1": entry})
     # Then nothing is rejected
     assert result.rejections == [] and result.entries == 1
+
+
+def test_given_session_template_on_a_channel_without_templates_then_the_recipient_is_rejected_before_sending():
+    # Given a template to be sent always, on Web Automation (10), where the vendor has no templates
+    c = cand(1, application=10)
+    # When planned
+    result = plan([c], PDF, RULES, NOW)
+    # Then it is rejected with why, instead of a request the vendor would refuse
+    assert only_rejection(result) == (
+        "template INV1 with session=template on application 10: templates are sent only on WhatsApp Official channels (SESSION_CHANNELS)"
+    )
