@@ -136,7 +136,7 @@ def inbound_message(secret: str):  # noqa: ANN201 - answers are documented in `r
         200: {
             "description": "Verified and ignored (the route's `when` is not true: stored nowhere), or the event cannot fill the push"
             " (the recipient is `rejected` in the ledger with the reason; not retried)",
-            "content": {"application/json": {"schema": {"anyOf": [HookIgnored.model_json_schema(), HookAccepted.model_json_schema()]}}},
+            "content": {"application/json": {"model": HookIgnored | HookAccepted}},
         },
         400: {
             "description": "Body not JSON (field `body`), or no delivery id in the event",
