@@ -39,6 +39,7 @@ from relay.hook_mapping import MappingGap, map_push
 from relay.hook_routes import InvalidRoute, RouteBook, search
 from relay.hook_verify import Unverified, verify
 from relay.ledger import HOOK_QUEUED, HOOK_REJECTED, Ledger
+from relay.ledger_items import bounded
 from relay.models import Rejection, Source, short_hash, utc_now
 from relay.observability import logger
 from relay.pushes import request_id_for
@@ -134,7 +135,8 @@ class HookIntake:
 
         try:
             push = map_push(name, route, envelope, push_id, delivery_id, utc_now())
-            message = push.model_dump_json(exclude_none=True)
+            # ASCII JSON: SQS refuses some characters JSON leaves as they are (U+FFFE, U+FFFF)
+            message = json.dumps(push.model_dump(mode="json", exclude_none=True), ensure_ascii=True, separators=(",", ":"))
             if len(message.encode()) > MAX_HOOK_PUSH_BYTES:
                 raise MappingGap("push", f"the mapped push is over {MAX_HOOK_PUSH_BYTES} bytes", push.number)
         except MappingGap as gap:
@@ -156,7 +158,8 @@ class HookIntake:
         )
         self.ledger.write_plan([rejection], [])
         self.ledger.mark_planned([source], {source.object_pk: {"recipients": 0, "rejected": 1}})
-        rejected = [Rejected(number=gap.number, reason=gap.reason)]
+        # the number as the event gave it, bounded as the ledger keeps it (an event may send a huge one)
+        rejected = [Rejected(number=bounded(number=gap.number)["number"], reason=gap.reason)]
         self.ledger.finish_hook_delivery(name, delivery_id, HOOK_REJECTED, [r.model_dump() for r in rejected])
         logger.info("webhook rejected", extra={"route": name, "push_id": push_id, "field": gap.field})
         return HookAnswer(200, HookAccepted(id=push_id, rejected=rejected))

@@ -186,8 +186,13 @@ def load_route(name: str, directory: Path = ROUTES_DIR) -> Route | None:
 
 
 def search(expression: str, envelope: dict[str, Any]) -> Any:
-    """A JMESPath expression over the {body, headers} envelope (compiled once per process)."""
-    return _compiled(expression).search(envelope)
+    """A JMESPath expression over the {body, headers} envelope (compiled once per process). An
+    expression the event's types make fail (a function given a number where it takes text) finds
+    nothing, as a missing field does: the sender's event decides, not a 500."""
+    try:
+        return _compiled(expression).search(envelope)
+    except JMESPathError:
+        return None
 
 
 _COMPILED: dict[str, Any] = {}

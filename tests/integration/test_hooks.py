@@ -25,6 +25,7 @@ from standardwebhooks.webhooks import Webhook
 
 from relay.hook_models import HookPush
 from relay.ledger import Ledger
+from relay.observability import logger
 from relay.signing import sign_status
 from relay_local.dev.ledger_reads import scan_all
 from relay_local.dev.serve import ApiServer
@@ -102,6 +103,13 @@ def queued(relay) -> list[HookPush]:
 
 def items(relay) -> list[dict]:
     return scan_all(Ledger(relay.client("dynamodb"), relay.table))
+
+
+def capture_logs(caplog) -> None:
+    """INFO and up from every logger, the functions' own too (Powertools set its level when an earlier
+    test module imported it, from that module's POWERTOOLS_LOG_LEVEL)."""
+    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger=logger.name)
 
 
 def every_log(caplog) -> str:
@@ -243,7 +251,7 @@ BAD = {
 
 @pytest.mark.parametrize("case", list(BAD))
 def test_given_a_wrong_missing_or_stale_signature_then_401_nothing_stored_and_only_the_route_and_reason_logged(relay, http, caplog, case):
-    caplog.set_level(logging.INFO)
+    capture_logs(caplog)
     route, body, headers = BAD[case]
     # When the delivery comes
     resp = post(http, route, body, headers)
@@ -342,7 +350,7 @@ def test_given_a_body_over_1_mib_then_413_before_anything_else(relay, http):
 
 
 def test_given_an_accepted_delivery_then_its_logs_carry_no_payload_and_no_secret(relay, http, caplog):
-    caplog.set_level(logging.INFO)
+    capture_logs(caplog)
     body = stripe_event("evt_logs")
     assert post(http, "test-stripe", body, stripe_headers(body)).status_code == 202
     logs = every_log(caplog)
