@@ -356,3 +356,39 @@ def test_given_an_accepted_delivery_then_its_logs_carry_no_payload_and_no_secret
     logs = every_log(caplog)
     assert "webhook queued" in logs and "test-stripe" in logs
     assert STRIPE_SECRET not in logs and "INV-1042" not in logs and "Ana" not in logs and "900123" not in logs
+
+
+# -- IAM as deployed, and a failure after the claim --------------------------------------------------------
+def test_given_the_api_role_without_send_message_when_a_delivery_fails_to_queue_then_its_retry_queues_it(relay, http):
+    from relay_local.dev.iam import Enforcer
+    from relay_local.dev.iam_roles import revoke, transformed
+
+    # Given ApiFunction's role without sqs:SendMessage (the deployed role has it on IngestQueue)
+    deployed = relay.invoker.iam
+    enforcer = Enforcer(relay.stack, doc=revoke(transformed(), "ApiFunction", "sqs:SendMessage"))
+    relay.invoker.iam = enforcer
+    body = stripe_event("evt_retry")
+    # When a delivery comes, Then the send is refused on the IngestQueue and the sender gets a 5xx
+    assert post(http, "test-stripe", body, stripe_headers(body)).status_code >= 500
+    [denied] = enforcer.denied("ApiFunction", "sqs.SendMessage")
+    assert denied.resource.endswith(":" + relay.stack.ref("IngestQueue").rsplit("/", 1)[1])
+    assert queued(relay) == []
+    # And when the sender retries with the role as deployed, the delivery is queued (not answered as seen)
+    relay.invoker.iam = deployed
+    again = post(http, "test-stripe", body, stripe_headers(body))
+    assert again.status_code == 202, again.text
+    assert [p.delivery_id for p in queued(relay)] == ["evt_retry"]
+
+
+def test_given_the_api_role_without_get_parameter_then_the_route_cannot_verify_and_nothing_is_stored(relay, http):
+    from relay_local.dev.iam import Enforcer
+    from relay_local.dev.iam_roles import revoke, transformed
+
+    enforcer = Enforcer(relay.stack, doc=revoke(transformed(), "ApiFunction", "ssm:GetParameter"))
+    relay.invoker.iam = enforcer
+    body = stripe_event()
+    resp = post(http, "test-stripe", body, stripe_headers(body))
+    assert (resp.status_code, resp.json()) == (500, {"message": "route test-stripe cannot verify deliveries now"})
+    [denied] = enforcer.denied("ApiFunction", "ssm.GetParameter")
+    assert denied.resource.endswith(":parameter/picky-relay/hooks/test-stripe")
+    assert items(relay) == [] and queued(relay) == []
