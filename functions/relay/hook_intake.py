@@ -36,6 +36,7 @@ from pydantic import BaseModel
 from relay.api_guard import json_text_problem
 from relay.api_models import ErrorBody, HookAccepted, HookIgnored, Rejected
 from relay.hook_mapping import MappingGap, map_push
+from relay.hook_models import DeliveryId
 from relay.hook_routes import InvalidRoute, RouteBook, search
 from relay.hook_verify import Unverified, verify
 from relay.ledger import HOOK_QUEUED, HOOK_REJECTED, Ledger
@@ -58,6 +59,13 @@ class HookAnswer:
 def _truthy(value: Any) -> bool:
     """JMESPath's truth: false, null, empty text, list and object are false (0 is true)."""
     return not (value is None or value is False or (isinstance(value, str | list | dict) and not value))
+
+
+def _delivery_id(where: DeliveryId, envelope: dict[str, Any]) -> str | None:
+    """The sender's delivery id (a header, or an expression: text or a number), or None."""
+    found = envelope["headers"].get(where.header.lower()) if where.header else search(where.expression or "", envelope)
+    text = found if isinstance(found, str) else (json.dumps(found) if isinstance(found, int | float) else "")
+    return text.strip() or None
 
 
 def push_id_for(signing_secret: str, route: str, delivery_id: str) -> str:
@@ -119,13 +127,11 @@ class HookIntake:
             logger.info("webhook ignored", extra={"route": name})
             return HookAnswer(200, HookIgnored(ignored=f"the route's condition is not true for this event: {route.when}"))
 
-        where = route.delivery_id
-        found = lower.get(where.header.lower()) if where.header else search(where.expression or "", envelope)
-        delivery_id = found if isinstance(found, str) else (json.dumps(found) if isinstance(found, int | float) else None)
-        if not delivery_id or not delivery_id.strip():
+        delivery_id = _delivery_id(route.delivery_id, envelope)
+        if delivery_id is None:
+            where = route.delivery_id
             field = f"headers.{where.header}" if where.header else f"body ({where.expression})"
             return HookAnswer(400, ErrorBody(message=f"no delivery id in the event: {field}", field=field))
-        delivery_id = delivery_id.strip()
 
         push_id = push_id_for(self.signing_secret(), name, delivery_id)
         first = self.ledger.claim_hook_delivery(name, delivery_id, push_id, self.clock())
