@@ -14,7 +14,7 @@ def test_given_the_code_when_the_openapi_document_is_generated_then_it_matches_t
 
 def test_given_the_document_then_every_route_of_the_template_is_in_it_with_its_answers():
     doc = json.loads(COMMITTED.read_text())
-    assert set(doc["paths"]) == {"/pushes", "/pushes/{id}", "/events/{secret}", "/inbound/{secret}"}
+    assert set(doc["paths"]) == {"/pushes", "/pushes/{id}", "/events/{secret}", "/inbound/{secret}", "/hooks/{route}"}
     post = doc["paths"]["/pushes"]["post"]
     assert {"202", "401", "409", "413", "422"} <= set(post["responses"])
     assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/PushRequest")
@@ -33,3 +33,13 @@ def test_given_the_document_then_the_inbound_answer_has_no_instant_reply_field()
     answer = doc["paths"]["/inbound/{secret}"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     assert answer.endswith("/InboundRecorded")
     assert set(doc["components"]["schemas"]["InboundRecorded"]["properties"]) == {"recorded", "reason"}
+
+
+def test_given_the_document_then_the_hooks_route_documents_each_answer_and_the_queued_state():
+    doc = json.loads(COMMITTED.read_text())
+    answers = doc["paths"]["/hooks/{route}"]["post"]["responses"]
+    assert {"200", "202", "400", "401", "404", "413"} <= set(answers)
+    assert answers["202"]["content"]["application/json"]["schema"]["$ref"].endswith("/HookAccepted")
+    either = answers["200"]["content"]["application/json"]["schema"]["anyOf"]
+    assert sorted(s["$ref"].rsplit("/", 1)[1] for s in either) == ["HookAccepted", "HookIgnored"]
+    assert doc["components"]["schemas"]["PushStatus"]["properties"]["state"]["anyOf"][0]["const"] == "queued"

@@ -87,9 +87,27 @@ def test_given_the_lambda_bundle_then_its_requirements_match_the_runtime_depende
     assert bundle == project - {"boto3"}
 
 
-def test_given_the_api_function_then_it_serves_the_four_routes():
+def test_given_the_api_function_then_it_serves_the_five_routes():
     routes = {(r.method, r.path) for r in functions()["ApiFunction"].api_routes}
-    assert routes == {("POST", "/pushes"), ("GET", "/pushes/{id}"), ("POST", "/events/{secret}"), ("POST", "/inbound/{secret}")}
+    assert routes == {
+        ("POST", "/pushes"),
+        ("GET", "/pushes/{id}"),
+        ("POST", "/events/{secret}"),
+        ("POST", "/inbound/{secret}"),
+        ("POST", "/hooks/{route}"),
+    }
+
+
+def test_given_the_api_function_then_it_may_queue_hook_pushes_and_read_only_the_hook_secrets_path():
+    from relay.hook_routes import HOOK_SECRETS_PREFIX
+
+    api = template()["Resources"]["ApiFunction"]["Properties"]
+    assert api["Environment"]["Variables"]["INGEST_QUEUE_URL"] == {"Ref": "IngestQueue"}
+    statements = [s for policy in api["Policies"] for s in policy["Statement"]]
+    [send] = [s for s in statements if s["Action"] == "sqs:SendMessage"]
+    assert {"Fn::GetAtt": ["IngestQueue", "Arn"]} in send["Resource"]
+    [ssm] = [s for s in statements if s["Action"] == "ssm:GetParameter"]
+    assert any(f"parameter{HOOK_SECRETS_PREFIX}*" in str(r) for r in ssm["Resource"])
 
 
 def test_given_the_media_bucket_then_it_is_private_encrypted_and_tls_only():

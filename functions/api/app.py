@@ -1,5 +1,6 @@
 """ApiFunction: POST /pushes (signed), GET /pushes/{id} (signed), POST /events/{secret} and
-POST /inbound/{secret} (the vendor's Event and Global Webhooks).
+POST /inbound/{secret} (the vendor's Event and Global Webhooks), POST /hooks/{route} (third-party
+webhooks, each verified by its sender's own signature: relay.hook_intake).
 
 Thin: event kind, size, signature and text encoding are checked before routing (relay.api_guard), so
 an unsigned caller learns nothing from validation errors; routing and body validation are
@@ -25,7 +26,7 @@ from pydantic import ValidationError
 from relay import api_answers
 from relay.api_answers import ERRORS, IDEMPOTENCY_HEADER, answer, error
 from relay.api_guard import raw_body, refuse
-from relay.api_models import ErrorBody, EventsAccepted, InboundRecorded, PushAccepted, PushRequest, PushStatus
+from relay.api_models import ErrorBody, EventsAccepted, HookAccepted, HookIgnored, InboundRecorded, PushAccepted, PushRequest, PushStatus
 from relay.delivery_reports import VendorEvent, apply_event
 from relay.inbound import InboundMessage, InboundRefused, record_message
 from relay.observability import logger, metrics
@@ -122,6 +123,39 @@ def inbound_message(secret: str):  # noqa: ANN201 - answers are documented in `r
         return error(422, f"not a Picky Assist incoming message: {exc.field}: {exc.reason}", exc.field)
     logger.info("inbound message", extra={"recorded": outcome.recorded, "channel": message.application, "type": message.type})
     return answer(200, InboundRecorded(recorded=outcome.recorded, reason=outcome.reason))
+
+
+@app.post(
+    "/hooks/<route>",
+    status_code=202,
+    responses={
+        202: {
+            "description": "Verified and queued (and for every later arrival of the same delivery)",
+            "content": {"application/json": {"model": HookAccepted}},
+        },
+        200: {
+            "description": "Verified and ignored (the route's `when` is not true: stored nowhere), or the event cannot fill the push"
+            " (the recipient is `rejected` in the ledger with the reason; not retried)",
+            "content": {"application/json": {"model": HookIgnored | HookAccepted}},
+        },
+        400: {
+            "description": "Body not JSON (field `body`), or no delivery id in the event",
+            "content": {"application/json": {"model": ErrorBody}},
+        },
+        401: {
+            "description": "Missing, malformed, stale or wrong signature of the route's sender",
+            "content": {"application/json": {"model": ErrorBody}},
+        },
+        404: {"description": "No such route", "content": {"application/json": {"model": ErrorBody}}},
+        413: {"description": "Body over 1 MiB", "content": {"application/json": {"model": ErrorBody}}},
+    },
+)
+def third_party_hook(route: str):  # noqa: ANN201 - answers are documented in `responses`
+    """A third-party webhook (Stripe, Shopify, GitHub, Standard Webhooks …) through its route file
+    functions/routes/<route>.json: relay.hook_intake."""
+    event = app.current_event
+    outcome = container().hook_intake.receive(route, event.headers or {}, raw_body(event.raw_event))
+    return answer(outcome.status, outcome.body)
 
 
 api_answers.register(app)

@@ -1,6 +1,7 @@
 """What the API refuses before routing: events that are not API Gateway REST (v1) proxy events,
 bodies that cannot be decoded, oversized bodies, bad signatures (POST /pushes and GET /pushes/{id}),
-bodies that are not UTF-8 JSON text. Checked on the raw event so an unsigned caller learns nothing
+bodies that are not UTF-8 JSON text (POST /hooks/{route}: only the size; its route verifies the
+sender's own signature before reading the body). Checked on the raw event so an unsigned caller learns nothing
 from validation, and before Powertools' resolver (which needs `httpMethod`)."""
 
 from __future__ import annotations
@@ -16,6 +17,12 @@ from relay.signing import status_payload, verify
 
 #: the vendor's delivery reports and incoming messages are small; anything larger is not one
 MAX_EVENT_BYTES = 256 * 1024
+#: third-party webhooks (POST /hooks/{route}): 1 MiB. Stripe and Standard Webhooks events are a few
+#: KB, but a Shopify order with many line items or a GitHub event can run to hundreds of KB, and
+#: refusing one is final for the sender (a retry brings the same body). Still far below API Gateway's
+#: 10 MB and Lambda's 6 MB, and small enough to verify, parse and map within the senders' 5-10 s.
+MAX_HOOK_BYTES = 1024 * 1024
+HOOKS = "/hooks/{route}"
 REST_ONLY = (
     "ApiFunction takes API Gateway REST API (v1) proxy events, as template.yaml wires it; this is {kind}. "
     "Put it behind the stack's REST API (ApiUrl) instead."
@@ -65,7 +72,7 @@ def _content_type(event: dict[str, Any]) -> str:
     return (headers.get("content-type") or "").split(";")[0].strip().lower()
 
 
-def _json_text_problem(raw: bytes) -> str | None:
+def json_text_problem(raw: bytes) -> str | None:
     """None when the body is UTF-8 text whose JSON strings are all real Unicode."""
     try:
         text = raw.decode("utf-8")
@@ -98,15 +105,17 @@ def refuse(event: Any, signing_secret: Callable[[], str]) -> dict[str, Any] | No
     if method == "GET" and resource == "/pushes/{id}":
         push_id = str((event.get("pathParameters") or {}).get("id") or "")
         return None if verify(signing_secret(), headers, status_payload(push_id)) else _answer(401, "Unauthorized")
-    if method != "POST" or resource not in ("/pushes", "/events/{secret}", "/inbound/{secret}"):
+    if method != "POST" or resource not in ("/pushes", "/events/{secret}", "/inbound/{secret}", HOOKS):
         return None
-    limit = MAX_BODY_BYTES if resource == "/pushes" else MAX_EVENT_BYTES
+    limit = {"/pushes": MAX_BODY_BYTES, HOOKS: MAX_HOOK_BYTES}.get(resource, MAX_EVENT_BYTES)
     if len(raw) > limit:
         return _answer(413, f"body is over {limit} bytes")
+    if resource == HOOKS:
+        return None  # the route verifies the sender's signature first, then reads the body (relay.hook_intake)
     if resource == "/pushes":
         if not verify(signing_secret(), headers, raw):
             return _answer(401, "Unauthorized")
         if _content_type(event) not in ("", "application/json"):
             return _answer(415, "send the body as application/json")
-    problem = _json_text_problem(raw)
+    problem = json_text_problem(raw)
     return _answer(422, problem) if problem else None

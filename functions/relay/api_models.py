@@ -219,6 +219,11 @@ class PushStatus(BaseModel):
     id: str
     recipients: list[RecipientStatus]
     counts: dict[str, int]
+    state: Literal["queued"] | None = Field(
+        default=None,
+        description="queued: a webhook delivery (POST /hooks/{route}) accepted and waiting to be planned (its media fetched);"
+        " its recipients appear once planned",
+    )
 
 
 class EventsAccepted(BaseModel):
@@ -247,3 +252,18 @@ class ErrorBody(BaseModel):
     message: str
     field: str | None = None
     detail: list[ErrorDetail] | None = None
+
+
+class HookAccepted(BaseModel):
+    """POST /hooks/{route}'s answer to a verified delivery (the same for every arrival of it)."""
+
+    id: str = Field(description="The push id GET /pushes/{id} takes")
+    rejected: list[Rejected] | None = Field(
+        default=None, description="The event could not fill the push (answered 200, so the sender does not retry): why"
+    )
+
+
+class HookIgnored(BaseModel):
+    """POST /hooks/{route}'s answer to a verified delivery the route's `when` does not take (stored nowhere)."""
+
+    ignored: str = Field(description="Why: the route's condition is not true for this event")

@@ -45,6 +45,10 @@ INBOUND_KEEP_SECONDS = 7 * 24 * 3600
 #: a transaction DynamoDB cancels for these reasons may succeed when tried again: "TransactionConflict"
 #: (another request was writing one of its items: a customer's messages arriving together),
 #: "ThrottlingError" (TransactWriteItems API reference, CancellationReasons)
+#: how long a webhook delivery id is remembered (TTL): Stripe retries for up to 3 days. A delivery
+#: arriving later still plans nothing twice: its push id (and so its source item) is the same
+HOOK_KEEP_SECONDS = 7 * 24 * 3600
+HOOK_RECEIVING, HOOK_QUEUED, HOOK_REJECTED = "receiving", "queued", "rejected"
 _RETRYABLE = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 _TRANSACT_ATTEMPTS = 6
 
@@ -424,14 +428,58 @@ class Ledger:
                 raise RuntimeError("DynamoDB left keys unread after retries")
         return found
 
+    # -- third-party webhooks (relay.hook_intake) -------------------------------------------------
+    def claim_hook_delivery(self, route: str, delivery_id: str, push_id: str, at: float) -> dict[str, Any] | None:
+        """Take one delivery of a webhook route: a conditional put of its hook item (`receiving`).
+        None: ours to answer (a first arrival, or one whose earlier arrival never finished: it is
+        queued again, at least once; the worker's deterministic ids absorb a second copy). Else the
+        item of the arrival that answered first (`queued` or `rejected`, with `rejected`)."""
+        pk = keys.hook_pk(route, delivery_id)
+        item = {
+            "pk": pk,
+            "sk": keys.HOOK_SK,
+            "kind": "hook",
+            "route": route,
+            "delivery_id": delivery_id[: keys.MAX_KEY_TEXT],
+            "push_id": push_id,
+            "object_pk": keys.request_pk(push_id),
+            "state": HOOK_RECEIVING,
+            "at": _iso(at),
+            TTL_ATTRIBUTE: int(at) + HOOK_KEEP_SECONDS,
+        }
+        taken = conditional(
+            self.dynamodb.put_item,
+            TableName=self.table,
+            Item=to_item(item),
+            ConditionExpression="attribute_not_exists(pk) OR #s = :receiving",
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues={":receiving": attr(HOOK_RECEIVING)},
+        )
+        return None if taken is not None else self.get(pk, keys.HOOK_SK)
+
+    def finish_hook_delivery(self, route: str, delivery_id: str, state: str, rejected: list[dict[str, str]] | None = None) -> None:
+        """The delivery's answer is settled: `queued` (on the IngestQueue) or `rejected` (`rejected`:
+        [{number, reason}], as answered)."""
+        sets, names, values = assignments({"state": state, **({"rejected": rejected} if rejected else {})})
+        self.dynamodb.update_item(
+            TableName=self.table,
+            Key=key(keys.hook_pk(route, delivery_id), keys.HOOK_SK),
+            UpdateExpression="SET " + ", ".join(sets),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
     # -- the API's reads (relay.pushes) -----------------------------------------------------------
-    def request_recipients(self, request_id: str) -> list[dict[str, Any]] | None:
-        """The recipient items one API push request wrote (index ByObject), planned or rejected;
-        None when the ledger has no such request (no source item)."""
+    def request_recipients(self, request_id: str) -> tuple[list[dict[str, Any]], bool] | None:
+        """The recipient items one API push request wrote (index ByObject), planned or rejected, and
+        whether it is still queued (a webhook delivery the worker has yet to plan: its hook item and no
+        source item); None when the ledger has no such request."""
         items = list(self.query_index("ByObject", "object_pk", keys.request_pk(request_id)))
-        if not any(i.get("kind") == "source" for i in items):
-            return None
-        return [i for i in items if i.get("kind") == "recipient"]
+        if any(i.get("kind") == "source" for i in items):
+            return [i for i in items if i.get("kind") == "recipient"], False
+        if any(i.get("kind") == "hook" and i.get("state") == HOOK_QUEUED for i in items):
+            return [], True
+        return None
 
     # -- reads --------------------------------------------------------------------------------------
     def get(self, pk: str, sk: str) -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ Items (README, "The ledger"):
   source     pk=SRC#<source_id>    sk=SRC           state=planning|planned, counts
   window     pk=WIN#<channel>#<number> sk=WIN       last_inbound (unix s), last_inbound_at: the customer's last message; TTL: a week after
   inbound    pk=IN#<project>#<unique-id> sk=IN      one incoming message seen (the vendor re-posts on retry); expires by TTL
+  hook       pk=HOOK#<route>#<delivery id> sk=HOOK  one third-party delivery (POST /hooks): its push id and answer; expires by TTL
   event      pk=EVENT#<handle>     sk=EVENT#<at>#<n>  a delivery report entry that matched no recipient
              pk=EVENT#other        sk=<at>#<uuid>     an event that is not a delivery report
 Indexes: ByNumber (number_pk=NUM#<number>, at), ByObject (object_pk=OBJ#<bucket>/<key> for an
@@ -21,6 +22,8 @@ module that names an attribute holding a key.
 
 from __future__ import annotations
 
+import hashlib
+
 #: longest caller or vendor text used inside a key (DynamoDB keys stop at 2,048 bytes)
 MAX_KEY_TEXT = 200
 
@@ -28,6 +31,7 @@ PUSH_SK = "PUSH"
 SOURCE_SK = "SRC"
 WINDOW_SK = "WIN"
 INBOUND_SK = "IN"
+HOOK_SK = "HOOK"
 _OBJECT = "OBJ#"
 _REQUEST = "REQ#"
 
@@ -110,3 +114,10 @@ def window_pk(channel: int, number: str) -> str:
 def inbound_pk(project: str, unique_id: str) -> str:
     """One incoming message, by the vendor's `unique-id` (within its project)."""
     return f"IN#{project}#{unique_id}"
+
+
+def hook_pk(route: str, delivery_id: str) -> str:
+    """One delivery of a third-party webhook route, by the sender's delivery id (a long id is hashed)."""
+    if len(delivery_id) > MAX_KEY_TEXT:
+        delivery_id = "sha256:" + hashlib.sha256(delivery_id.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"HOOK#{route}#{delivery_id}"

@@ -215,9 +215,10 @@ class PushService:
 
     # -- GET /pushes/{id} -------------------------------------------------------------------------
     def report(self, request_id: str) -> PushStatus | None:
-        items = self.ledger.request_recipients(request_id)
-        if items is None:
+        found = self.ledger.request_recipients(request_id)
+        if found is None:
             return None
+        items, queued = found
         recipients = [
             RecipientStatus(
                 number=i.get("number", ""),
@@ -246,4 +247,4 @@ class PushService:
         counts: dict[str, int] = {}
         for r in recipients:
             counts[r.state] = counts.get(r.state, 0) + 1
-        return PushStatus(id=request_id, recipients=recipients, counts=counts)
+        return PushStatus(id=request_id, recipients=recipients, counts=counts, state="queued" if queued else None)

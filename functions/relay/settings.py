@@ -47,6 +47,10 @@ class Settings(BaseModel):
     #: the TOTAL time one vendor request may take, answer included (relay.vendor_http): not a
     #: per-read timeout. template.yaml sizes SenderFunction's Timeout with it
     push_timeout_seconds: float = Field(default=25.0, alias="PUSH_TIMEOUT_SECONDS", gt=0, le=55)
+    #: ApiFunction: the queue POST /hooks/{route} puts verified deliveries on (IngestFunction plans them)
+    ingest_queue_url: str = Field(default="", alias="INGEST_QUEUE_URL")
+    #: local only: the directory of webhook route files (default: functions/routes/ in the bundle)
+    hook_routes_dir: str = Field(default="", alias="HOOK_ROUTES_DIR")
     idempotency_table: str = Field(default="", alias="IDEMPOTENCY_TABLE")
     signing_secret_parameter: str | None = Field(default=None, alias="SIGNING_SECRET_PARAMETER")
     #: local only: overrides the parameter

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from relay import aws
 
 if TYPE_CHECKING:  # imported where each collaborator is built (cold start)
+    from relay.hook_intake import HookIntake
     from relay.ingest_records import IngestRecords
     from relay.intake import Intake
     from relay.ledger import Ledger
@@ -171,6 +172,26 @@ class Container:
         from relay.pushes import PushService
 
         return PushService(self.settings, self.media_store, self.ledger, self.send_queue)
+
+    @cached_property
+    def hook_intake(self) -> HookIntake:
+        """POST /hooks/{route}: routes read once per container, secrets through one SSM reader."""
+        from pathlib import Path
+
+        from relay.hook_intake import HookIntake
+        from relay.hook_routes import ROUTES_DIR, RouteBook
+        from relay.secrets import parameter_reader
+
+        s = self.settings
+        return HookIntake(
+            routes=RouteBook(Path(s.hook_routes_dir) if s.hook_routes_dir else ROUTES_DIR),
+            secret=parameter_reader(),
+            signing_secret=self.signing_secret,
+            ledger=self.ledger,
+            sqs=aws.client("sqs"),
+            queue_url=s.ingest_queue_url,
+            media_bucket=s.media_bucket,
+        )
 
     @cached_property
     def template_fallbacks(self) -> TemplateFallbacks:

@@ -13,7 +13,9 @@ COMMITTED = ROOT / "docs" / "openapi.json"
 DESCRIPTION = (
     "Signed push requests (POST /pushes: X-Relay-Timestamp + X-Relay-Signature over `<timestamp>.<body>`, see README), "
     "their per-recipient state (GET /pushes/{id}, signed the same way over `<timestamp>.GET /pushes/<id>`), and the "
-    "Picky Assist Event Webhook (POST /events/{secret}) and Global Webhook (incoming messages: POST /inbound/{secret})."
+    "Picky Assist Event Webhook (POST /events/{secret}) and Global Webhook (incoming messages: POST /inbound/{secret}), and "
+    "third-party webhooks (POST /hooks/{route}: Stripe, Shopify, GitHub, Standard Webhooks or a generic HMAC-SHA256, each "
+    "verified by its sender's own signature and mapped by the route file functions/routes/<route>.json, see README)."
 )
 
 

@@ -11,7 +11,10 @@ What the fuzz found once (5xx) is pinned by the regression tests at the end.
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
+import hmac
 import json
 import math
 import re
@@ -47,6 +50,9 @@ MAX_STRING = 80
 UNAUTHORIZED = {"message": "Unauthorized"}
 EXISTING_NUMBER = "447700900123"
 EXISTING_REFERENCE = "fz-ref-1"
+#: POST /hooks/{route}: the test routes (tests/fixtures/routes) and their secrets
+HOOK_ROUTES = Path(__file__).resolve().parents[1] / "fixtures" / "routes"
+HOOK_SECRETS = {"test-stripe": "whsec_fuzz_stripe", "test-shopify": "fuzz-shopify", "test-generic": "fuzz-generic"}
 
 
 def fuzz(examples: int) -> settings:
@@ -65,10 +71,14 @@ class Api(SimpleNamespace):
 # -- the server -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def api(embedded_aws) -> Iterator[Api]:
-    relay = LocalRelay(stack_name=f"fz{uuid.uuid4().hex[:8]}", env={"RETRY_BASE_SECONDS": "0", "POWERTOOLS_LOG_LEVEL": "ERROR"})
+    env = {"RETRY_BASE_SECONDS": "0", "POWERTOOLS_LOG_LEVEL": "ERROR", "HOOK_ROUTES_DIR": str(HOOK_ROUTES)}
+    relay = LocalRelay(stack_name=f"fz{uuid.uuid4().hex[:8]}", env=env)
     relay.start(aws=embedded_aws)
     server = None
     try:
+        # the test routes' secrets (POST /hooks/{route}), as SSM SecureStrings
+        for route, secret in HOOK_SECRETS.items():
+            relay.client("ssm").put_parameter(Name=f"/picky-relay/hooks/{route}", Value=secret, Type="SecureString", Overwrite=True)
         server = ApiServer(relay, pump=False).start()
         with httpx.Client(base_url=server.url, timeout=60) as client:
             ns = Api(relay=relay, client=client)
@@ -338,8 +348,9 @@ def test_given_any_push_id_signed_then_200_or_404_and_unsigned_401_never_5xx(api
         label="id",
     )
     keep_slashes = data.draw(st.booleans(), label="keep slashes")
-    segment = quote(raw, safe="/" if keep_slashes else "")
-    path = "/pushes/" + segment
+    # the path as httpx sends it: it removes dot segments ("/pushes/0/." goes as "/pushes/0")
+    path = httpx.URL("http://relay/pushes/" + quote(raw, safe="/" if keep_slashes else "")).raw_path.decode()
+    segment = path.removeprefix("/pushes/")
     # signed over the id as it appears in the path (relay.signing)
     r = api.client.get(path, headers=sign_status(LOCAL_SIGNING_SECRET, segment))
     event(str(r.status_code))
@@ -347,7 +358,7 @@ def test_given_any_push_id_signed_then_200_or_404_and_unsigned_401_never_5xx(api
     assert r.status_code in {200, 403, 404}, (path, r.status_code, r.text[:300])
     if r.status_code == 200:
         status = PushStatus.model_validate_json(r.content)
-        assert status.id == raw == api.existing_id
+        assert status.id == segment == api.existing_id
     # and unsigned, or signed for the existing push's id instead, it is 401 (or 403: no route), never 200 or 404
     if segment != api.existing_id:
         other = data.draw(st.sampled_from([{}, sign_status(LOCAL_SIGNING_SECRET, api.existing_id)]), label="other headers")
@@ -446,6 +457,99 @@ def test_given_any_idempotency_key_on_a_signed_push_then_no_5xx(api, key, messag
         assert PUSH_ID.match(r.json()["id"])
 
 
+# -- 7. POST /hooks/{route} -------------------------------------------------------------------------------
+def stripe_signed(body: bytes, t: int | None = None) -> dict[str, str]:
+    t = int(time.time()) if t is None else t
+    mac = hmac.new(HOOK_SECRETS["test-stripe"].encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return {"Stripe-Signature": f"t={t},v1={mac}", "Content-Type": "application/json"}
+
+
+def shopify_signed(body: bytes, topic: str = "orders/fulfilled", delivery: str = "d-1") -> dict[str, str]:
+    mac = base64.b64encode(hmac.new(HOOK_SECRETS["test-shopify"].encode(), body, hashlib.sha256).digest()).decode()
+    return {"X-Shopify-Hmac-Sha256": mac, "X-Shopify-Topic": topic, "X-Shopify-Webhook-Id": delivery}
+
+
+def post_hook(api: Api, route: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    return api.client.post(f"/hooks/{route}", content=body, headers={k: v.encode("latin-1") for k, v in headers.items()})
+
+
+#: Stripe-like events: the fields the test route reads, each plausible or of any JSON type
+stripe_like = st.fixed_dictionaries(
+    {"type": st.sampled_from(["invoice.finalized", "invoice.finalized", "invoice.paid"]) | loose},
+    optional={
+        "id": st.text(min_size=1, max_size=30) | loose | st.text(min_size=201, max_size=300),
+        "data": st.fixed_dictionaries(
+            {},
+            optional={
+                "object": st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "customer_phone": st.sampled_from(["+44 7700 900123", "0", ""]) | json_values,
+                        "customer_name": st.text(max_size=20) | json_values,
+                        "number": st.text(max_size=20) | json_values,
+                        "invoice_pdf": st.sampled_from(["https://pay.stripe.com/i/1/pdf", "http://10.0.0.1/x"]) | json_values,
+                    },
+                )
+                | json_values
+            },
+        )
+        | json_values,
+    },
+)
+shopify_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": st.text(max_size=20) | json_values,
+        "shipping_address": st.fixed_dictionaries({}, optional={"phone": digits | json_values}) | json_values,
+    },
+)
+
+
+@fuzz(120)
+@given(event=stripe_like)
+def test_given_a_signed_stripe_like_event_then_queued_ignored_or_rejected_never_5xx(api, event):
+    body = json.dumps(event).encode()
+    r = post_hook(api, "test-stripe", body, stripe_signed(body))
+    check(r, {200, 202, 400}, event)
+    answer = r.json()
+    if r.status_code == 202:
+        assert PUSH_ID.match(answer["id"]) and set(answer) == {"id"}
+    elif r.status_code == 200:
+        assert set(answer) in ({"ignored"}, {"id", "rejected"})
+    else:
+        assert answer["field"]  # 400 names the body or the delivery id
+
+
+@fuzz(80)
+@given(event=shopify_like, topic=st.sampled_from(["orders/fulfilled", "orders/create"]) | header_text, delivery=header_text)
+def test_given_a_signed_shopify_like_event_then_never_5xx(api, event, topic, delivery):
+    body = json.dumps(event).encode()
+    r = post_hook(api, "test-shopify", body, shopify_signed(body, topic, delivery))
+    check(r, {200, 202, 400}, (event, topic, delivery))
+
+
+@fuzz(100)
+@given(body=json_values.map(lambda v: json.dumps(v).encode()) | st.binary(max_size=200))
+def test_given_any_signed_body_on_a_hook_route_then_no_5xx(api, body):
+    check(post_hook(api, "test-stripe", body, stripe_signed(body)), {200, 202, 400}, body)
+
+
+@fuzz(100)
+@given(
+    route=st.sampled_from(["test-stripe", "test-shopify", "test-generic"]) | st.text(min_size=1, max_size=80),
+    body=st.binary(max_size=200),
+    headers=st.dictionaries(
+        st.sampled_from(["Stripe-Signature", "X-Shopify-Hmac-Sha256", "X-Signature", "X-Timestamp", "X-Shopify-Webhook-Id"]),
+        header_text,
+        max_size=4,
+    ),
+)
+def test_given_any_route_and_unsigned_or_garbage_signed_body_then_401_or_404_that_echoes_nothing(api, route, body, headers):
+    r = post_hook(api, quote(route, safe=""), body, headers)
+    check(r, {401, 404}, (route, headers))
+    assert r.json() in (UNAUTHORIZED, {"message": "not found"})
+
+
 # -- what the fuzz once found as 5xx, now answered properly (regressions) -----------------------------
 def _recipient(**fields: Any) -> dict[str, Any]:
     return {"recipients": [{"number": "447700900123", "message": "hi", **fields}]}
@@ -493,3 +597,35 @@ def test_given_json_nested_deeper_than_python_parses_then_422(api, path):
     body = b"[" * 100_000 + b"]" * 100_000
     r = signed_post(api, body) if path == "/pushes" else api.client.post(path, content=body, headers={"Content-Type": "application/json"})
     assert r.status_code == 422
+
+
+def test_given_a_hook_event_whose_types_make_a_jmespath_function_fail_then_the_recipient_is_rejected(api):
+    # join() over a number: JMESPath raises; the event decides, so it is a gap, not a 500
+    body = json.dumps({"name": 1001, "shipping_address": {"phone": "447700900123"}}).encode()
+    r = post_hook(api, "test-shopify", body, shopify_signed(body, delivery="jmespath-type"))
+    assert r.status_code == 200, r.text
+    assert r.json()["rejected"][0]["reason"].startswith("media_key: the event has no value")
+
+
+def test_given_a_hook_event_with_a_huge_number_then_the_answer_and_ledger_keep_it_bounded(api):
+    body = json.dumps({"type": "invoice.finalized", "id": "evt_huge", "data": {"object": {"customer_phone": "1" * 300_000}}}).encode()
+    r = post_hook(api, "test-stripe", body, stripe_signed(body))
+    assert r.status_code == 200, r.text
+    [rejected] = r.json()["rejected"]
+    assert len(rejected["number"]) <= 200 and rejected["reason"].startswith("message: the event has no value")
+
+
+def test_given_a_hook_event_with_characters_sqs_refuses_then_it_is_queued(api):
+    body = json.dumps({"event_id": "e-fffe", "to": "447700900123", "text": "odd \ufffe \uffff \u0000 end"}).encode()
+    t = str(int(time.time()))
+    mac = base64.b64encode(hmac.new(HOOK_SECRETS["test-generic"].encode(), f"{t}.".encode() + body, hashlib.sha256).digest()).decode()
+    r = post_hook(api, "test-generic", body, {"X-Signature": f"v1={mac}", "X-Timestamp": t})
+    assert r.status_code == 202, r.text
+    # and every message on the IngestQueue holds only characters SQS takes (the embedded SQS does not
+    # check: "#x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF", SendMessage)
+    sqs, url = api.relay.client("sqs"), api.relay.stack.ref("IngestQueue")
+    bodies = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        bodies += [m["Body"] for m in messages]
+    assert any("e-fffe" in b for b in bodies)
+    assert all(re.fullmatch("[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*", b) for b in bodies)
