@@ -43,8 +43,7 @@ def s3(embedded_aws):
     operations: list[tuple[str, dict]] = []
     client.meta.events.register("before-parameter-build.s3.*", lambda params, model, **_: operations.append((model.name, dict(params))))
     client.operations = operations
-    #: the operations fetch_to_bucket made (the `fetch` fixture's calls), and those of the last one
-    client.fetch_operations = []
+    #: the operations of the `fetch` fixture's last fetch_to_bucket
     client.last_fetch = []
     return client
 
@@ -71,7 +70,6 @@ def fetch(files, s3, bucket):
         start = len(s3.operations)
         result = fetch_to_bucket(url, kw.pop("allowed_hosts"), bucket, kw.pop("key"), s3, **kw)
         s3.last_fetch = [name for name, _ in s3.operations[start:]]
-        s3.fetch_operations.extend(s3.operations[start:])
         return result
 
     return run
@@ -182,13 +180,27 @@ def test_given_a_multipart_body_over_the_cap_then_the_upload_is_aborted_and_noth
     assert not s3.list_multipart_uploads(Bucket=bucket, Prefix=result.key).get("Uploads")
 
 
-def test_given_the_s3_operations_of_a_fetch_then_each_has_an_iam_rule(s3):
-    # Given the operations the tests above made (PutObject and the multipart ones); Then each maps
-    # to IAM actions (relay_local.dev.iam_actions refuses an unmapped one)
+def test_given_the_s3_operations_of_a_fetch_then_each_has_an_iam_rule(fetch, s3):
+    # Given fetches that store in one put, in parts, and abort their parts
+    made = []
+    for path, cap in (
+        ("/file.pdf", None),
+        (f"/big/{safe_fetch.PART_BYTES + 20}", None),
+        (f"/big/{safe_fetch.PART_BYTES + 20}", safe_fetch.PART_BYTES + 10),
+    ):
+        start = len(s3.operations)
+        fetch(path, **({"max_bytes": cap} if cap else {}))
+        made += s3.operations[start:]
+    # Then each operation maps to IAM actions (relay_local.dev.iam_actions refuses an unmapped one)
+    assert {name for name, _ in made} == {
+        "PutObject",
+        "CreateMultipartUpload",
+        "UploadPart",
+        "CompleteMultipartUpload",
+        "AbortMultipartUpload",
+    }
     where = Where(region="us-east-1", account="123456789012")
-    names = {name for name, _ in s3.fetch_operations}
-    assert {"PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "AbortMultipartUpload"} <= names
-    actions = {need.action for name, params in s3.fetch_operations for need in needs("s3", name, params, where)}
+    actions = {need.action for name, params in made for need in needs("s3", name, params, where)}
     assert actions == {"s3:PutObject", "s3:AbortMultipartUpload"}
 
 
