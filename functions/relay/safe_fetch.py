@@ -49,7 +49,6 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpcore
 import httpx
@@ -105,13 +104,13 @@ class _Refused(Exception):
 def safe_url(url: str) -> str:
     """The URL as reasons show it: scheme://host[:port]/path (no userinfo, query or fragment)."""
     try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
+        parsed = httpx.URL(url)
+        path = parsed.raw_path.split(b"?")[0].decode("ascii")
+    except (httpx.InvalidURL, UnicodeError):
         return "(an unparsable URL)"
-    host = f"[{host}]" if ":" in host else host
-    return f"{parts.scheme}://{host}{port}{parts.path}"[:300]
+    host = f"[{parsed.host}]" if ":" in parsed.host else parsed.host
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{host}{port}{path}"[:300]
 
 
 # -- rules ------------------------------------------------------------------------------------------
@@ -237,23 +236,26 @@ class _Hop:
         )
 
     def check(self, url: str) -> None:
+        """Refuses `url` by the rules, else pins its host's checked address. The URL is parsed by
+        httpx, the parser that makes the request, so the host checked is the host connected to
+        (urllib and httpx disagree on some malformed URLs, e.g. a backslash before `@`)."""
         shown = safe_url(url)
         try:
-            parts = urlsplit(url)
-            port = parts.port or 443
-        except ValueError:
+            parsed = httpx.URL(url)
+            ascii_host = _norm(parsed.raw_host.decode("ascii"))
+        except (httpx.InvalidURL, UnicodeError):
             raise _Refused(f"media URL {shown} is not a valid URL") from None
-        if parts.scheme.lower() != "https":
+        if parsed.scheme != "https":
             raise _Refused(f"media URL {shown} is not https (only https is fetched)")
-        if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        if parsed.userinfo:
             raise _Refused(f"media URL {shown} carries credentials (user:password@), which are not allowed")
-        host = _norm(parts.hostname or "")
+        host, port = _norm(parsed.host), parsed.port or 443
         if not host:
             raise _Refused(f"media URL {shown} has no host")
-        if not host_allowed(host, port, self.allowed_hosts):
+        if not (host_allowed(host, port, self.allowed_hosts) or host_allowed(ascii_host, port, self.allowed_hosts)):
             raise _Refused(f"media URL {shown}: host {host}:{port} is not in the route's allowed hosts")
-        if host not in self.pins:
-            self.pins[host] = self._resolve(host, port, shown)
+        if ascii_host not in self.pins:
+            self.pins[ascii_host] = self._resolve(ascii_host, port, shown)
 
     def _resolve(self, host: str, port: int, shown: str) -> str:
         try:

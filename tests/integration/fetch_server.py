@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 #: names the test resolver maps to 127.0.0.1; all are in the server certificate
-NAMES = ("files.test", "evil.test", "a.cdn.test")
+NAMES = ("files.test", "evil.test", "a.cdn.test", "xn--bcher-kva.test")
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
 
 

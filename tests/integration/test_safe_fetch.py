@@ -124,6 +124,15 @@ def test_given_dns_that_rebinds_after_the_check_when_redirected_on_the_same_host
     assert resolver.calls == ["files.test"]
 
 
+def test_given_an_internationalised_host_then_it_is_allowed_resolved_and_connected_by_its_ascii_name(fetch, files):
+    # Given a route allowing bücher.test (whose certificate names xn--bcher-kva.test)
+    resolver = CountingResolver()
+    result = fetch(f"https://bücher.test:{files.port}/file.pdf", allowed_hosts=[f"bücher.test:{files.port}"], resolver=resolver)
+    # Then it is fetched, looked up once by the name the connection uses
+    assert result.ok, result.refused
+    assert resolver.calls == ["xn--bcher-kva.test"]
+
+
 def test_given_a_redirect_to_a_host_not_allowed_then_refused_and_nothing_stored(fetch, files, s3, bucket):
     result = fetch("/redirect-evil")
     assert not result.ok and not result.transient
@@ -296,6 +305,11 @@ def test_given_an_ip_literal_url_then_it_is_checked_like_a_resolved_address(buck
             "media URL https://files.example:8443/a.pdf: host files.example:8443 is not in the route's allowed hosts",
         ),
         ("https:///a.pdf", "media URL https:///a.pdf has no host"),
+        (
+            "https://files.example\\@evil.com/a.pdf",
+            "media URL https://evil.com/a.pdf carries credentials (user:password@), which are not allowed",
+        ),
+        ("https://[::1/a.pdf", "media URL (an unparsable URL) is not a valid URL"),
     ],
 )
 def test_given_a_url_breaking_a_rule_then_refused_naming_the_rule_without_resolving(bucket, url, reason):

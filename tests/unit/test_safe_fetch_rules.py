@@ -50,7 +50,8 @@ def test_given_a_public_unicast_address_then_no_problem(address):
         ("https://user:secret@files.example.com/a/b.pdf?X-Amz-Signature=abc#f", "https://files.example.com/a/b.pdf"),
         ("https://files.example.com:8443/a.pdf?token=1", "https://files.example.com:8443/a.pdf"),
         ("https://[::1]/a.pdf", "https://[::1]/a.pdf"),
-        ("https://files.example.com:99999999/a", "(an unparsable URL)"),
+        ("https://[::1/a", "(an unparsable URL)"),
+        ("https://bücher.example/ä.pdf?x=1", "https://bücher.example/%C3%A4.pdf"),
     ],
 )
 def test_given_a_url_then_reasons_show_only_scheme_host_port_and_path(url, shown):
