@@ -13,18 +13,21 @@ scheme://host[:port]/path, never its userinfo, query or fragment):
   unicast address: private, loopback, link-local, multicast, reserved, unspecified, CGNAT
   (100.64.0.0/10), cloud metadata (169.254.169.254, fd00:ec2::254), or an IPv6 form embedding such
   an IPv4 address (IPv4-mapped ::ffff:a.b.c.d, 6to4, Teredo, NAT64 64:ff9b::/96);
-- it then connects to the CHECKED address (the first one) while sending the URL's host name as the
-  Host header and TLS SNI, and verifying the certificate against that name: there is no second DNS
-  lookup between the check and the connection (DNS rebinding), and no proxy (`trust_env=False`);
+- it then connects to a CHECKED address (IPv4 ones first; the next one when a connection fails)
+  while sending the URL's host name as the Host header and TLS SNI, and verifying the certificate
+  against that name: there is no second DNS lookup between the check and the connection (DNS
+  rebinding), and no proxy (`trust_env=False`). URLs are parsed by httpx, the parser that makes
+  the request; internationalised names are checked, resolved and pinned by their ASCII (IDNA) form;
+  an IP-literal host must itself be allowed and is checked like a resolved address;
 - redirects are followed by hand, at most `MAX_REDIRECTS` (3), each hop checked again by every rule
   above (a host is resolved once per fetch; a later hop to the same host uses the same address);
 - size: a Content-Length over `max_bytes` is refused before the body is read; a body without one is
   counted as it streams and refused at the first byte over `max_bytes`. The default cap is the
   largest media limit (relay.media.LIMITS: a 100 MB document); the media check that follows applies
   the kind's own limit;
-- a total deadline (`deadline_seconds`) over resolution, connect, TLS, every read of the answer and
-  the storing in between (relay.vendor_http's per-socket-operation deadline); past it the fetch ends
-  as `transient`;
+- a total deadline (`deadline_seconds`, default 60 s) over resolution (run in a small thread pool
+  and abandoned at the deadline), connect, TLS, every read of the answer and the storing in between
+  (relay.vendor_http's per-socket-operation deadline); past it the fetch ends as `transient`;
 - only a 200 answer is stored. A timeout, a connection failure, a 5xx or a 429 is `transient` (the
   caller may try again later); any other status is refused.
 
@@ -47,6 +50,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +75,10 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Sequence[str]]
+
+#: DNS lookups run here so that a slow resolver cannot outlast the fetch's deadline (a lookup past
+#: it is abandoned; it ends on its own with the resolver's timeout)
+_LOOKUPS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="safe-fetch-dns")
 
 
 @dataclass(frozen=True)
@@ -176,26 +184,34 @@ def system_resolver(host: str, port: int) -> list[str]:
 # -- the pinned connection ------------------------------------------------------------------------
 class _PinnedBackend(_DeadlineBackend):
     """httpcore connects here with the URL's host name (which it also uses for SNI and the
-    certificate check); the socket goes to the address checked for that name, never to a new
-    lookup. A name with no checked address is not connected at all."""
+    certificate check); the socket goes to an address checked for that name (IPv4 ones first, the
+    next one when a connection fails), never to a new lookup. A name with no checked address is
+    not connected at all."""
 
-    def __init__(self, pins: dict[str, str]) -> None:
+    def __init__(self, pins: dict[str, list[str]]) -> None:
         super().__init__()
         self._pins = pins
 
     def connect_tcp(
         self, host: str, port: int, timeout: float | None = None, local_address: str | None = None, socket_options: Any = None
     ) -> httpcore.NetworkStream:
-        address = self._pins.get(_norm(host))
-        if address is None:
+        addresses = self._pins.get(_norm(host))
+        if not addresses:
             raise httpcore.ConnectError(f"{host} was not checked")
-        return super().connect_tcp(address, port, timeout, local_address, socket_options)
+        failure: Exception | None = None
+        for address in addresses:
+            try:
+                return super().connect_tcp(address, port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as err:
+                failure = err
+        assert failure is not None
+        raise failure
 
 
 class _PinnedTransport(httpx.HTTPTransport):
     """httpx's transport on the pinned, deadline-bound backend (as relay.vendor_http.DeadlineTransport)."""
 
-    def __init__(self, pins: dict[str, str], ssl_context: ssl.SSLContext | None) -> None:
+    def __init__(self, pins: dict[str, list[str]], ssl_context: ssl.SSLContext | None) -> None:
         # not super().__init__: HTTPTransport's request, close and context methods use only `_pool`
         self._pool = httpcore.ConnectionPool(
             ssl_context=ssl_context or httpx.create_ssl_context(),
@@ -205,35 +221,26 @@ class _PinnedTransport(httpx.HTTPTransport):
         )
 
 
-def _client(pins: dict[str, str], ssl_context: ssl.SSLContext | None) -> httpx.Client:
+def _client(pins: dict[str, list[str]], ssl_context: ssl.SSLContext | None) -> httpx.Client:
     return httpx.Client(
         transport=_PinnedTransport(pins, ssl_context),
         trust_env=False,
         follow_redirects=False,
-        timeout=httpx.Timeout(30.0),
+        timeout=httpx.Timeout(30.0, connect=10.0),
         headers={"User-Agent": "picky-media-relay/0.1 (media fetch)", "Accept-Encoding": "identity"},
     )
 
 
 # -- the fetch ------------------------------------------------------------------------------------
+@dataclass
 class _Hop:
-    """Checks one URL by every rule and pins its host's address."""
+    """Checks one URL by every rule and pins its host's checked addresses."""
 
-    def __init__(
-        self,
-        allowed_hosts: Sequence[str],
-        resolver: Resolver,
-        allow_addresses: Sequence[IPNetwork],
-        pins: dict[str, str],
-        until: float,
-    ) -> None:
-        self.allowed_hosts, self.resolver, self.allow_addresses, self.pins, self.until = (
-            allowed_hosts,
-            resolver,
-            allow_addresses,
-            pins,
-            until,
-        )
+    allowed_hosts: Sequence[str]
+    resolver: Resolver
+    allow_addresses: Sequence[IPNetwork]
+    pins: dict[str, list[str]]
+    until: float
 
     def check(self, url: str) -> None:
         """Refuses `url` by the rules, else pins its host's checked address. The URL is parsed by
@@ -257,21 +264,12 @@ class _Hop:
         if ascii_host not in self.pins:
             self.pins[ascii_host] = self._resolve(ascii_host, port, shown)
 
-    def _resolve(self, host: str, port: int, shown: str) -> str:
+    def _resolve(self, host: str, port: int, shown: str) -> list[str]:
         try:
             literal: IPAddress | None = ipaddress.ip_address(host.strip("[]"))
         except ValueError:
             literal = None
-        if literal is not None:
-            addresses = [literal]
-        else:
-            try:
-                addresses = [ipaddress.ip_address(a.split("%")[0]) for a in self.resolver(host, port)]
-            except socket.gaierror as err:
-                temporary = err.errno == socket.EAI_AGAIN
-                raise _Refused(f"media URL {shown}: host {host} does not resolve", transient=temporary) from None
-            if time.monotonic() >= self.until:
-                raise _Refused(f"media URL {shown}: the fetch's deadline passed", transient=True)
+        addresses = [literal] if literal is not None else self._lookup(host, port, shown)
         if not addresses:
             raise _Refused(f"media URL {shown}: host {host} does not resolve")
         for address in addresses:
@@ -280,7 +278,18 @@ class _Hop:
             problem = address_problem(address)
             if problem:
                 raise _Refused(f"media URL {shown}: host {host} resolves to {problem}, which is never fetched")
-        return str(addresses[0])
+        return [str(a) for a in sorted(addresses, key=lambda a: a.version)]
+
+    def _lookup(self, host: str, port: int, shown: str) -> list[IPAddress]:
+        lookup = _LOOKUPS.submit(self.resolver, host, port)
+        try:
+            answers = lookup.result(timeout=max(0.0, self.until - time.monotonic()))
+        except TimeoutError:
+            raise _Refused(f"media URL {shown}: the fetch's deadline passed (resolving {host})", transient=True) from None
+        except socket.gaierror as err:
+            temporary = err.errno == socket.EAI_AGAIN
+            raise _Refused(f"media URL {shown}: host {host} does not resolve", transient=temporary) from None
+        return [ipaddress.ip_address(a.split("%")[0]) for a in answers]
 
 
 def fetch_to_bucket(
@@ -298,7 +307,7 @@ def fetch_to_bucket(
 ) -> FetchResult:
     """Download `url` into s3://`bucket`/`key` under the module's rules. Never raises for anything
     the URL or its host does (that is a refusal, or `transient`); S3 errors are raised."""
-    pins: dict[str, str] = {}
+    pins: dict[str, list[str]] = {}
     with deadline(deadline_seconds) as until:
         hop = _Hop(allowed_hosts, resolver or system_resolver, [ipaddress.ip_network(a) for a in allow_addresses], pins, until)
         try:

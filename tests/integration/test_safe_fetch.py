@@ -4,6 +4,7 @@ served ones, and the connection goes to the address that was checked (no second 
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 import boto3
@@ -72,6 +73,7 @@ def fetch(files, s3, bucket):
         s3.last_fetch = [name for name, _ in s3.operations[start:]]
         return result
 
+    run.port = files.port
     return run
 
 
@@ -217,6 +219,35 @@ def test_given_a_body_trickled_past_the_deadline_then_transient(fetch, s3, bucke
     result = fetch("/slow", deadline_seconds=1.0)
     assert result.transient and result.refused and "deadline passed" in result.refused
     assert not stored(s3, bucket, result.key)
+
+
+def test_given_a_resolver_slower_than_the_deadline_then_transient_without_waiting_for_it(fetch):
+    # Given a resolver that answers only when released
+    release = threading.Event()
+
+    def stuck(host, port):
+        release.wait(30)
+        return ["127.0.0.1"]
+
+    try:
+        # When fetched with a short deadline, Then the fetch ends as transient while the lookup hangs
+        result = fetch("/file.pdf", resolver=stuck, deadline_seconds=0.5)
+        assert (
+            result.transient
+            and result.refused == f"media URL https://files.test:{fetch.port}/file.pdf: the fetch's deadline passed (resolving files.test)"
+        )
+        assert not release.is_set()
+    finally:
+        release.set()
+
+
+def test_given_two_checked_addresses_when_the_first_refuses_connections_then_the_second_is_used(fetch, s3, bucket):
+    # Given files.test resolving to 127.0.0.2 (nothing listens there) and then 127.0.0.1
+    resolver = CountingResolver({"files.test": ["127.0.0.2", "127.0.0.1"]})
+    result = fetch("/file.pdf", resolver=resolver, allow_addresses=["127.0.0.0/8"])
+    assert result.ok, result.refused
+    assert s3.get_object(Bucket=bucket, Key=result.key)["Body"].read() == PDF
+    assert resolver.calls == ["files.test"]
 
 
 def test_given_a_500_then_transient_and_given_a_404_then_refused_without_the_query(fetch, files):
