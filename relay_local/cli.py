@@ -235,6 +235,48 @@ def _sign_event(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sign_hook(args: argparse.Namespace) -> int:
+    """`relay sign-hook FILE --route R`: a webhook delivery for POST /hooks/R signed now as R's sender
+    signs (relay_local/ops/sign_hook.py); with --curl URL, a curl command that sends it instead."""
+    import tempfile
+
+    from pydantic import ValidationError
+
+    from relay_local.dev.hooks_local import load_route, local_hook_secret
+    from relay_local.ops.sign_hook import curl_command, read_input, resign_hook
+
+    path = Path(args.event)
+    if not path.is_file():
+        raise CliError(f"no event or body file {args.event}")
+    event = read_input(path)
+    name = args.route or str((event.get("pathParameters") or {}).get("route") or "")
+    if not name:
+        raise CliError(f"{args.event} names no route (pathParameters.route): give --route NAME (a file in functions/routes/)")
+    try:
+        route = load_route(name)
+    except KeyError as exc:
+        raise CliError(str(exc.args[0])) from None
+    except ValidationError as exc:
+        raise CliError(f"functions/routes/{name}.json is not a valid route: {' '.join(str(exc).split())}") from None
+    extra: dict[str, str] = {}
+    for pair in args.header or []:
+        header, sep, value = pair.partition(":")
+        if not sep or not header.strip():
+            raise CliError(f"--header takes 'Name: value', got {pair!r}")
+        extra[header.strip()] = value.strip()
+    try:
+        signed = resign_hook(event, name, route, args.secret or local_hook_secret(name, route), extra_headers=extra)
+    except (ValueError, TypeError) as exc:  # a body that is not base64 or not text where the scheme needs text
+        raise CliError(f"cannot sign {args.event} for route {name}: {exc}") from None
+    if args.curl:
+        body_file = Path(args.body_out) if args.body_out else Path(tempfile.gettempdir()) / f"relay-hook-{name}.body"
+        print(curl_command(signed, args.curl, body_file))
+        print(f"# the body, byte for byte, is in {body_file}; the signature is good for 5 minutes", file=sys.stderr)
+    else:
+        print(json.dumps(signed, indent=2))
+    return 0
+
+
 def _redrive(args: argparse.Namespace) -> int:
     """Dead-lettered jobs (or S3 notifications, with --ingest) back to their queue."""
     import boto3
@@ -425,6 +467,25 @@ def build_parser() -> argparse.ArgumentParser:
     sign.add_argument("event", help="API Gateway REST (v1) proxy event JSON file, e.g. events/api-get-push.json")
     sign.add_argument("--secret", help="signing secret (none: the local one, as `relay serve`/`relay local` use)")
     sign.set_defaults(func=_sign_event)
+    hook = sub.add_parser(
+        "sign-hook",
+        help="sign a webhook delivery for POST /hooks/<route> now, as its sender signs (Stripe, Shopify, GitHub, Standard Webhooks, HMAC)",
+        **fmt,
+    )
+    hook.add_argument("event", help="hook event file (e.g. events/hook-stripe-invoice.json) or a raw body file (built into an event)")
+    hook.add_argument("--route", help="route name, a file in functions/routes/ (none: the event's pathParameters.route)")
+    hook.add_argument("--secret", help="the route's secret (none: its local one, as `relay serve` puts in the embedded SSM)")
+    hook.add_argument(
+        "--header",
+        action="append",
+        metavar="'NAME: VALUE'",
+        help="add or replace a header, e.g. 'X-Shopify-Topic: orders/fulfilled' (repeatable)",
+    )
+    hook.add_argument("--curl", metavar="URL", help="print a curl command that posts it to URL (e.g. $RELAY_URL/hooks/stripe-invoice)")
+    hook.add_argument(
+        "--body-out", metavar="PATH", help="with --curl: where to write the body (none: relay-hook-<route>.body in the temp dir)"
+    )
+    hook.set_defaults(func=_sign_hook)
     return parser
 
 
