@@ -120,6 +120,7 @@ def _local(args: argparse.Namespace) -> int:
 def _invoke(args: argparse.Namespace) -> int:
     from relay_local.dev.demo import upload_samples
     from relay_local.dev.embedded import EmbeddedAws
+    from relay_local.dev.hooks_local import put_sample_media, resign_if_hook
     from relay_local.dev.session import LocalRelay
     from relay_local.template import functions
 
@@ -130,6 +131,9 @@ def _invoke(args: argparse.Namespace) -> int:
     if any(k.lower() == "x-relay-signature" for k in (event.get("headers") or {})):
         event = resign(event)
         print("# signed the event's body afresh with the local signing secret", file=sys.stderr)
+    elif (hook := resign_if_hook(event)) is not None:
+        event = hook
+        print(f"# signed the webhook afresh with route {event['pathParameters']['route']}'s local secret", file=sys.stderr)
     bad = [pair for pair in args.env or [] if "=" not in pair]
     if bad:
         raise CliError(f"--env takes NAME=VALUE, got {bad[0]!r}")
@@ -146,6 +150,7 @@ def _invoke(args: argparse.Namespace) -> int:
     else:
         relay.start()
         upload_samples(relay)
+        put_sample_media(relay.client("s3"), relay.bucket)
         print("# a fresh embedded stack with the sample media uploaded (start `relay local` to keep one)", file=sys.stderr)
         post_first(relay, args.function, event)
     try:
@@ -168,6 +173,7 @@ def _openapi(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from relay_local.dev.hooks_local import put_sample_media, route_names
     from relay_local.dev.serve import ApiServer
     from relay_local.dev.session import LOCAL_EVENTS_SECRET, LOCAL_SIGNING_SECRET, LocalRelay
 
@@ -197,6 +203,10 @@ def _serve(args: argparse.Namespace) -> int:
     for name, value in relay.aws.env().items():
         print(f"export {name}={value}")
     print(f"export MEDIA_BUCKET={relay.bucket}")
+    hook_media = put_sample_media(relay.client("s3"), relay.bucket)
+    print(f"# webhook routes (functions/routes/, their local secrets in the embedded SSM): {', '.join(route_names())}")
+    print(f"# sample media for them in the bucket: {', '.join(hook_media)}")
+    print(f"# send one: relay sign-hook events/hook-stripe-invoice.json --curl {server.url}/hooks/stripe-invoice | sh")
     print("# sign and send a push: see README, 'Signing requests'. Ctrl-C stops.", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -79,3 +79,21 @@ def put_route_secrets(ssm: Any) -> dict[str, str]:
         ssm.put_parameter(Name=parameter, Value=secret, Type="SecureString", Overwrite=True)
         written[parameter], values[parameter] = name, secret
     return written
+
+
+def put_sample_media(s3: Any, bucket: str) -> list[str]:
+    """The bucket objects the sample events name by key (SAMPLE_MEDIA_KEYS), so they work locally."""
+    for key, path in SAMPLE_MEDIA_KEYS.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), ContentType="application/pdf")
+    return sorted(SAMPLE_MEDIA_KEYS)
+
+
+def resign_if_hook(event: dict[str, Any]) -> dict[str, Any] | None:
+    """A `POST /hooks/<route>` event signed now with its route's local secret; None for other events."""
+    from relay_local.ops.sign_hook import resign_hook
+
+    name = str((event.get("pathParameters") or {}).get("route") or "")
+    if event.get("resource") != "/hooks/{route}" or not name or not (ROUTES_DIR / f"{name}.json").is_file():
+        return None
+    route = load_route(name)
+    return resign_hook(event, name, route, local_hook_secret(name, route))
