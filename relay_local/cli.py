@@ -120,6 +120,7 @@ def _local(args: argparse.Namespace) -> int:
 def _invoke(args: argparse.Namespace) -> int:
     from relay_local.dev.demo import upload_samples
     from relay_local.dev.embedded import EmbeddedAws
+    from relay_local.dev.hooks_local import put_sample_media, resign_if_hook
     from relay_local.dev.session import LocalRelay
     from relay_local.template import functions
 
@@ -130,6 +131,9 @@ def _invoke(args: argparse.Namespace) -> int:
     if any(k.lower() == "x-relay-signature" for k in (event.get("headers") or {})):
         event = resign(event)
         print("# signed the event's body afresh with the local signing secret", file=sys.stderr)
+    elif (hook := resign_if_hook(event)) is not None:
+        event = hook
+        print(f"# signed the webhook afresh with route {event['pathParameters']['route']}'s local secret", file=sys.stderr)
     bad = [pair for pair in args.env or [] if "=" not in pair]
     if bad:
         raise CliError(f"--env takes NAME=VALUE, got {bad[0]!r}")
@@ -146,6 +150,7 @@ def _invoke(args: argparse.Namespace) -> int:
     else:
         relay.start()
         upload_samples(relay)
+        put_sample_media(relay.client("s3"), relay.bucket)
         print("# a fresh embedded stack with the sample media uploaded (start `relay local` to keep one)", file=sys.stderr)
         post_first(relay, args.function, event)
     try:
@@ -168,6 +173,7 @@ def _openapi(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from relay_local.dev.hooks_local import put_sample_media, route_names
     from relay_local.dev.serve import ApiServer
     from relay_local.dev.session import LOCAL_EVENTS_SECRET, LOCAL_SIGNING_SECRET, LocalRelay
 
@@ -197,6 +203,10 @@ def _serve(args: argparse.Namespace) -> int:
     for name, value in relay.aws.env().items():
         print(f"export {name}={value}")
     print(f"export MEDIA_BUCKET={relay.bucket}")
+    hook_media = put_sample_media(relay.client("s3"), relay.bucket)
+    print(f"# webhook routes (functions/routes/, their local secrets in the embedded SSM): {', '.join(route_names())}")
+    print(f"# sample media for them in the bucket: {', '.join(hook_media)}")
+    print(f"# send one: relay sign-hook events/hook-stripe-invoice.json --curl {server.url}/hooks/stripe-invoice | sh")
     print("# sign and send a push: see README, 'Signing requests'. Ctrl-C stops.", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -232,6 +242,48 @@ def _sign_event(args: argparse.Namespace) -> int:
         print(json.dumps(resign(event, args.secret), indent=2))
     except (ValueError, TypeError) as exc:  # a base64 body that is not base64, a body that is not text
         raise CliError(f"cannot sign {args.event}: {exc}") from None
+    return 0
+
+
+def _sign_hook(args: argparse.Namespace) -> int:
+    """`relay sign-hook FILE --route R`: a webhook delivery for POST /hooks/R signed now as R's sender
+    signs (relay_local/ops/sign_hook.py); with --curl URL, a curl command that sends it instead."""
+    import tempfile
+
+    from pydantic import ValidationError
+
+    from relay_local.dev.hooks_local import load_route, local_hook_secret
+    from relay_local.ops.sign_hook import curl_command, read_input, resign_hook
+
+    path = Path(args.event)
+    if not path.is_file():
+        raise CliError(f"no event or body file {args.event}")
+    event = read_input(path)
+    name = args.route or str((event.get("pathParameters") or {}).get("route") or "")
+    if not name:
+        raise CliError(f"{args.event} names no route (pathParameters.route): give --route NAME (a file in functions/routes/)")
+    try:
+        route = load_route(name)
+    except KeyError as exc:
+        raise CliError(str(exc.args[0])) from None
+    except ValidationError as exc:
+        raise CliError(f"functions/routes/{name}.json is not a valid route: {' '.join(str(exc).split())}") from None
+    extra: dict[str, str] = {}
+    for pair in args.header or []:
+        header, sep, value = pair.partition(":")
+        if not sep or not header.strip():
+            raise CliError(f"--header takes 'Name: value', got {pair!r}")
+        extra[header.strip()] = value.strip()
+    try:
+        signed = resign_hook(event, name, route, args.secret or local_hook_secret(name, route), extra_headers=extra)
+    except (ValueError, TypeError) as exc:  # a body that is not base64 or not text where the scheme needs text
+        raise CliError(f"cannot sign {args.event} for route {name}: {exc}") from None
+    if args.curl:
+        body_file = Path(args.body_out) if args.body_out else Path(tempfile.gettempdir()) / f"relay-hook-{name}.body"
+        print(curl_command(signed, args.curl, body_file))
+        print(f"# the body, byte for byte, is in {body_file}; the signature is good for 5 minutes", file=sys.stderr)
+    else:
+        print(json.dumps(signed, indent=2))
     return 0
 
 
@@ -425,6 +477,25 @@ def build_parser() -> argparse.ArgumentParser:
     sign.add_argument("event", help="API Gateway REST (v1) proxy event JSON file, e.g. events/api-get-push.json")
     sign.add_argument("--secret", help="signing secret (none: the local one, as `relay serve`/`relay local` use)")
     sign.set_defaults(func=_sign_event)
+    hook = sub.add_parser(
+        "sign-hook",
+        help="sign a webhook delivery for POST /hooks/<route> now, as its sender signs (Stripe, Shopify, GitHub, Standard Webhooks, HMAC)",
+        **fmt,
+    )
+    hook.add_argument("event", help="hook event file (e.g. events/hook-stripe-invoice.json) or a raw body file (built into an event)")
+    hook.add_argument("--route", help="route name, a file in functions/routes/ (none: the event's pathParameters.route)")
+    hook.add_argument("--secret", help="the route's secret (none: its local one, as `relay serve` puts in the embedded SSM)")
+    hook.add_argument(
+        "--header",
+        action="append",
+        metavar="'NAME: VALUE'",
+        help="add or replace a header, e.g. 'X-Shopify-Topic: orders/fulfilled' (repeatable)",
+    )
+    hook.add_argument("--curl", metavar="URL", help="print a curl command that posts it to URL (e.g. $RELAY_URL/hooks/stripe-invoice)")
+    hook.add_argument(
+        "--body-out", metavar="PATH", help="with --curl: where to write the body (none: relay-hook-<route>.body in the temp dir)"
+    )
+    hook.set_defaults(func=_sign_hook)
     return parser
 
 

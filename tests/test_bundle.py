@@ -104,3 +104,10 @@ def test_given_the_bundle_then_every_module_in_it_is_one_a_handler_imports_and_t
     # code only the local tools use (as `relay redrive` uses relay_local.ops.redrive) lives in relay_local/
     assert bundled - reached == set()
     assert "relay.redrive" not in bundled and _source("relay.redrive") is None
+
+
+def test_given_the_bundle_as_make_build_ships_it_then_the_webhook_route_files_are_in_it(layout):
+    # CodeUri is functions/: sam build ships functions/routes/ beside the packages, and so does the layout
+    shipped = sorted(p.name for p in (layout.task / "routes").glob("*.json"))
+    assert shipped == sorted(p.name for p in (FUNCTIONS / "routes").glob("*.json"))
+    assert {"stripe-invoice.json", "shopify-fulfilled.json", "standard.json"} <= set(shipped)

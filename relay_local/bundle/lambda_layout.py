@@ -73,6 +73,10 @@ def _copy_distribution(dist: md.Distribution, dest: Path) -> None:
             shutil.copy2(src, target)
 
 
+#: folders of functions/ that hold data the handlers read (webhook route files, relay.hook_routes)
+DATA_DIRS = ("routes",)
+
+
 def function_packages() -> list[Path]:
     return sorted(p for p in FUNCTIONS.iterdir() if (p / "__init__.py").is_file() or (p / "app.py").is_file())
 
@@ -112,6 +116,9 @@ def build_layout(root: Path) -> Layout:
         _copy_distribution(dist, task_source)
     for pkg in function_packages():
         shutil.copytree(pkg, task_source / pkg.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for data in DATA_DIRS:  # not code, but in CodeUri: sam build ships it
+        if (FUNCTIONS / data).is_dir():
+            shutil.copytree(FUNCTIONS / data, task_source / data)
     shutil.copytree(task_source, task)
     compile_tree(task)
     date_like_a_lambda_zip(task)

@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 
 from relay_local.dev.embedded import EmbeddedAws
+from relay_local.dev.hooks_local import LOCAL_HOOK_SECRETS, put_route_secrets
 from relay_local.dev.invoker import Invoker
 from relay_local.dev.poller import SqsPoller, pump
 from relay_local.dev.stack import LocalStack, create_stack
@@ -18,6 +19,7 @@ from relay_local.template import functions
 LOCAL_TOKEN = "local-demo-token"
 LOCAL_SIGNING_SECRET = "local-signing-secret"
 LOCAL_EVENTS_SECRET = "local-events-secret"
+__all__ = ["LOCAL_EVENTS_SECRET", "LOCAL_HOOK_SECRETS", "LOCAL_SIGNING_SECRET", "LOCAL_TOKEN", "LocalRelay"]
 
 
 @dataclass
@@ -48,6 +50,8 @@ class LocalRelay:
         self.aws.activate()
         self.api = api or PushApiStandIn(port=self.api_port, token=self.token, **self.standin_options).start()
         self.stack = create_stack(self.aws.endpoint, name=self.stack_name, create=create, queue_attributes=self.queue_attributes)
+        if create:  # webhook routes (POST /hooks/{route}) read their secrets from SSM, as on AWS
+            put_route_secrets(self.client("ssm"))
         self.invoker = Invoker(self.stack, {**self.function_env(), **self.env})
         self.pollers = {logical_id: SqsPoller(self.invoker, logical_id) for logical_id, spec in functions().items() if spec.sqs_sources}
         return self
