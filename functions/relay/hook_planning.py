@@ -9,7 +9,7 @@ Decisions (README, "Webhooks from other services"):
   once) is planned once: the second finds the source planned and is counted a duplicate.
 - **Media by URL** (`media_url`) is downloaded by relay.safe_fetch (https only, the route's
   `media_hosts` only, redirects included, no private/loopback/link-local address, the size cap of
-  the kind its name gives, else the largest media limit, one total deadline) into
+  the kind its name gives, else the largest media limit, one total deadline of 60 s) into
   `hook-media/<push_id>/<file name from the URL path, sanitised>`, only after the push is claimed
   (a duplicate downloads nothing). The object written is then read back and checked like any upload
   (relay.media_refs: kind from the name, content sniffing, size), planned with the version that was
@@ -21,11 +21,13 @@ Decisions (README, "Webhooks from other services"):
 - **A refused download** (any reason: scheme, host, address, size, deadline, the host's answer) is
   the recipient `rejected` with `media url refused (<host>): <reason>`. The URL itself is kept out of
   the ledger and logs (a sender's file URLs are often capabilities, e.g. Stripe's invoice links).
-  A refusal the fetcher marks `retryable` (a timeout, a connection error, a 5xx from the media
-  host) is retried instead, by SQS redelivery of the HookPush (the claim stays re-claimable, as for
+  A refusal the fetcher marks `transient` (a timeout, a connection failure, a 5xx or 429 from the
+  media host) is retried instead, by SQS redelivery of the HookPush (the claim stays re-claimable, as for
   an S3 read that fails), until the delivery's FETCH_TRIES-th receive; that one records the
   rejection (with "after N tries"). FETCH_TRIES (3) stays below the IngestQueue's maxReceiveCount
-  (5), so a slow media host ends as a rejected recipient, never in the dead-letter queue.
+  (5), so a slow media host ends as a rejected recipient, never in the dead-letter queue. A download
+  starts only while the invocation has its deadline plus a margin left (a batch of many pushes with
+  media); otherwise the HookPush is redelivered, which also counts as a receive.
 - **`media_key`** (an object already in the bucket, the key taken from the event) follows the API's
   rule: it must be under API_MEDIA_PREFIXES (default `media/`), because its value comes from the
   sender's event, not from the route's author, and a route must not become a way to send any object
@@ -65,17 +67,22 @@ HOOK_MEDIA_PREFIX = "hook-media/"
 #: receives of one HookPush a retryable download refusal is retried over (SQS redelivery);
 #: below the IngestQueue's maxReceiveCount (5), so the last try records the rejection
 FETCH_TRIES = 3
-#: the total time one download may take (connect, redirects, body)
-FETCH_DEADLINE_SECONDS = 30.0
+#: the total time one download may take (resolution, connect, redirects, body): relay.safe_fetch's
+#: default, a 100 MB document at ~2 MB/s
+FETCH_DEADLINE_SECONDS = 60.0
+#: a download starts only with this much of the invocation left beyond its deadline (planning and
+#: recording it); else the HookPush is retried by SQS (it counts as one of its FETCH_TRIES)
+FETCH_MARGIN_SECONDS = 15.0
 #: the largest media limit (documents): the cap when the URL's name gives no kind
 MAX_FETCH_BYTES = max(LIMITS.values())
 MAX_NAME = 100
 
 
 class FetchResult(Protocol):
-    """What relay.safe_fetch.fetch_to_bucket answers: `head` (bucket, key, version_id, size,
-    content_type of the object written) or `refused` (the reason); `retryable` when a later try
-    may succeed (a timeout, a 5xx). Attributes are read with getattr: only these are relied on."""
+    """What relay.safe_fetch.fetch_to_bucket answers: the object written (`bucket`, `key`,
+    `version_id`, `size`, `content_type`) or `refused` (the reason), `transient` when a later try
+    may succeed (a timeout, a connection failure, a 5xx or 429 from the media host). Read with
+    getattr: only these names are relied on."""
 
     refused: str | None
 
@@ -176,8 +183,10 @@ class HookPlanner:
         self.s3 = s3
         self.clock = clock
 
-    def take(self, hook: HookPush, receive_count: int = 1) -> HookOutcome:
-        """Plan the push once. Raises only what a redelivery may fix (FetchRetry, AWS errors)."""
+    def take(self, hook: HookPush, receive_count: int = 1, time_left: Callable[[], float] | None = None) -> HookOutcome:
+        """Plan the push once. Raises only what a redelivery may fix (FetchRetry, AWS errors).
+        `receive_count`: the SQS record's ApproximateReceiveCount; `time_left`: seconds the
+        invocation has left (None: no limit)."""
         if hook.media_url and hook.media_key:
             return self._reject_all(hook, "the route gives both media_url and media_key; give one")
         media_key = hook_media_key(hook.push_id, hook.media_url) if hook.media_url else hook.media_key
@@ -190,7 +199,7 @@ class HookPlanner:
         resolved: Callable[[], Mapping[str, MediaRef | str]] | None = None
         if hook.media_url:
             url, key = hook.media_url, media_key or ""
-            resolved = lambda: {key: self._download(hook, url, key, receive_count)}  # noqa: E731
+            resolved = lambda: {key: self._download(hook, url, key, receive_count, time_left)}  # noqa: E731
         try:
             accepted = self.pushes.create(request, hook.push_id, resolved)
         except AlreadyAccepted:
@@ -219,10 +228,12 @@ class HookPlanner:
                 body["template"]["header"] = t.header
         return body
 
-    def _download(self, hook: HookPush, url: str, key: str, receive_count: int) -> MediaRef | str:
+    def _download(self, hook: HookPush, url: str, key: str, receive_count: int, time_left: Callable[[], float] | None) -> MediaRef | str:
         """Fetch the URL into the bucket and check what was written, or the reason it is refused."""
         bucket = self.settings.media_bucket
         name = PurePosixPath(key).name
+        if time_left is not None and time_left() < FETCH_DEADLINE_SECONDS + FETCH_MARGIN_SECONDS:
+            raise FetchRetry("not enough of the invocation left for a download; SQS redelivers it")
         result = self.fetch(
             url=url,
             allowed_hosts=list(hook.media_hosts),
@@ -234,19 +245,21 @@ class HookPlanner:
         )
         refused = getattr(result, "refused", None)
         if refused:
-            if getattr(result, "retryable", False):
+            if getattr(result, "transient", False):
                 if receive_count < FETCH_TRIES:
                     raise FetchRetry(f"media url fetch failed (try {receive_count} of {FETCH_TRIES}): {refused}")
                 refused = f"{refused} (after {FETCH_TRIES} tries)"
             return f"media url refused ({_host(url)}): {refused}"
-        head = getattr(result, "head", None)
-        version = getattr(head, "version_id", None)
         try:
-            stored = self.store.inspect(getattr(head, "bucket", bucket), getattr(head, "key", key), version_id=version)
+            stored = self.store.inspect(
+                getattr(result, "bucket", None) or bucket,
+                getattr(result, "key", None) or key,
+                version_id=getattr(result, "version_id", None),
+            )
         except ObjectMissing as exc:
             return f"media url downloaded but not readable: {exc}"
         if "." not in name:  # no extension in the URL: named by what the host said it is
-            ext = extension_for(getattr(head, "content_type", None))
+            ext = extension_for(getattr(result, "content_type", None))
             if ext is not None:
                 name = f"{name}.{ext}"
         return media_ref(stored, filename=name)

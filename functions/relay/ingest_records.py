@@ -58,6 +58,12 @@ def _receives(record: SQSRecord) -> int:
         return 1
 
 
+def _time_left(context: LambdaContext | None) -> Callable[[], float] | None:
+    if context is None:
+        return None
+    return lambda: context.get_remaining_time_in_millis() / 1000
+
+
 def _hook_report(hook: HookPush, outcome: HookOutcome) -> None:
     if outcome.duplicate:
         count("DuplicateHookPushes")
@@ -158,7 +164,7 @@ class IngestRecords:
                 return
             if self._hooks is None:
                 raise RuntimeError("this IngestRecords takes no hook pushes")
-            _hook_report(hook, self._hooks().take(hook, _receives(record)))
+            _hook_report(hook, self._hooks().take(hook, _receives(record), _time_left(context)))
 
         with self.processor(records=checked.good, handler=take_record, lambda_context=context):
             self.processor.process()

@@ -30,24 +30,21 @@ INVOICE_URL = "https://files.example.com/invoices/in_1/pdf"
 
 
 @dataclass(frozen=True)
-class Head:
+class Result:
+    """relay.safe_fetch.FetchResult's shape."""
+
     bucket: str
     key: str
-    version_id: str | None
-    size: int
-    content_type: str
-
-
-@dataclass(frozen=True)
-class Result:
-    head: Head | None = None
+    version_id: str | None = None
+    size: int = 0
+    content_type: str | None = None
     refused: str | None = None
-    retryable: bool = False
+    transient: bool = False
 
 
 @dataclass
 class FakeFetch:
-    """Serves `files` (url → (bytes, content type)); `refusals` (url → [(reason, retryable), …]) are
+    """Serves `files` (url → (bytes, content type)); `refusals` (url → [(reason, transient), …]) are
     answered first, one per call. Records every call."""
 
     files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
@@ -59,13 +56,13 @@ class FakeFetch:
     ) -> Result:
         self.calls.append({"url": url, "allowed_hosts": allowed_hosts, "key": key, "max_bytes": max_bytes})
         if self.refusals.get(url):
-            reason, retryable = self.refusals[url].pop(0)
-            return Result(refused=reason, retryable=retryable)
+            reason, transient = self.refusals[url].pop(0)
+            return Result(bucket, key, refused=reason, transient=transient)
         if httpx.URL(url).host not in allowed_hosts:
-            return Result(refused="host is not allowed")
+            return Result(bucket, key, refused="host is not allowed")
         body, content_type = self.files[url]
         put = s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
-        return Result(head=Head(bucket, key, put.get("VersionId"), len(body), content_type))
+        return Result(bucket, key, version_id=put.get("VersionId"), size=len(body), content_type=content_type)
 
 
 @pytest.fixture
@@ -281,3 +278,26 @@ def test_given_a_malformed_hook_push_when_ingested_then_it_is_reported_as_a_batc
     bad = [m["MessageId"] for m in messages if '"route": "x"' in m["Body"]]
     assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == bad
     assert [r["number"] for r in recipients(relay)] == ["447700900501"]
+
+
+def test_given_too_little_of_the_invocation_left_when_a_download_is_due_then_it_is_not_started_and_the_push_is_redelivered(
+    relay, fetcher, monkeypatch, sample
+):
+    from relay_local.dev.invoker import LocalContext
+
+    short_visibility(relay)
+    fetcher.files[INVOICE_URL] = (sample("invoice.pdf"), "application/pdf")
+    enqueue(relay, hook_push("f2" * 12, media_url=INVOICE_URL, media_hosts=["files.example.com"]))
+    # Given an invocation with 20 s left (less than a download's deadline and the margin)
+    with monkeypatch.context() as patch:
+        patch.setattr(LocalContext, "get_remaining_time_in_millis", lambda self: 20_000)
+        poller = relay.pollers["IngestFunction"]
+        messages = poller._receive()
+        result = relay.invoker.invoke("IngestFunction", poller.event_for(messages))
+    # Then the record fails without a download and nothing is recorded for it
+    assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == [m["MessageId"] for m in messages if "hook-push" in m["Body"]]
+    assert fetcher.calls == [] and recipients(relay) == []
+    # When SQS redelivers it to an invocation with time enough
+    assert relay.run_until_idle(timeout=120)
+    # Then it is downloaded once and sent
+    assert len(fetcher.calls) == 1 and len(relay.api.requests) == 1
