@@ -84,6 +84,7 @@ def test_given_the_template_then_hook_media_is_not_notified_and_only_ingest_may_
     found = roles(transformed(), resolver())
     ingest = found["IngestFunction"]
     assert ingest.allows("s3:PutObject", f"{BUCKET}/hook-media/p1/invoice.pdf")
+    assert ingest.allows("s3:AbortMultipartUpload", f"{BUCKET}/hook-media/p1/invoice.pdf")
     assert not ingest.allows("s3:PutObject", f"{BUCKET}/outbox/1/invoice.pdf") and not ingest.allows(
         "s3:PutObject", f"{BUCKET}/media/x.pdf"
     )
