@@ -56,6 +56,7 @@ from relay.ledger import Ledger
 from relay.media import LIMITS, MediaRejected, classify_by_name, extension_for
 from relay.media_refs import media_ref
 from relay.models import MediaRef, Rejection, Source, short_hash
+from relay.numbers import InvalidNumber, normalize_number
 from relay.planner import Plan
 from relay.pushes import AlreadyAccepted, InvalidRequest, PushService
 from relay.recording import record_plan
@@ -187,6 +188,10 @@ class HookPlanner:
         """Plan the push once. Raises only what a redelivery may fix (FetchRetry, AWS errors).
         `receive_count`: the SQS record's ApproximateReceiveCount; `time_left`: seconds the
         invocation has left (None: no limit)."""
+        try:  # before anything is downloaded: a push nobody can receive fetches nothing
+            normalize_number(hook.number)
+        except InvalidNumber as exc:
+            return self._reject_all(hook, exc.reason)
         if hook.media_url and hook.media_key:
             return self._reject_all(hook, "the route gives both media_url and media_key; give one")
         media_key = hook_media_key(hook.push_id, hook.media_url) if hook.media_url else hook.media_key

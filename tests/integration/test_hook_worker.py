@@ -301,3 +301,16 @@ def test_given_too_little_of_the_invocation_left_when_a_download_is_due_then_it_
     assert relay.run_until_idle(timeout=120)
     # Then it is downloaded once and sent
     assert len(fetcher.calls) == 1 and len(relay.api.requests) == 1
+
+
+def test_given_a_hook_push_whose_mapping_found_no_number_when_queued_then_the_recipient_is_rejected_and_nothing_is_downloaded(
+    relay, fetcher, http
+):
+    # Given the route's number expression found nothing in the event (ApiFunction queues "")
+    hook = hook_push("a3" * 12, number="", message="hello", media_url=INVOICE_URL, media_hosts=["files.example.com"])
+    enqueue(relay, hook)
+    assert relay.run_until_idle(timeout=60)
+    # Then the recipient is rejected with the reason, kept by push id, and nothing was sent
+    [row] = get_status(http, hook.push_id).json()["recipients"]
+    assert row["state"] == "rejected" and "number is missing" in row["reason"]
+    assert relay.api.requests == []
