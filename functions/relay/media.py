@@ -217,6 +217,13 @@ def _rule_for(filename: str) -> tuple[str, _Rule]:
     return ext, _RULES.get(ext, _OTHER_DOCUMENT)
 
 
+def extension_for(content_type: str | None) -> str | None:
+    """The extension a file served as `content_type` would carry (`application/pdf` → `pdf`), or
+    None: names a download whose URL has no extension; `classify` still checks its bytes."""
+    wanted = (content_type or "").split(";", 1)[0].strip().lower()
+    return next((ext for ext, rule in _RULES.items() if rule.content_type == wanted), None) if wanted else None
+
+
 def shorten_media_name(name: str, limit: int = 20) -> str:
     """A document name for recipients in at most `limit` characters, keeping the extension:
     "very-long-invoice-name-2024.pdf" → "very-long-invoic.pdf". Pass a file name, not a path."""

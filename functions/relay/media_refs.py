@@ -13,9 +13,10 @@ from relay.models import MediaRef
 from relay.s3media import ObjectHead
 
 
-def media_ref(head: ObjectHead) -> MediaRef | str:
-    """A checked media object, or why it is refused."""
-    filename = PurePosixPath(head.key).name
+def media_ref(head: ObjectHead, filename: str | None = None) -> MediaRef | str:
+    """A checked media object, or why it is refused. `filename`: the name its kind is judged by and
+    served as, when not the key's last segment (a downloaded file whose URL names no extension)."""
+    filename = filename or PurePosixPath(head.key).name
     try:
         check = classify(filename, head.head, head.size)
     except MediaRejected as exc:

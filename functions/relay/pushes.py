@@ -7,7 +7,7 @@ import binascii
 import hashlib
 import hmac
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
@@ -101,7 +101,15 @@ class PushService:
         self.clock = clock
 
     # -- POST /pushes ---------------------------------------------------------------------------
-    def create(self, req: PushRequest, request_id: str) -> PushAccepted:
+    def create(self, req: PushRequest, request_id: str, resolved: Callable[[], Mapping[str, MediaRef | str]] | None = None) -> PushAccepted:
+        """Validate, claim (`Source` of kind "api" keyed by `request_id`), check the media, plan and
+        record a push: POST /pushes, and IngestFunction for a webhook's push (relay.hook_planning).
+
+        `resolved`: media the caller checks itself, called once the push is claimed (so a duplicate
+        does no work), by the name the request's media uses (`media.key`); those names skip the
+        usual checks, the API_MEDIA_PREFIXES rule included. IngestFunction passes the object it
+        downloaded from a webhook's media URL under `hook-media/` (checked like any upload), or the
+        reason the download was refused. Whatever `resolved` raises leaves the claim re-claimable."""
         now = self.clock()
         send_at, expires_at = _timestamp(req.send_at), _timestamp(req.expires_at)
         if send_at is not None and send_at > now + MAX_SEND_AHEAD:
@@ -124,7 +132,7 @@ class PushService:
         if not self.ledger.begin_source(source):
             raise AlreadyAccepted(request_id)
 
-        lookup: dict[str, MediaRef | str] = {}
+        lookup: dict[str, MediaRef | str] = dict(resolved()) if resolved is not None else {}
         global_key = self._media(req.media, request_id, lookup) if req.media else None
         candidates = [
             Candidate(

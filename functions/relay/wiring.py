@@ -29,6 +29,7 @@ from relay import aws
 
 if TYPE_CHECKING:  # imported where each collaborator is built (cold start)
     from relay.hook_intake import HookIntake
+    from relay.hook_planning import HookPlanner
     from relay.ingest_records import IngestRecords
     from relay.intake import Intake
     from relay.ledger import Ledger
@@ -119,7 +120,20 @@ class Container:
     def ingest_records(self) -> IngestRecords:
         from relay.ingest_records import IngestRecords
 
-        return IngestRecords(self.intake)
+        return IngestRecords(self.intake, lambda: self.hook_planner)
+
+    @cached_property
+    def hook_planner(self) -> HookPlanner:
+        """Webhooks' pushes (relay.hook_planning): planned by the API's PushService, media by URL
+        downloaded by relay.safe_fetch (imported here: only a container that gets a hook push loads it)."""
+        from relay.hook_planning import HookPlanner
+
+        # relay.safe_fetch is written alongside (issue 12); the ignore goes once it is merged
+        from relay.safe_fetch import fetch_to_bucket
+
+        return HookPlanner(
+            self.settings, self.media_store, self.push_service, self.ledger, self.send_queue, fetch_to_bucket, aws.client("s3")
+        )
 
     # -- SenderFunction ---------------------------------------------------------------------------
     def rate_limiter(self, per_window: int, window_seconds: float, scope: str | None = None) -> RateLimiter:
