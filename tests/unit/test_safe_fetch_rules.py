@@ -47,15 +47,25 @@ def test_given_a_public_unicast_address_then_no_problem(address):
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
-        ("https://user:secret@files.example.com/a/b.pdf?X-Amz-Signature=abc#f", "https://files.example.com/a/b.pdf"),
+        ("https://user:secret@files.example.com/a/b.pdf?X-Amz-Signature=abc#f", "https://files.example.com/…/b.pdf"),
         ("https://files.example.com:8443/a.pdf?token=1", "https://files.example.com:8443/a.pdf"),
         ("https://[::1]/a.pdf", "https://[::1]/a.pdf"),
         ("https://[::1/a", "(an unparsable URL)"),
         ("https://bücher.example/ä.pdf?x=1", "https://bücher.example/%C3%A4.pdf"),
     ],
 )
-def test_given_a_url_then_reasons_show_only_scheme_host_port_and_path(url, shown):
+def test_given_a_url_then_reasons_show_only_scheme_host_port_and_the_last_path_segment(url, shown):
     assert safe_url(url) == shown
+
+
+def test_given_a_stripe_invoice_url_then_its_reason_shows_neither_the_account_nor_the_invoice_token():
+    # Given Stripe's invoice PDF link: the account id and a token-like invoice id in its path
+    url = "https://pay.stripe.com/invoice/acct_1PzLocalRelay00001/test_YWNjdF8xUHpMb2NhbFJlbGF5MDAwMDEsX1JlbGF5SW52b2ljZTAwNDI/pdf?s=ap"
+    # When a reason shows it, Then only the host and the last segment remain
+    assert safe_url(url) == "https://pay.stripe.com/…/pdf"
+    # And a long last segment is cut to 40 characters
+    long_name = "x" * 60 + ".pdf"
+    assert safe_url(f"https://files.example.com/{long_name}") == "https://files.example.com/" + "x" * 39 + "…"
 
 
 def test_given_the_media_limits_then_the_default_cap_is_the_largest_a_100_mb_document():
