@@ -152,7 +152,10 @@ def parse_connect_to(text: str) -> dict[str, tuple[str, int]]:
         address, colon, port = target.strip().rpartition(":")
         if not (sep and colon and name.strip() and address and port.isdigit() and 0 < int(port) < 65536):
             raise ValueError(f"RELAY_LOCAL_FETCH_HOSTS entry {entry!r} is not name=address:port")
-        ipaddress.ip_address(address.strip("[]"))  # an address, not a name: nothing is resolved
+        try:  # an address, not a name: nothing is resolved
+            ipaddress.ip_address(address.strip("[]"))
+        except ValueError:
+            raise ValueError(f"RELAY_LOCAL_FETCH_HOSTS entry {entry!r}: {address!r} is not an IP address") from None
         mapped[_norm(name)] = (address.strip("[]"), int(port))
     return mapped
 

@@ -75,3 +75,23 @@ def test_given_the_media_limits_then_the_default_cap_is_the_largest_a_100_mb_doc
 def test_given_a_result_then_ok_means_not_refused():
     assert FetchResult("b", "k", size=1).ok
     assert not FetchResult("b", "k", refused="x", transient=True).ok
+
+
+def test_given_template_yaml_then_it_never_sets_a_local_only_variable():
+    # RELAY_LOCAL_FETCH_HOSTS/RELAY_LOCAL_FETCH_CA send named hosts to a local server: local runs only
+    from pathlib import Path
+
+    template = (Path(__file__).resolve().parents[2] / "template.yaml").read_text()
+    assert "RELAY_LOCAL_" not in template
+
+
+def test_given_relay_local_fetch_hosts_then_it_parses_to_name_address_port():
+    from relay.safe_fetch import parse_connect_to
+
+    assert parse_connect_to("pay.stripe.com=127.0.0.1:8443, Files.Example.com.=127.0.0.1:9") == {
+        "pay.stripe.com": ("127.0.0.1", 8443),
+        "files.example.com": ("127.0.0.1", 9),
+    }
+    for bad in ("pay.stripe.com", "pay.stripe.com=127.0.0.1", "pay.stripe.com=localhost:443", "=127.0.0.1:1"):
+        with pytest.raises(ValueError, match="RELAY_LOCAL_FETCH_HOSTS entry"):
+            parse_connect_to(bad)
