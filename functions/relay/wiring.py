@@ -137,11 +137,12 @@ class Container:
         """relay.safe_fetch.fetch_to_bucket as the hook planner calls it. Local only: with
         RELAY_LOCAL_FETCH_HOSTS set (never in template.yaml), the hosts it names connect to a local
         HTTPS server, whose CA (RELAY_LOCAL_FETCH_CA) is trusted besides the default store."""
-        from relay.safe_fetch import fetch_to_bucket, local_ssl_context, parse_connect_to
+        from relay.safe_fetch import fetch_to_bucket
 
         s = self.settings
         if not s.local_fetch_hosts:
             return fetch_to_bucket
+        from relay.safe_fetch import local_ssl_context, parse_connect_to
         connect_to = parse_connect_to(s.local_fetch_hosts)
         context = local_ssl_context(s.local_fetch_ca) if s.local_fetch_ca else None
         return partial(fetch_to_bucket, connect_to=connect_to, ssl_context=context)
