@@ -143,6 +143,7 @@ class Container:
         if not s.local_fetch_hosts:
             return fetch_to_bucket
         from relay.safe_fetch import local_ssl_context, parse_connect_to
+
         connect_to = parse_connect_to(s.local_fetch_hosts)
         context = local_ssl_context(s.local_fetch_ca) if s.local_fetch_ca else None
         return partial(fetch_to_bucket, connect_to=connect_to, ssl_context=context)
