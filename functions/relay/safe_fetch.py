@@ -2,7 +2,9 @@
 it should not (SSRF): `fetch_to_bucket`.
 
 Rules (each refusal is a `FetchResult.refused` reason naming the rule; reasons show the URL only as
-scheme://host[:port]/path, never its userinfo, query or fragment):
+scheme://host[:port]/…/<last path segment, at most 40 characters> (`safe_url`), never its userinfo,
+inner path, query or fragment: a sender's file URL may carry a capability, e.g. Stripe's invoice
+links):
 
 - only `https`; no userinfo (`user:pass@`) in the URL;
 - the host must be in the route's `allowed_hosts`: an entry is an exact host name, compared
