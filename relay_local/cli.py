@@ -181,7 +181,7 @@ def _serve(args: argparse.Namespace) -> int:
     ensure_free(args.aws_port, flag="--aws-port")
     ensure_free(args.api_port, flag="--api-port")
     window = {"session_window": True, "report_delay": REPORT_DELAY_SECONDS} if args.session_window else {}
-    relay = LocalRelay(aws_port=args.aws_port, api_port=args.api_port, standin_options=window).start()
+    relay = LocalRelay(aws_port=args.aws_port, api_port=args.api_port, standin_options=window, media_host=True).start()
     try:
         server = ApiServer(relay, port=args.port).start()
     except OSError as exc:  # taken between the check and now
@@ -206,7 +206,13 @@ def _serve(args: argparse.Namespace) -> int:
     hook_media = put_sample_media(relay.client("s3"), relay.bucket)
     print(f"# webhook routes (functions/routes/, their local secrets in the embedded SSM): {', '.join(route_names())}")
     print(f"# sample media for them in the bucket: {', '.join(hook_media)}")
+    if relay.media is not None:
+        print(
+            f"# their media URLs ({', '.join(relay.media.hosts)}) are served by a local HTTPS host on 127.0.0.1:{relay.media.port};"
+            " the functions connect those names to it (RELAY_LOCAL_FETCH_HOSTS, local only)"
+        )
     print(f"# send one: relay sign-hook events/hook-stripe-invoice.json --curl {server.url}/hooks/stripe-invoice | sh")
+    print(f"# then see the invoice PDF reach the stand-in as a presigned S3 URL: curl -s {relay.api.base_url}/_requests")
     print("# sign and send a push: see README, 'Signing requests'. Ctrl-C stops.", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())

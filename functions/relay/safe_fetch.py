@@ -2,7 +2,9 @@
 it should not (SSRF): `fetch_to_bucket`.
 
 Rules (each refusal is a `FetchResult.refused` reason naming the rule; reasons show the URL only as
-scheme://host[:port]/path, never its userinfo, query or fragment):
+scheme://host[:port]/…/<last path segment, at most 40 characters> (`safe_url`), never its userinfo,
+inner path, query or fragment: a sender's file URL may carry a capability, e.g. Stripe's invoice
+links):
 
 - only `https`; no userinfo (`user:pass@`) in the URL;
 - the host must be in the route's `allowed_hosts`: an entry is an exact host name, compared
@@ -41,6 +43,17 @@ was served). S3 errors are raised, not turned into a refusal: the caller retries
 Test seams (keyword-only; the Lambda code path never passes them): `resolver` (host name, port ->
 addresses), `allow_addresses` (networks exempted from the address rule, e.g. 127.0.0.1/32 for a
 loopback test server) and `ssl_context` (trusting a test CA). Without them, loopback is refused.
+
+Local only: `connect_to` (host name -> (address, port)) sends a named host to a local HTTPS server
+(`relay serve`'s and the demo's stand-in for pay.stripe.com, relay_local/dev/media_host.py). It is
+passed only when the function environment sets RELAY_LOCAL_FETCH_HOSTS (`pay.stripe.com=127.0.0.1:
+PORT,…`, read by relay.wiring; `parse_connect_to`), which template.yaml never sets (a test holds
+it), like PICKY_TOKEN. For a mapped host alone: no DNS lookup and no address rule (the mapped address
+is connected to as given), and the connection goes to the mapped port; the URL's host name stays the
+Host header, the SNI and the name the certificate must carry, and every other rule (https, the route's
+allowed hosts and their port, redirects, size, deadline) applies unchanged. RELAY_LOCAL_FETCH_CA (a
+PEM CA file) is trusted IN ADDITION to the default store (`local_ssl_context`), so a local run can
+still fetch from real hosts when it has a network.
 """
 
 from __future__ import annotations
@@ -49,7 +62,7 @@ import ipaddress
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -109,8 +122,16 @@ class _Refused(Exception):
         self.transient = transient
 
 
+#: the longest last path segment a reason shows
+SHOWN_SEGMENT = 40
+
+
 def safe_url(url: str) -> str:
-    """The URL as reasons show it: scheme://host[:port]/path (no userinfo, query or fragment)."""
+    """The URL as reasons (and so ledger `rejected` entries) show it: scheme://host[:port]/…/<last
+    path segment, cut to SHOWN_SEGMENT characters>. No userinfo, query or fragment, and no inner path
+    segments: a sender's file URL often carries a capability in its path (Stripe's invoice links
+    hold an account id and a token-like invoice id), and the ledger is read by more people than the
+    sender's secrets are. The host and the file's name are enough to tell which URL was refused."""
     try:
         parsed = httpx.URL(url)
         path = parsed.raw_path.split(b"?")[0].decode("ascii")
@@ -118,7 +139,34 @@ def safe_url(url: str) -> str:
         return "(an unparsable URL)"
     host = f"[{parsed.host}]" if ":" in parsed.host else parsed.host
     port = f":{parsed.port}" if parsed.port else ""
-    return f"{parsed.scheme}://{host}{port}{path}"[:300]
+    segments = path.split("/")
+    last = segments[-1]
+    last = last if len(last) <= SHOWN_SEGMENT else last[: SHOWN_SEGMENT - 1] + "…"
+    shown = "/" + last if len(segments) <= 2 else "/…/" + last
+    return f"{parsed.scheme}://{host}{port}{shown}"[:300]
+
+
+def parse_connect_to(text: str) -> dict[str, tuple[str, int]]:
+    """RELAY_LOCAL_FETCH_HOSTS (`name=address:port,…`) as `connect_to`; ValueError naming a bad entry."""
+    mapped: dict[str, tuple[str, int]] = {}
+    for entry in filter(None, (e.strip() for e in text.split(","))):
+        name, sep, target = entry.partition("=")
+        address, colon, port = target.strip().rpartition(":")
+        if not (sep and colon and name.strip() and address and port.isdigit() and 0 < int(port) < 65536):
+            raise ValueError(f"RELAY_LOCAL_FETCH_HOSTS entry {entry!r} is not name=address:port")
+        try:  # an address, not a name: nothing is resolved
+            ipaddress.ip_address(address.strip("[]"))
+        except ValueError:
+            raise ValueError(f"RELAY_LOCAL_FETCH_HOSTS entry {entry!r}: {address!r} is not an IP address") from None
+        mapped[_norm(name)] = (address.strip("[]"), int(port))
+    return mapped
+
+
+def local_ssl_context(ca_file: str) -> ssl.SSLContext:
+    """The default trust store plus the local CA in `ca_file` (RELAY_LOCAL_FETCH_CA)."""
+    context = httpx.create_ssl_context()
+    context.load_verify_locations(cafile=ca_file)
+    return context
 
 
 # -- rules ------------------------------------------------------------------------------------------
@@ -188,9 +236,10 @@ class _PinnedBackend(_DeadlineBackend):
     next one when a connection fails), never to a new lookup. A name with no checked address is
     not connected at all."""
 
-    def __init__(self, pins: dict[str, list[str]]) -> None:
+    def __init__(self, pins: dict[str, list[str]], ports: Mapping[str, int]) -> None:
         super().__init__()
         self._pins = pins
+        self._ports = ports
 
     def connect_tcp(
         self, host: str, port: int, timeout: float | None = None, local_address: str | None = None, socket_options: Any = None
@@ -198,6 +247,7 @@ class _PinnedBackend(_DeadlineBackend):
         addresses = self._pins.get(_norm(host))
         if not addresses:
             raise httpcore.ConnectError(f"{host} was not checked")
+        port = self._ports.get(_norm(host), port)
         failure: Exception | None = None
         for address in addresses:
             try:
@@ -211,19 +261,19 @@ class _PinnedBackend(_DeadlineBackend):
 class _PinnedTransport(httpx.HTTPTransport):
     """httpx's transport on the pinned, deadline-bound backend (as relay.vendor_http.DeadlineTransport)."""
 
-    def __init__(self, pins: dict[str, list[str]], ssl_context: ssl.SSLContext | None) -> None:
+    def __init__(self, pins: dict[str, list[str]], ssl_context: ssl.SSLContext | None, ports: Mapping[str, int]) -> None:
         # not super().__init__: HTTPTransport's request, close and context methods use only `_pool`
         self._pool = httpcore.ConnectionPool(
             ssl_context=ssl_context or httpx.create_ssl_context(),
             max_connections=2,
             max_keepalive_connections=2,
-            network_backend=_PinnedBackend(pins),
+            network_backend=_PinnedBackend(pins, ports),
         )
 
 
-def _client(pins: dict[str, list[str]], ssl_context: ssl.SSLContext | None) -> httpx.Client:
+def _client(pins: dict[str, list[str]], ssl_context: ssl.SSLContext | None, ports: Mapping[str, int]) -> httpx.Client:
     return httpx.Client(
-        transport=_PinnedTransport(pins, ssl_context),
+        transport=_PinnedTransport(pins, ssl_context, ports),
         trust_env=False,
         follow_redirects=False,
         timeout=httpx.Timeout(30.0, connect=10.0),
@@ -241,6 +291,8 @@ class _Hop:
     allow_addresses: Sequence[IPNetwork]
     pins: dict[str, list[str]]
     until: float
+    #: local only (RELAY_LOCAL_FETCH_HOSTS): host name -> (address, port), no lookup, no address rule
+    connect_to: Mapping[str, tuple[str, int]]
 
     def check(self, url: str) -> None:
         """Refuses `url` by the rules, else pins its host's checked address. The URL is parsed by
@@ -261,7 +313,9 @@ class _Hop:
             raise _Refused(f"media URL {shown} has no host")
         if not (host_allowed(host, port, self.allowed_hosts) or host_allowed(ascii_host, port, self.allowed_hosts)):
             raise _Refused(f"media URL {shown}: host {host}:{port} is not in the route's allowed hosts")
-        if ascii_host not in self.pins:
+        if ascii_host in self.connect_to:
+            self.pins[ascii_host] = [self.connect_to[ascii_host][0]]
+        elif ascii_host not in self.pins:
             self.pins[ascii_host] = self._resolve(ascii_host, port, shown)
 
     def _resolve(self, host: str, port: int, shown: str) -> list[str]:
@@ -304,14 +358,18 @@ def fetch_to_bucket(
     resolver: Resolver | None = None,
     allow_addresses: Sequence[str] = (),
     ssl_context: ssl.SSLContext | None = None,
+    connect_to: Mapping[str, tuple[str, int]] | None = None,
 ) -> FetchResult:
     """Download `url` into s3://`bucket`/`key` under the module's rules. Never raises for anything
-    the URL or its host does (that is a refusal, or `transient`); S3 errors are raised."""
+    the URL or its host does (that is a refusal, or `transient`); S3 errors are raised.
+    `connect_to`: local only (see the module's docstring)."""
     pins: dict[str, list[str]] = {}
+    mapped = {_norm(name): target for name, target in (connect_to or {}).items()}
     with deadline(deadline_seconds) as until:
-        hop = _Hop(allowed_hosts, resolver or system_resolver, [ipaddress.ip_network(a) for a in allow_addresses], pins, until)
+        networks = [ipaddress.ip_network(a) for a in allow_addresses]
+        hop = _Hop(allowed_hosts, resolver or system_resolver, networks, pins, until, mapped)
         try:
-            with _client(pins, ssl_context) as client:
+            with _client(pins, ssl_context, {name: port for name, (_a, port) in mapped.items()}) as client:
                 return _fetch(client, hop, url, bucket, key, s3, max_bytes)
         except _Refused as refused:
             return FetchResult(bucket, key, refused=refused.reason, transient=refused.transient)

@@ -51,6 +51,12 @@ class Settings(BaseModel):
     ingest_queue_url: str = Field(default="", alias="INGEST_QUEUE_URL")
     #: local only: the directory of webhook route files (default: functions/routes/ in the bundle)
     hook_routes_dir: str = Field(default="", alias="HOOK_ROUTES_DIR")
+    #: local only (never in template.yaml; a test holds it): webhook media hosts sent to a local HTTPS
+    #: server, `pay.stripe.com=127.0.0.1:PORT,…` (relay.safe_fetch's `connect_to`), and the PEM CA
+    #: file that server's certificate chains to (trusted besides the default store). `relay serve`
+    #: and the demo set both for their local media host (relay_local/dev/media_host.py)
+    local_fetch_hosts: str = Field(default="", alias="RELAY_LOCAL_FETCH_HOSTS")
+    local_fetch_ca: str = Field(default="", alias="RELAY_LOCAL_FETCH_CA")
     idempotency_table: str = Field(default="", alias="IDEMPOTENCY_TABLE")
     signing_secret_parameter: str | None = Field(default=None, alias="SIGNING_SECRET_PARAMETER")
     #: local only: overrides the parameter

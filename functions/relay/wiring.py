@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 from relay import aws
@@ -128,12 +128,25 @@ class Container:
         downloaded by relay.safe_fetch (imported here: only a container that gets a hook push loads it)."""
         from relay.hook_planning import HookPlanner
 
-        # relay.safe_fetch is written alongside (issue 12); the ignore goes once it is merged
+        return HookPlanner(
+            self.settings, self.media_store, self.push_service, self.ledger, self.send_queue, self.media_fetcher, aws.client("s3")
+        )
+
+    @cached_property
+    def media_fetcher(self) -> Callable[..., Any]:
+        """relay.safe_fetch.fetch_to_bucket as the hook planner calls it. Local only: with
+        RELAY_LOCAL_FETCH_HOSTS set (never in template.yaml), the hosts it names connect to a local
+        HTTPS server, whose CA (RELAY_LOCAL_FETCH_CA) is trusted besides the default store."""
         from relay.safe_fetch import fetch_to_bucket
 
-        return HookPlanner(
-            self.settings, self.media_store, self.push_service, self.ledger, self.send_queue, fetch_to_bucket, aws.client("s3")
-        )
+        s = self.settings
+        if not s.local_fetch_hosts:
+            return fetch_to_bucket
+        from relay.safe_fetch import local_ssl_context, parse_connect_to
+
+        connect_to = parse_connect_to(s.local_fetch_hosts)
+        context = local_ssl_context(s.local_fetch_ca) if s.local_fetch_ca else None
+        return partial(fetch_to_bucket, connect_to=connect_to, ssl_context=context)
 
     # -- SenderFunction ---------------------------------------------------------------------------
     def rate_limiter(self, per_window: int, window_seconds: float, scope: str | None = None) -> RateLimiter:

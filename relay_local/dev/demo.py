@@ -4,7 +4,9 @@ Uploads sample media and two manifests to the local media bucket; the S3 notific
 through the ingest queue into IngestFunction, the planned jobs through the send queue into
 SenderFunction, which talks to the Push API stand-in. Then it prints the ledger and checks that
 every recipient reached a final state and that every media URL the stand-in got downloads the
-right bytes.
+right bytes. Then three more acts: a CRM's signed push through the local API (`webhook_push`),
+WhatsApp's 24-hour window (`window_act`), and a Stripe-shaped signed webhook becoming a WhatsApp
+invoice, its PDF downloaded from a local stand-in for pay.stripe.com (`stripe_act`).
 """
 
 from __future__ import annotations
@@ -218,9 +220,89 @@ def window_act(relay: LocalRelay) -> list[str]:
     return problems
 
 
+HOOK_ROUTE = "stripe-invoice"
+HOOK_EVENT = ROOT / "events" / "hook-stripe-invoice.json"
+
+
+def _hook_media_urls(body: dict, push_id: str) -> list[str]:
+    urls = [body.get("globalmedia")] + [d.get("media") for d in body.get("data", [])]
+    return [u for u in urls if u and f"/hook-media/{push_id}/" in u]
+
+
+def stripe_act(relay: LocalRelay) -> list[str]:
+    """Fourth act: a third-party webhook as it comes. A Stripe-shaped `invoice.finalized` event,
+    signed now with the route's local secret the way Stripe signs (Stripe-Signature), is POSTed to
+    /hooks/stripe-invoice (functions/routes/stripe-invoice.json). The relay answers 202 with the push
+    id at once; IngestFunction then downloads the invoice PDF its `invoice_pdf` URL names (a local
+    HTTPS host stands in for pay.stripe.com, relay_local/dev/media_host.py) into hook-media/<push
+    id>/, checks it and sends it as a presigned S3 URL. The same delivery again gets the first
+    answer and sends nothing."""
+    from relay.signing import sign_status
+    from relay_local.dev.hooks_local import load_route, local_hook_secret
+    from relay_local.dev.session import LOCAL_SIGNING_SECRET
+    from relay_local.ops.sign_hook import GATEWAY_HEADERS, body_bytes, resign_hook
+
+    assert relay.api is not None
+    print()
+    route = load_route(HOOK_ROUTE)
+    signed = resign_hook(json.loads(HOOK_EVENT.read_text()), HOOK_ROUTE, route, local_hook_secret(HOOK_ROUTE, route))
+    body = body_bytes(signed)
+    invoice = json.loads(body)["data"]["object"]
+    headers = {k: v for k, v in signed["headers"].items() if k.lower() not in GATEWAY_HEADERS}
+    print(
+        f"a Stripe-shaped webhook: {json.loads(body)['type']} for invoice {invoice['number']}, signed now (Stripe-Signature),"
+        " its PDF at https://pay.stripe.com/… (locally a HTTPS host on 127.0.0.1 stands in for pay.stripe.com)"
+    )
+    server = relay.serve_api()
+    before = len(relay.api.requests)
+    with httpx.Client(base_url=server.url, timeout=20) as http:
+        first = http.post(f"/hooks/{HOOK_ROUTE}", content=body, headers=headers)
+        print(f"POST /hooks/{HOOK_ROUTE} → {first.status_code} {first.text}")
+        if first.status_code != 202:
+            return [f"the Stripe-shaped webhook was not accepted: {first.status_code} {first.text}"]
+        push_id = first.json()["id"]
+        if not relay.run_until_idle(timeout=60):
+            return ["the Stripe act's queues did not drain"]
+        sent = [r for r in relay.api.requests[before:] if _hook_media_urls(r.body or {}, push_id)]
+        if len(sent) != 1:
+            return [f"the stand-in got {len(sent)} request(s) with a hook-media/{push_id}/ URL, not 1"]
+        request = sent[0].body_without_token() or {}
+        url = _hook_media_urls(request, push_id)[0]
+        key = httpx.URL(url).path.split("/", 2)[2]
+        form = f"template {request['template_id']}" if "template_id" in request else "free-form"
+        print(f"  IngestFunction downloaded the PDF into {key}, checked it, and planned the push")
+        print(
+            f"  Push API request: {form} to {', '.join(d['number'] for d in request.get('data', []))} with a presigned URL of {key}"
+            " (the customer never wrote: the route's template, the PDF as its header)"
+        )
+        want = (SAMPLES / "media/invoice.pdf").read_bytes()
+        got = httpx.get(url, timeout=10)
+        same = got.status_code == 200 and got.content == want
+        print(
+            f"  the presigned URL downloads {len(got.content)} bytes: {'the same as samples/media/invoice.pdf' if same else 'NOT the PDF'}"
+        )
+        status = http.get(f"/pushes/{push_id}", headers=sign_status(LOCAL_SIGNING_SECRET, push_id)).json()
+        for r in status.get("recipients", []):
+            what = "the message" if r.get("caption_for") else "the invoice"
+            note = f" ({_cut(r['reason'], 90)})" if r.get("reason") else ""
+            print(f"  GET /pushes/{push_id}: {what} to {r['number']} {r['state']} reference={r.get('reference')}{note}")
+        again = http.post(f"/hooks/{HOOK_ROUTE}", content=body, headers=headers)
+        relay.run_until_idle(timeout=60)
+        extra = len(relay.api.requests) - before - 1
+        print(f"the same delivery again → {again.status_code} {again.text} (the first answer; {extra} more request(s) sent)")
+    problems = []
+    if not same:
+        problems.append(f"the presigned hook-media URL did not download the invoice PDF (HTTP {got.status_code}, {len(got.content)} bytes)")
+    if [r.get("state") for r in status.get("recipients", []) if not r.get("caption_for")] != ["accepted"]:
+        problems.append(f"the webhook's recipient is not accepted: {status}")
+    if (again.status_code, again.text) != (first.status_code, first.text) or extra:
+        problems.append(f"the same delivery again was not answered as the first, or sent again: {again.status_code} {again.text}, {extra}")
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     # the table below shows every rejection; keep the handlers' JSON logs to errors here
-    with LocalRelay(env={"POWERTOOLS_LOG_LEVEL": "ERROR"}) as relay:
+    with LocalRelay(env={"POWERTOOLS_LOG_LEVEL": "ERROR"}, media_host=True) as relay:
         assert relay.aws and relay.api
         print(f"embedded AWS (moto server) on {relay.aws.endpoint}; Push API stand-in on {relay.api.url}")
         print(f"stack from template.yaml: bucket {relay.bucket}, table {relay.table}")
@@ -259,6 +341,10 @@ def main(argv: list[str] | None = None) -> int:
             print("demo: FAILED - " + "; ".join(failures), file=sys.stderr)
             return 1
         failures = window_act(relay)
+        if failures:
+            print("demo: FAILED - " + "; ".join(failures), file=sys.stderr)
+            return 1
+        failures = stripe_act(relay)
         if failures:
             print("demo: FAILED - " + "; ".join(failures), file=sys.stderr)
             return 1

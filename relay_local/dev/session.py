@@ -11,6 +11,7 @@ import boto3
 from relay_local.dev.embedded import EmbeddedAws
 from relay_local.dev.hooks_local import LOCAL_HOOK_SECRETS, put_route_secrets
 from relay_local.dev.invoker import Invoker
+from relay_local.dev.media_host import MediaHost
 from relay_local.dev.poller import SqsPoller, pump
 from relay_local.dev.stack import LocalStack, create_stack
 from relay_local.dev.standin import PushApiStandIn
@@ -34,8 +35,12 @@ class LocalRelay:
     queue_attributes: dict[str, dict[str, str]] = field(default_factory=dict)
     #: extra PushApiStandIn options when start() makes the stand-in (e.g. session_window=True)
     standin_options: dict[str, Any] = field(default_factory=dict)
+    #: start a local HTTPS host for the sample webhooks' media URLs (relay_local.dev.media_host) and
+    #: send their hosts to it (RELAY_LOCAL_FETCH_HOSTS/RELAY_LOCAL_FETCH_CA): `relay serve`, the demo
+    media_host: bool = False
     aws: EmbeddedAws | None = None
     api: PushApiStandIn | None = None
+    media: MediaHost | None = None
     stack: LocalStack | None = None
     invoker: Invoker | None = None
     pollers: dict[str, SqsPoller] = field(default_factory=dict)
@@ -49,6 +54,8 @@ class LocalRelay:
         self.aws = aws or EmbeddedAws(port=self.aws_port).start()
         self.aws.activate()
         self.api = api or PushApiStandIn(port=self.api_port, token=self.token, **self.standin_options).start()
+        if self.media_host and self.media is None:
+            self.media = MediaHost().start()
         self.stack = create_stack(self.aws.endpoint, name=self.stack_name, create=create, queue_attributes=self.queue_attributes)
         if create:  # webhook routes (POST /hooks/{route}) read their secrets from SSM, as on AWS
             put_route_secrets(self.client("ssm"))
@@ -69,6 +76,7 @@ class LocalRelay:
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
             "POWERTOOLS_METRICS_NAMESPACE": "PickyRelayLocal",
             "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
+            **(self.media.env() if self.media is not None else {}),
         }
 
     def client(self, service: str) -> Any:
@@ -108,6 +116,9 @@ class LocalRelay:
             self.server = None
         if self.api is not None:
             self.api.stop()
+        if self.media is not None:
+            self.media.stop()
+            self.media = None
         if self.aws is not None and self._own_aws:
             self.aws.stop()
 

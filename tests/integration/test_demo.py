@@ -1,5 +1,5 @@
 """`make demo`'s program (`relay demo`) end to end, as a new user runs it: its own embedded AWS and
-stand-in, three acts, and its own checks (exit 0 only when every act did what it says)."""
+stand-in, four acts, and its own checks (exit 0 only when every act did what it says)."""
 
 from __future__ import annotations
 
@@ -22,5 +22,12 @@ def test_given_a_fresh_process_when_relay_demo_runs_then_every_act_passes_its_ch
     assert "Push API request: template invoice_doc (header 'Invoice INV-2001.pdf') to 447700900502" in out
     assert "Push API request: free-form to 447700900501" in out
     assert "delivery reports the stand-in posted: 0" in out
+    # the fourth act: a Stripe-shaped signed event through POST /hooks/stripe-invoice becomes the
+    # invoice PDF, downloaded from the (local) pay.stripe.com into hook-media/, sent presigned
+    assert 'POST /hooks/stripe-invoice → 202 {"id":' in out
+    assert "Push API request: template invoice_doc to 447700900123 with a presigned URL of hook-media/" in out
+    assert "the presigned URL downloads 1156 bytes: the same as samples/media/invoice.pdf" in out
+    assert "the invoice to 447700900123 accepted reference=in_1QkR9dLocalRelay0042" in out
+    assert "(the first answer; 0 more request(s) sent)" in out
     # the handlers' logs stay out of the demo's output (it sets them to errors only)
     assert '"level":"INFO"' not in out + done.stderr

@@ -7,9 +7,11 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from relay_local.dev.ports import free_port
@@ -43,8 +45,15 @@ def readme_blocks(section: str) -> dict[str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def relay_serve(tmp_path_factory) -> Iterator[dict[str, str]]:
-    """`relay serve` in a process of its own; the environment its `export` lines give a shell."""
+def relay_serve(relay_serve_output) -> dict[str, str]:
+    """The environment `relay serve`'s `export` lines give a shell."""
+    return relay_serve_output[0]
+
+
+@pytest.fixture(scope="module")
+def relay_serve_output(tmp_path_factory) -> Iterator[tuple[dict[str, str], list[str]]]:
+    """`relay serve` in a process of its own: the environment its `export` lines give a shell, and
+    every line it printed until it was ready."""
     proc = subprocess.Popen(
         [str(RELAY), "serve", "--port", str(free_port())],
         cwd=tmp_path_factory.mktemp("serve"),
@@ -53,16 +62,18 @@ def relay_serve(tmp_path_factory) -> Iterator[dict[str, str]]:
         text=True,
     )
     exports: dict[str, str] = {}
+    printed: list[str] = []
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
+            printed.append(line.rstrip("\n"))
             if line.startswith("export "):
                 name, value = line[len("export ") :].strip().split("=", 1)
                 exports[name] = value
             if line.startswith("# sign and send a push"):
                 break
         assert {"RELAY_URL", "RELAY_SIGNING_SECRET"} <= set(exports), exports
-        yield {**os.environ, **exports}
+        yield {**os.environ, **exports}, printed
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
@@ -101,6 +112,42 @@ def test_given_relay_serve_when_the_readme_python_and_curl_recipes_run_one_after
     got = run_curl(get_curl, env)
     assert got.returncode == 0 and got.stdout.strip().splitlines()[-1] == "HTTP 200", got.stdout + got.stderr
     assert json.loads(got.stdout.strip().splitlines()[0])["id"] == push_id
+
+
+def printed_command(lines: list[str], prefix: str) -> str:
+    """The command `relay serve` printed after `# <prefix>: `."""
+    [line] = [line for line in lines if line.startswith(f"# {prefix}: ")]
+    return line.split(": ", 1)[1]
+
+
+def test_given_relay_serve_when_the_printed_stripe_command_runs_then_the_invoice_reaches_the_standin_as_a_presigned_url_of_the_pdf(
+    relay_serve_output,
+):
+    # Given `relay serve` (its local media host stands in for pay.stripe.com) and the command it printed
+    env, lines = relay_serve_output
+    send = printed_command(lines, "send one")
+    requests_url = printed_command(lines, "then see the invoice PDF reach the stand-in as a presigned S3 URL").split()[-1]
+    assert send.startswith("relay sign-hook events/hook-stripe-invoice.json --curl ") and send.endswith(" | sh")
+    # When a newcomer runs it from the repository's root, with the relay tool on PATH
+    shell_env = {**env, "PATH": f"{RELAY.parent}{os.pathsep}{env.get('PATH', '')}"}
+    done = subprocess.run(["sh", "-c", send], cwd=ROOT, env=shell_env, capture_output=True, text=True, timeout=60, check=False)
+    # Then the relay answers with the push id at once
+    assert done.returncode == 0, done.stdout + done.stderr
+    push_id = json.loads(done.stdout)["id"]
+    # And (once `relay serve`'s pollers have run) the stand-in gets a presigned URL of hook-media/<push id>/…
+    urls: list[str] = []
+    with httpx.Client(timeout=10) as http:
+        for _ in range(120):  # a bound, not an assertion on time: the pollers run in the background
+            bodies = [r.get("body") or {} for r in http.get(requests_url).json()]
+            urls = [b.get("globalmedia") for b in bodies if f"/hook-media/{push_id}/" in (b.get("globalmedia") or "")]
+            if urls:
+                break
+            time.sleep(0.5)
+        assert len(urls) == 1, f"the stand-in got no hook-media/{push_id}/ URL: {bodies}"
+        assert "X-Amz-Signature=" in urls[0]
+        # whose bytes are the invoice PDF the event's invoice_pdf URL named
+        got = http.get(urls[0])
+    assert got.status_code == 200 and got.content == (ROOT / "samples" / "media" / "invoice.pdf").read_bytes()
 
 
 CAPTION = "Olá Ana, here is your photo 📸"

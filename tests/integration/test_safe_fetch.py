@@ -349,3 +349,79 @@ def test_given_a_url_breaking_a_rule_then_refused_naming_the_rule_without_resolv
     assert result.refused == reason and not result.transient
     assert resolver.calls == []
     assert "pw" not in result.refused and "k=1" not in result.refused
+
+
+# -- the local-only connection override (RELAY_LOCAL_FETCH_HOSTS; `relay serve`'s media host) ---------
+def local_fetcher(files, **env):
+    """The fetcher relay.wiring builds for a function environment (plus the bucket settings)."""
+    from relay.settings import load_settings
+    from relay.wiring import Container
+
+    return Container(load_settings({"MEDIA_BUCKET": "bucket", "PUSH_LOG_TABLE": "table", **env})).media_fetcher
+
+
+def test_given_the_local_fetch_variables_when_a_mapped_host_is_fetched_then_it_reaches_the_local_server_by_its_name(files, s3, bucket):
+    # Given the function environment maps files.test (port 443 in the URL) to the loopback server
+    fetcher = local_fetcher(files, RELAY_LOCAL_FETCH_HOSTS=f"files.test=127.0.0.1:{files.port}", RELAY_LOCAL_FETCH_CA=str(files.ca))
+    before = len(files.seen.sni)
+    resolver = CountingResolver()
+    # When the route allows files.test (port 443) and the file is fetched
+    result = fetcher(
+        url="https://files.test/file.pdf?n=mapped", allowed_hosts=["files.test"], bucket=bucket, key="mapped/f", s3=s3, resolver=resolver
+    )
+    # Then it is stored from the local server, which saw the name in SNI and Host; nothing was resolved
+    assert result.ok, result.refused
+    assert s3.get_object(Bucket=bucket, Key="mapped/f")["Body"].read() == PDF
+    assert "files.test" in files.seen.sni[before:]
+    assert ("/file.pdf?n=mapped", "files.test") in files.seen.requests
+    assert resolver.calls == []
+
+
+def test_given_no_local_fetch_variables_then_the_fetcher_is_the_plain_one_and_a_loopback_host_is_refused(files, s3, bucket):
+    # Given a function environment without RELAY_LOCAL_FETCH_HOSTS (as template.yaml deploys it)
+    fetcher = local_fetcher(files)
+    assert fetcher is fetch_to_bucket
+    # When the host that the local run maps resolves to loopback, Then it is refused as before
+    result = fetcher(
+        url="https://files.test/file.pdf",
+        allowed_hosts=["files.test"],
+        bucket=bucket,
+        key="unmapped/f",
+        s3=s3,
+        resolver=CountingResolver(),
+        ssl_context=files.client_context(),
+    )
+    assert result.refused == "media URL https://files.test/file.pdf: host files.test resolves to a loopback address, which is never fetched"
+    assert not stored(s3, bucket, "unmapped/f")
+
+
+def test_given_a_mapped_host_then_the_allowed_hosts_rule_still_applies(files, s3, bucket):
+    result = fetch_to_bucket(
+        "https://files.test/file.pdf",
+        ["other.test"],
+        bucket,
+        "mapped/not-allowed",
+        s3,
+        connect_to={"files.test": ("127.0.0.1", files.port)},
+    )
+    assert result.refused == "media URL https://files.test/file.pdf: host files.test:443 is not in the route's allowed hosts"
+
+
+def test_given_a_mapped_host_when_it_redirects_to_an_unmapped_loopback_host_then_that_hop_is_refused(files, s3, bucket):
+    # Given files.test is mapped, evil.test is allowed but not mapped and resolves to loopback
+    result = fetch_to_bucket(
+        "https://files.test/redirect-evil",
+        ["files.test", f"evil.test:{files.port}"],
+        bucket,
+        "mapped/redirect",
+        s3,
+        resolver=CountingResolver(),
+        ssl_context=files.client_context(),
+        connect_to={"files.test": ("127.0.0.1", files.port)},
+    )
+    # Then the waiver was for files.test alone: the redirect's host is refused by the address rule
+    assert (
+        result.refused
+        == f"media URL https://evil.test:{files.port}/file.pdf: host evil.test resolves to a loopback address, which is never fetched"
+    )
+    assert not stored(s3, bucket, "mapped/redirect")

@@ -47,15 +47,25 @@ def test_given_a_public_unicast_address_then_no_problem(address):
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
-        ("https://user:secret@files.example.com/a/b.pdf?X-Amz-Signature=abc#f", "https://files.example.com/a/b.pdf"),
+        ("https://user:secret@files.example.com/a/b.pdf?X-Amz-Signature=abc#f", "https://files.example.com/…/b.pdf"),
         ("https://files.example.com:8443/a.pdf?token=1", "https://files.example.com:8443/a.pdf"),
         ("https://[::1]/a.pdf", "https://[::1]/a.pdf"),
         ("https://[::1/a", "(an unparsable URL)"),
         ("https://bücher.example/ä.pdf?x=1", "https://bücher.example/%C3%A4.pdf"),
     ],
 )
-def test_given_a_url_then_reasons_show_only_scheme_host_port_and_path(url, shown):
+def test_given_a_url_then_reasons_show_only_scheme_host_port_and_the_last_path_segment(url, shown):
     assert safe_url(url) == shown
+
+
+def test_given_a_stripe_invoice_url_then_its_reason_shows_neither_the_account_nor_the_invoice_token():
+    # Given Stripe's invoice PDF link: the account id and a token-like invoice id in its path
+    url = "https://pay.stripe.com/invoice/acct_1PzLocalRelay00001/test_YWNjdF8xUHpMb2NhbFJlbGF5MDAwMDEsX1JlbGF5SW52b2ljZTAwNDI/pdf?s=ap"
+    # When a reason shows it, Then only the host and the last segment remain
+    assert safe_url(url) == "https://pay.stripe.com/…/pdf"
+    # And a long last segment is cut to 40 characters
+    long_name = "x" * 60 + ".pdf"
+    assert safe_url(f"https://files.example.com/{long_name}") == "https://files.example.com/" + "x" * 39 + "…"
 
 
 def test_given_the_media_limits_then_the_default_cap_is_the_largest_a_100_mb_document():
@@ -65,3 +75,23 @@ def test_given_the_media_limits_then_the_default_cap_is_the_largest_a_100_mb_doc
 def test_given_a_result_then_ok_means_not_refused():
     assert FetchResult("b", "k", size=1).ok
     assert not FetchResult("b", "k", refused="x", transient=True).ok
+
+
+def test_given_template_yaml_then_it_never_sets_a_local_only_variable():
+    # RELAY_LOCAL_FETCH_HOSTS/RELAY_LOCAL_FETCH_CA send named hosts to a local server: local runs only
+    from pathlib import Path
+
+    template = (Path(__file__).resolve().parents[2] / "template.yaml").read_text()
+    assert "RELAY_LOCAL_" not in template
+
+
+def test_given_relay_local_fetch_hosts_then_it_parses_to_name_address_port():
+    from relay.safe_fetch import parse_connect_to
+
+    assert parse_connect_to("pay.stripe.com=127.0.0.1:8443, Files.Example.com.=127.0.0.1:9") == {
+        "pay.stripe.com": ("127.0.0.1", 8443),
+        "files.example.com": ("127.0.0.1", 9),
+    }
+    for bad in ("pay.stripe.com", "pay.stripe.com=127.0.0.1", "pay.stripe.com=localhost:443", "=127.0.0.1:1"):
+        with pytest.raises(ValueError, match="RELAY_LOCAL_FETCH_HOSTS entry"):
+            parse_connect_to(bad)
