@@ -67,12 +67,22 @@ def apply_environment(env: dict[str, str]) -> bool:
     return True
 
 
+def restore_environment() -> None:
+    """Give the process back the environment it had before any function's (a stopped local relay:
+    what its functions ran with must not reach the next test, nor a subprocess it starts)."""
+    apply_environment({})
+
+
 def fresh_container() -> None:
     """Forget what handlers keep per container (settings, clients, adapters, secrets), as a new
-    container would: one call to the composition root (relay.wiring)."""
+    container would: one call to the composition root (relay.wiring). The shared Powertools logger
+    takes POWERTOOLS_LOG_LEVEL once, when it is first imported, which in this process may have been
+    long before (a test, a tool): it gets this environment's level, as a new container's would."""
     from relay import wiring
+    from relay.observability import logger
 
     wiring.reset()
+    logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL") or "INFO")
 
 
 class Invoker:

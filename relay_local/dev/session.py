@@ -10,7 +10,7 @@ import boto3
 
 from relay_local.dev.embedded import EmbeddedAws
 from relay_local.dev.hooks_local import LOCAL_HOOK_SECRETS, put_route_secrets
-from relay_local.dev.invoker import Invoker
+from relay_local.dev.invoker import Invoker, restore_environment
 from relay_local.dev.media_host import MediaHost
 from relay_local.dev.poller import SqsPoller, pump
 from relay_local.dev.stack import LocalStack, create_stack
@@ -121,6 +121,7 @@ class LocalRelay:
             self.media = None
         if self.aws is not None and self._own_aws:
             self.aws.stop()
+        restore_environment()
 
     def __enter__(self) -> LocalRelay:
         return self.start()

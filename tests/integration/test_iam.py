@@ -208,3 +208,20 @@ def test_given_a_function_ran_with_an_extra_variable_when_another_invoker_runs_w
     Invoker(relay.stack, relay.invoker.extra_env).invoke("IngestFunction", {"Records": []})
     # Then: its functions see the environment it was given, not the previous one's leftovers
     assert wiring.container().settings.send_lease_seconds == 120
+
+
+def test_given_a_local_relay_whose_functions_ran_when_it_stops_then_the_process_environment_is_as_before(embedded_aws):
+    # Given a local relay whose function ran with a variable the process did not have
+    import os
+    import uuid
+
+    from relay_local.dev.session import LocalRelay
+
+    assert "SEND_LEASE_SECONDS" not in os.environ
+    local = LocalRelay(stack_name=f"t{uuid.uuid4().hex[:10]}", env={"SEND_LEASE_SECONDS": "7"}).start(aws=embedded_aws)
+    local.invoker.invoke("IngestFunction", {"Records": []})
+    assert os.environ["SEND_LEASE_SECONDS"] == "7"  # a function's environment is the process's while it runs
+    # When it stops
+    local.stop()
+    # Then nothing of its functions' environment is left for the next test or a subprocess
+    assert "SEND_LEASE_SECONDS" not in os.environ and "PUSH_LOG_TABLE" not in os.environ
