@@ -392,3 +392,33 @@ def test_given_the_api_role_without_get_parameter_then_the_route_cannot_verify_a
     [denied] = enforcer.denied("ApiFunction", "ssm.GetParameter")
     assert denied.resource.endswith(":parameter/picky-relay/hooks/test-stripe")
     assert items(relay) == [] and queued(relay) == []
+
+
+# -- the media fetch's rules, end to end (ApiFunction → IngestQueue → IngestFunction → the real fetcher) --
+@pytest.mark.parametrize(
+    ("route", "url", "says"),
+    [
+        ("test-stripe", "https://files.evil.example/invoice.pdf", "files.evil.example"),
+        ("test-stripe", "http://pay.stripe.com/invoice/acct_1/inv_1/pdf", "https"),
+        ("test-loopback", "https://localhost/invoice.pdf", "address"),
+        ("test-loopback", "https://user:pw@pay.stripe.com/invoice.pdf", "user"),
+    ],
+    ids=["host-not-allowed", "plain-http", "loopback", "userinfo"],
+)
+def test_given_an_event_whose_media_url_breaks_a_fetch_rule_then_the_recipient_is_rejected_and_nothing_is_fetched_or_sent(
+    relay, http, route, url, says
+):
+    # Given a signed Stripe-shaped event whose invoice_pdf breaks one of the fetch rules
+    body = stripe_event(event_id=f"evt_ssrf_{abs(hash(url)) % 10**8}", invoice_pdf=url)
+    # When the sender posts it and the relay's queues run
+    answer = post(http, route, body, stripe_headers(body))
+    assert answer.status_code == 202, answer.text
+    push_id = answer.json()["id"]
+    assert relay.run_until_idle(timeout=60)
+    # Then the recipient is rejected with the rule it broke, nothing is stored under hook-media/,
+    # and the vendor got nothing
+    [recipient] = http.get(f"/pushes/{push_id}", headers=sign_status(LOCAL_SIGNING_SECRET, push_id)).json()["recipients"]
+    assert recipient["state"] == "rejected" and says in recipient["reason"], recipient
+    listed = relay.client("s3").list_objects_v2(Bucket=relay.bucket, Prefix="hook-media/")
+    assert listed.get("KeyCount", 0) == 0
+    assert relay.api.requests == []
