@@ -9,8 +9,6 @@ hook-media/*) is checked as on AWS."""
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +18,7 @@ import pytest
 
 from relay.hook_models import HookPush, TemplateMapping
 from relay.ledger import Ledger
+from relay.safe_fetch import FetchResult
 from relay_local.dev.ledger_reads import scan_all
 from relay_local.dev.serve import ApiServer
 from tests.integration.test_api import get_status
@@ -27,19 +26,6 @@ from tests.integration.test_api import get_status
 pytestmark = pytest.mark.integration
 
 INVOICE_URL = "https://files.example.com/invoices/in_1/pdf"
-
-
-@dataclass(frozen=True)
-class Result:
-    """relay.safe_fetch.FetchResult's shape."""
-
-    bucket: str
-    key: str
-    version_id: str | None = None
-    size: int = 0
-    content_type: str | None = None
-    refused: str | None = None
-    transient: bool = False
 
 
 @dataclass
@@ -53,16 +39,16 @@ class FakeFetch:
 
     def __call__(
         self, url: str, allowed_hosts: list[str], bucket: str, key: str, s3: Any, max_bytes: int, deadline_seconds: float
-    ) -> Result:
+    ) -> FetchResult:
         self.calls.append({"url": url, "allowed_hosts": allowed_hosts, "key": key, "max_bytes": max_bytes})
         if self.refusals.get(url):
             reason, transient = self.refusals[url].pop(0)
-            return Result(bucket, key, refused=reason, transient=transient)
+            return FetchResult(bucket, key, refused=reason, transient=transient)
         if httpx.URL(url).host not in allowed_hosts:
-            return Result(bucket, key, refused="host is not allowed")
+            return FetchResult(bucket, key, refused="host is not allowed")
         body, content_type = self.files[url]
         put = s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
-        return Result(bucket, key, version_id=put.get("VersionId"), size=len(body), content_type=content_type)
+        return FetchResult(bucket, key, version_id=put.get("VersionId"), size=len(body), content_type=content_type)
 
 
 @pytest.fixture
@@ -76,9 +62,7 @@ def standin_options() -> dict:
 @pytest.fixture
 def fetcher(monkeypatch) -> FakeFetch:
     fake = FakeFetch()
-    module = types.ModuleType("relay.safe_fetch")
-    module.fetch_to_bucket = fake  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "relay.safe_fetch", module)
+    monkeypatch.setattr("relay.safe_fetch.fetch_to_bucket", fake)  # what relay.wiring builds the planner with
     return fake
 
 
