@@ -115,6 +115,14 @@ class _Server(ThreadingHTTPServer):
     files: dict[tuple[str, str], Path]
     served: list[str]
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that gives up mid-answer (a fetch past its deadline, a refused size) is what
+        these hosts exist to meet: not an error worth a traceback on the console."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError | ssl.SSLError | TimeoutError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]  # socketserver's untyped signature
+
 
 class MediaHost:
     """`with MediaHost() as host:` serves `urls` (default SAMPLE_MEDIA_URLS: URL → file) by host and

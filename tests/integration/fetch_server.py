@@ -118,6 +118,14 @@ class _Server(ThreadingHTTPServer):
     seen: Seen
     stopping: threading.Event
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that gives up mid-answer (a fetch past its deadline, a refused size) is what
+        these hosts exist to meet: not an error worth a traceback on the console."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError | ssl.SSLError | TimeoutError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]  # socketserver's untyped signature
+
 
 class HttpsFiles:
     """`with HttpsFiles(tmp) as files:` serves on 127.0.0.1:`files.port`; `files.ca` is the CA file."""
