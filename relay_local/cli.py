@@ -287,7 +287,11 @@ def _sign_hook(args: argparse.Namespace) -> int:
     if args.curl:
         body_file = Path(args.body_out) if args.body_out else Path(tempfile.gettempdir()) / f"relay-hook-{name}.body"
         print(curl_command(signed, args.curl, body_file))
-        print(f"# the body, byte for byte, is in {body_file}; the signature is good for 5 minutes", file=sys.stderr)
+        timed = route.verify.scheme in ("stripe", "standard-webhooks") or (
+            route.verify.hmac is not None and route.verify.hmac.signed == "timestamp.body"
+        )
+        lasts = "good for 5 minutes (it carries a timestamp)" if timed else "good as long as the body and secret stay the same"
+        print(f"# the body, byte for byte, is in {body_file}; the signature is {lasts}", file=sys.stderr)
     else:
         print(json.dumps(signed, indent=2))
     return 0

@@ -193,6 +193,7 @@ class PushAccepted(BaseModel):
 
 
 class RecipientStatus(BaseModel):
+    id: str = Field(description="This message's id in the ledger: what `caption_for`, `fallback_for` and `fallback_rid` name")
     number: str
     state: RecipientStateName
     message: str | None = None
@@ -211,7 +212,10 @@ class RecipientStatus(BaseModel):
     form: Form | None = Field(default=None, description="The form that went out: template or freeform (set once sent)")
     template_id: str | None = Field(default=None, description="The push's template, when it has one")
     form_reason: str | None = Field(default=None, description="Why this recipient got that form")
-    fallback_for: str | None = Field(default=None, description="A template sent after a free-form message failed outside the window")
+    fallback_for: str | None = Field(
+        default=None, description="On a template sent after a free-form message failed outside the window: that message's id"
+    )
+    fallback_rid: str | None = Field(default=None, description="On a free-form message that failed outside the window: its fallback's id")
     updated_at: str
 
 

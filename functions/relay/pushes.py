@@ -229,6 +229,7 @@ class PushService:
         items, queued = found
         recipients = [
             RecipientStatus(
+                id=str(i.get("rid", "")),
                 number=i.get("number", ""),
                 state=i["state"],
                 message=i.get("message"),
@@ -248,6 +249,7 @@ class PushService:
                 template_id=i.get("template_id"),
                 form_reason=i.get("form_reason"),
                 fallback_for=i.get("fallback_for"),
+                fallback_rid=i.get("fallback_rid"),
                 updated_at=i.get("at") or datetime.now(UTC).isoformat(),
             )
             for i in items

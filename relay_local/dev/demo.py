@@ -205,7 +205,9 @@ def window_act(relay: LocalRelay) -> list[str]:
     print()
     for req in relay.api.requests[before:]:
         body = req.body_without_token() or {}
-        form = f"template {body['template_id']} (header {body.get('template_header')!r})" if "template_id" in body else "free-form"
+        media = "globalmedia" in body or any("media" in d for d in body.get("data", []))
+        free = "free-form, the invoice with its caption" if media else "free-form text: the caption, after its document"
+        form = f"template {body['template_id']} (header {body.get('template_header')!r})" if "template_id" in body else free
         print(f"  Push API request: {form} to {', '.join(d['number'] for d in body.get('data', []))}")
     print(f"  delivery reports the stand-in posted: {len(reports)} (a failed one only for a free-form message outside the window)")
     media = {r["number"]: r for r in rows if not r.get("caption_for")}

@@ -20,7 +20,8 @@ def test_given_a_fresh_process_when_relay_demo_runs_then_every_act_passes_its_ch
     assert out.rstrip().endswith("demo: OK")
     # the third act: one customer got the invoice free-form, the other the template with the PDF as header
     assert "Push API request: template invoice_doc (header 'Invoice INV-2001.pdf') to 447700900502" in out
-    assert "Push API request: free-form to 447700900501" in out
+    assert "Push API request: free-form, the invoice with its caption to 447700900501" in out
+    assert "Push API request: free-form text: the caption, after its document to 447700900501" in out
     assert "delivery reports the stand-in posted: 0" in out
     # the fourth act: a Stripe-shaped signed event through POST /hooks/stripe-invoice becomes the
     # invoice PDF, downloaded from the (local) pay.stripe.com into hook-media/, sent presigned

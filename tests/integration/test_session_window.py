@@ -337,6 +337,10 @@ def test_given_a_free_form_message_failed_for_a_closed_window_then_one_template_
     status = api.get(f"/pushes/{REQUEST_ID}", headers=sign_status(LOCAL_SIGNING_SECRET, REQUEST_ID))
     assert status.status_code == 200
     assert [(r["number"], r["state"]) for r in status.json()["recipients"]] == [("447700900901", "failed"), ("447700900901", "failed")]
+    # each naming the other by its id: the first its fallback, the fallback the message it replaced
+    by_id = {r["id"]: r for r in status.json()["recipients"]}
+    assert by_id["r-447700900901"]["fallback_rid"] == "r-447700900901-t" and by_id["r-447700900901"]["form"] == "freeform"
+    assert by_id["r-447700900901-t"]["fallback_for"] == "r-447700900901" and by_id["r-447700900901-t"]["form"] == "template"
 
 
 @pytest.mark.parametrize(

@@ -223,3 +223,22 @@ def test_given_a_hook_sample_when_relay_invoke_reads_it_then_it_is_signed_now_an
     t = int(dict(p.split("=", 1) for p in header(event, "Stripe-Signature").split(","))["t"])
     assert t >= before > int(dict(p.split("=", 1) for p in header(original, "Stripe-Signature").split(","))["t"])
     assert resign_if_hook(json.loads((EVENTS / "api-post-pushes.json").read_text())) is None
+
+
+@pytest.mark.parametrize(
+    ("route", "lasts"),
+    [("stripe-invoice", "good for 5 minutes"), ("standard", "good for 5 minutes"), ("shopify-fulfilled", "as long as the body")],
+)
+def test_given_curl_when_sign_hook_runs_then_it_says_how_long_the_signature_lasts_for_the_routes_scheme(capsys, tmp_path, route, lasts):
+    # Given a route whose scheme signs a timestamp (Stripe, Standard Webhooks) or only the body (Shopify)
+    event = {
+        "stripe-invoice": "hook-stripe-invoice.json",
+        "standard": "hook-standard.json",
+        "shopify-fulfilled": "hook-shopify-fulfilled.json",
+    }
+    # When signed for curl
+    code = main(
+        ["sign-hook", str(EVENTS / event[route]), "--route", route, "--curl", "http://x/hooks/r", "--body-out", str(tmp_path / "b")]
+    )
+    # Then what it says of the signature's life is true for that scheme
+    assert code == 0 and lasts in capsys.readouterr().err
