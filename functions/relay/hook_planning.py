@@ -263,10 +263,12 @@ class HookPlanner:
             )
         except ObjectMissing as exc:
             return f"media url downloaded but not readable: {exc}"
-        if "." not in name:  # no extension in the URL: named by what the host said it is
+        if "." not in name:  # no extension in the URL (Stripe's `…/pdf`): named by what the host said it is
             ext = extension_for(getattr(result, "content_type", None))
             if ext is not None:
-                name = f"{name}.{ext}"
+                # the name the customer sees on a document: the push's reference (an invoice id) rather
+                # than the URL's last segment, which without an extension is rarely a name (`pdf.pdf`)
+                name = f"{media_name('/' + hook.reference) if hook.reference else name}.{ext}"
         return media_ref(stored, filename=name)
 
     def _reject_all(self, hook: HookPush, reason: str) -> HookOutcome:

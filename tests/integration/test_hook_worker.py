@@ -121,6 +121,8 @@ def test_given_a_hook_push_with_a_media_url_when_queued_then_the_downloaded_file
     assert f"/hook-media/{hook.push_id}/pdf" in url and "X-Amz-Signature=" in url
     got = httpx.get(url, timeout=10)
     assert got.content == sample("invoice.pdf") and got.headers["content-type"] == "application/pdf"
+    # named for the customer by the push's reference, not the URL's bare last segment (`pdf.pdf`)
+    assert 'filename="in_1.pdf"' in got.headers.get("content-disposition", "")
     assert req.body["data"][0]["number"] == "447700900501"
     # and GET /pushes/{push_id} answers for it as for an API push (the document, and its message as a text)
     status = get_status(http, hook.push_id)
