@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from relay.ledger import Ledger
 from relay.lifecycle import REPORT_STATUS_ONLY_FROM, RecipientState, report_allowed_from
 from relay.models import utc_now
+from relay.observability import count
 from relay.templates import closed_window_failure
 
 if TYPE_CHECKING:
@@ -43,6 +44,15 @@ STATE_FOR_STATUS: dict[int, RecipientState] = {
     2: RecipientState.FAILED,
     3: RecipientState.READ,
     5: RecipientState.FAILED,  # refunded: the message was not delivered and the credit came back
+}
+#: the metric a recipient's move counts in (the dashboard's "Recipients" widgets). Counted only when
+#: the ledger's condition let the move happen, so replays and late reports count nothing. A report
+#: that jumps accepted → read counts RecipientsRead only: RecipientsDelivered counts the reports of
+#: delivery that arrived, not every message that was delivered.
+METRIC_FOR_STATE: dict[RecipientState, str] = {
+    RecipientState.DELIVERED: "RecipientsDelivered",
+    RecipientState.READ: "RecipientsRead",
+    RecipientState.FAILED: "RecipientsFailed",
 }
 #: for such a status, the earlier `delivery_status` values it may replace (besides none at all):
 #: 4 (submitted) says more than 0 (unknown); nothing replaces 4.
@@ -195,6 +205,8 @@ def _apply_entry(ledger: Ledger, entry: DeliveryEntry, fallbacks: TemplateFallba
     for pk, sk in keys:
         if target is not None:
             ok = ledger.apply_delivery(pk, sk, str(target), allowed_from(target), fields)
+            if ok:
+                count(METRIC_FOR_STATE[target])
         else:
             ok = ledger.apply_delivery(
                 pk,

@@ -233,3 +233,17 @@ def test_given_a_rejected_recipient_when_an_event_names_it_then_its_state_never_
     for target in ("delivered", "read", "failed"):
         assert book.apply_delivery(rejected["pk"], rejected["sk"], target, allowed_from(target), {"delivery_status": 1}) is False
     assert item(relay, rejected) == before
+
+
+def test_given_delivery_reports_when_applied_then_each_move_is_counted_once_for_the_dashboard(relay, sample, monkeypatch):
+    # Given two accepted recipients, and the metric calls of the reports recorded
+    rows = send(relay, sample, "447700900141", "447700900142")
+    counted: list[str] = []
+    monkeypatch.setattr("relay.delivery_reports.count", lambda name, value=1: counted.extend([name] * value))
+    one, two = rows["447700900141"], rows["447700900142"]
+    # When one is delivered then read, the other fails, and every report is replayed
+    entries = [entry(one, 1), entry(one, 3), entry(two, 2, error_message="Undeliverable")]
+    report(relay, *entries)
+    report(relay, *entries)
+    # Then each move is counted once, in the metric the dashboard's recipients widgets show
+    assert sorted(counted) == ["RecipientsDelivered", "RecipientsFailed", "RecipientsRead"]
