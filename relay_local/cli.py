@@ -380,13 +380,20 @@ def _status(args: argparse.Namespace) -> int:
         return find(ledger, query, bucket)
 
     if args.watch:
+        shown: list[str] = []
 
         def progress(found: Any) -> None:
+            """On a terminal, one line redrawn in place; elsewhere (a log), a new line when it changes."""
             line = ledger_table.progress_bar(found.recipients) if found.recipients else f"waiting for {what} to reach the ledger"
-            print(f"\r{line}\x1b[K", end="", file=sys.stderr, flush=True)
+            if sys.stderr.isatty():
+                print(f"\r{line}\x1b[K", end="", file=sys.stderr, flush=True)
+            elif shown[-1:] != [line]:
+                print(line, file=sys.stderr, flush=True)
+            shown.append(line)
 
         found, done = watch(read, progress, interval=args.interval, timeout=args.timeout)
-        print(file=sys.stderr)
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
     else:
         found, done = read(), False
     if not found.recipients and not args.json:

@@ -122,3 +122,22 @@ def test_given_nothing_matches_when_status_asks_then_it_says_so_in_one_line(rela
 def test_given_two_questions_at_once_when_status_runs_then_it_asks_for_one(relay, capsys):
     code, _, err = status(relay, capsys, "abc", "--number", "447700900101")
     assert code == 2 and err.startswith("relay: give one of: a push id")
+
+
+def test_given_a_running_relay_local_when_status_names_only_a_key_then_it_reads_that_stack_and_bucket(
+    relay, sample, capsys, tmp_path, monkeypatch
+):
+    # Given the state file a running `relay local` leaves in its directory, naming this stack
+    upload_manifest(relay, sample)
+    assert relay.run_until_idle(timeout=60)
+    state = {"endpoint": relay.aws.endpoint, "api_url": relay.api.url, "stack": relay.stack_name}
+    (tmp_path / ".relay-local.json").write_text(json.dumps(state))
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    # When relay status names only the manifest's key (no endpoint, table or bucket)
+    code = main(["status", "manifests/promo.json", "--json"])
+    out, _ = capsys.readouterr()
+    # Then it finds the stack's table and bucket by itself
+    doc = json.loads(out)
+    assert code == 0 and doc["query"] == {"bucket": relay.bucket, "key": "manifests/promo.json"}
+    assert doc["counts"] == {"accepted": 1, "rejected": 2}

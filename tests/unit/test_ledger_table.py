@@ -114,3 +114,21 @@ def test_given_a_long_rejection_when_the_demo_prints_its_table_then_the_whole_re
     printed = table(_items()[:1])
     assert "…" not in printed
     assert _words(LONG_REASON) in _words(printed)
+
+
+def test_given_reads_that_become_final_when_watched_then_it_reads_until_done_and_shows_each_read():
+    from relay_local.ops.status import watch
+
+    reads = iter([Found([{"state": "planned"}]), Found([{"state": "planned"}]), Found([{"state": "delivered"}])])
+    shown, slept = [], []
+    found, done = watch(lambda: next(reads), lambda f: shown.append(ledger_table.progress_bar(f.recipients, 4)), 0.5, sleep=slept.append)
+    assert done and found.recipients == [{"state": "delivered"}]
+    assert shown == ["[....] 0/1 final  1 planned", "[....] 0/1 final  1 planned", "[####] 1/1 final  1 delivered"]
+    assert slept == [0.5, 0.5]
+
+
+def test_given_a_timeout_when_nothing_becomes_final_then_watch_gives_up_not_done():
+    from relay_local.ops.status import watch
+
+    found, done = watch(lambda: Found([{"state": "planned"}]), lambda f: None, 0.5, timeout=0, sleep=lambda s: None)
+    assert not done and found.recipients == [{"state": "planned"}]
