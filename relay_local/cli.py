@@ -330,6 +330,84 @@ def _redrive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _status(args: argparse.Namespace) -> int:
+    """`relay status`: the ledger's recipients for a push id, an S3 key, a number or a reference
+    (relay_local/ops/status.py), as a table with counts (relay_local/ops/ledger_table.py) or JSON.
+    Where it reads: --stack (a deployed stack, by CloudFormation), --endpoint/--table (an explicit
+    DynamoDB endpoint and table, e.g. tests), else the `relay local` running from this directory."""
+    import boto3
+
+    from relay.ledger import Ledger
+    from relay_local.ops import ledger_table
+    from relay_local.ops.status import Query, find, watch
+
+    given = [x for x in (args.target, args.number, args.reference) if x is not None]
+    if len(given) != 1:
+        raise CliError("give one of: a push id, an S3 key (outbox/…, manifests/…), --number NUMBER, --reference REF")
+    bucket, table = args.bucket, args.table
+    if args.stack:
+        cfn = boto3.client("cloudformation")
+
+        def physical(logical_id: str) -> str:
+            detail = cfn.describe_stack_resource(StackName=args.stack, LogicalResourceId=logical_id)["StackResourceDetail"]
+            return str(detail["PhysicalResourceId"])
+
+        ddb = boto3.client("dynamodb")
+        table = table or physical("PushLogTable")
+        if args.target is not None and bucket is None and not args.target.startswith("s3://"):
+            bucket = physical("MediaBucket")
+    elif args.endpoint:
+        if not table:
+            raise CliError("--endpoint needs --table (the PushLog table's name)")
+        ddb = boto3.client("dynamodb", endpoint_url=args.endpoint, region_name=os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
+    elif (state := _local_state()) is not None:
+        from relay_local.dev.stack import create_stack
+
+        stack = create_stack(state["endpoint"], name=state["stack"], create=False)
+        ddb = boto3.client("dynamodb", endpoint_url=state["endpoint"], region_name=stack.region)
+        table, bucket = table or stack.ref("PushLogTable"), bucket or stack.ref("MediaBucket")
+    else:
+        raise CliError("give --stack NAME (deployed), or run `relay local` first (in this directory)")
+    query = Query(target=args.target, number=args.number, reference=args.reference)
+    try:
+        where = query.describe(bucket)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    ledger = Ledger(ddb, str(table))
+    what = ", ".join(f"{k} {v}" for k, v in where.items())
+
+    def read() -> Any:
+        return find(ledger, query, bucket)
+
+    if args.watch:
+        shown: list[str] = []
+
+        def progress(found: Any) -> None:
+            """On a terminal, one line redrawn in place; elsewhere (a log), a new line when it changes."""
+            line = ledger_table.progress_bar(found.recipients) if found.recipients else f"waiting for {what} to reach the ledger"
+            if sys.stderr.isatty():
+                print(f"\r{line}\x1b[K", end="", file=sys.stderr, flush=True)
+            elif shown[-1:] != [line]:
+                print(line, file=sys.stderr, flush=True)
+            shown.append(line)
+
+        found, done = watch(read, progress, interval=args.interval, timeout=args.timeout)
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+    else:
+        found, done = read(), False
+    if not found.recipients and not args.json:
+        raise CliError(f"the ledger has no recipient for {what} (planning an upload takes a few seconds; --watch waits)")
+    if args.json:
+        print(ledger_table.as_json(found.recipients, where))
+    else:
+        print(ledger_table.render(found.recipients))
+        print(ledger_table.summary(found.recipients))
+    if args.watch and not done:
+        raise CliError(f"--timeout: not every recipient of {what} was final after {args.timeout:g} s")
+    return 0
+
+
 def _templates_pull(args: argparse.Namespace) -> int:
     """`relay templates pull`: the vendor's template-status answer → `templates/<id>.json` in the
     media bucket (relay_local/ops/templates_pull.py). Where each input comes from, first found wins:
@@ -466,6 +544,21 @@ def build_parser() -> argparse.ArgumentParser:
     red.add_argument("--ingest", action="store_true", help="the ingest dead-letter queue instead of the send one")
     red.add_argument("--limit", type=int, help="move at most this many (none: all)")
     red.set_defaults(func=_redrive)
+    st = sub.add_parser(
+        "status", help="what became of a push, an upload, a number or a reference: a table with full reasons and counts", **fmt
+    )
+    st.add_argument("target", nargs="?", help="a push id (POST /pushes or /hooks answered it) or an S3 key: outbox/…, manifests/…")
+    st.add_argument("--number", help="every recipient of this number (ByNumber)")
+    st.add_argument("--reference", help="every recipient sent with this reference (ByReference)")
+    st.add_argument("--json", action="store_true", help="one JSON document (query, counts, recipients) instead of the table")
+    st.add_argument("--watch", action="store_true", help="re-read until every recipient is final, with a progress bar on stderr")
+    st.add_argument("--interval", type=float, default=3.0, help="seconds between reads with --watch")
+    st.add_argument("--timeout", type=float, help="with --watch: give up after this many seconds, exit 2 (none: wait)")
+    st.add_argument("--stack", help="a deployed stack's name (none: the `relay local` running from this directory)")
+    st.add_argument("--endpoint", help="a DynamoDB endpoint URL to read instead of a stack's (with --table)")
+    st.add_argument("--table", help="the PushLog table's name (none: the stack's)")
+    st.add_argument("--bucket", help="the media bucket S3 keys are in (none: the stack's)")
+    st.set_defaults(func=_status)
     templates = sub.add_parser("templates", help="the template catalogue (templates/<id>.json in the media bucket)", **fmt)
     templates_sub = templates.add_subparsers(dest="templates_command", required=True, metavar="ACTION")
     tpull = templates_sub.add_parser(

@@ -21,6 +21,7 @@ from relay.ledger import Ledger
 from relay.lifecycle import RECIPIENT_FINAL_STATES
 from relay_local.dev.ledger_reads import scan_all
 from relay_local.dev.session import LocalRelay
+from relay_local.ops import ledger_table
 from relay_local.template import ROOT
 
 SAMPLES = ROOT / "samples"
@@ -67,33 +68,9 @@ def recipients(relay: LocalRelay) -> list[dict]:
 
 
 def table(rows: list[dict], window: bool = False) -> str:
-    """The ledger's recipients; `window`: with the form each got and why (the third act)."""
-    head = ("recipient", "media", "form", "state", "push_id", "msg_id", "note")
-    lines = []
-    for r in rows:
-        media = r.get("media_key") or ("(text)" if r.get("caption_for") else "")
-        note = r.get("reason") or ("caption of the file above, sent as its own text" if r.get("caption_for") else "")
-        if window and r.get("form_reason") and not r.get("reason"):
-            note = r["form_reason"] + (f" (template {r['template_id']})" if r.get("form") == "template" else "")
-        form = r.get("form") or ("-" if r["state"] == "rejected" else "")
-        lines.append(
-            (
-                r.get("number") or "-",
-                _cut(media, 34),
-                form,
-                r["state"],
-                str(r.get("push_id", "")),
-                str(r.get("msg_id", "")),
-                _cut(note, 100 if window else 70),
-            )
-        )
-    widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths)), *(fmt.format(*line) for line in lines)])
-
-
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+    """The ledger's recipients (relay_local/ops/ledger_table.py, as `relay status` shows them: whole
+    reasons, wrapped); `window`: with the form each got and why (the third act)."""
+    return ledger_table.render(rows, form_reason=window)
 
 
 def check_media_urls(relay: LocalRelay) -> tuple[int, list[str]]:
@@ -286,7 +263,7 @@ def stripe_act(relay: LocalRelay) -> list[str]:
         status = http.get(f"/pushes/{push_id}", headers=sign_status(LOCAL_SIGNING_SECRET, push_id)).json()
         for r in status.get("recipients", []):
             what = "the message" if r.get("caption_for") else "the invoice"
-            note = f" ({_cut(r['reason'], 90)})" if r.get("reason") else ""
+            note = f" ({r['reason']})" if r.get("reason") else ""
             print(f"  GET /pushes/{push_id}: {what} to {r['number']} {r['state']} reference={r.get('reference')}{note}")
         again = http.post(f"/hooks/{HOOK_ROUTE}", content=body, headers=headers)
         relay.run_until_idle(timeout=60)
