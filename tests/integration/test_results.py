@@ -1,0 +1,133 @@
+"""Results beside each input (ResultsFunction, relay.results_stream): the ledger's change stream on
+moto server drives the function through the local stream poller; the files are read back from S3."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from relay.delivery_reports import VendorEvent, apply_event
+from relay.ledger import Ledger
+
+pytestmark = pytest.mark.integration
+
+
+def put(relay, key: str, body: bytes, **meta: str) -> None:
+    relay.client("s3").put_object(Bucket=relay.bucket, Key=key, Body=body, Metadata=meta)
+
+
+def get(relay, key: str) -> bytes:
+    return relay.client("s3").get_object(Bucket=relay.bucket, Key=key)["Body"].read()
+
+
+def exists(relay, key: str) -> bool:
+    return relay.client("s3").list_objects_v2(Bucket=relay.bucket, Prefix=key).get("KeyCount", 0) > 0
+
+
+def csv_rows(relay, key: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(get(relay, key).decode())))
+
+
+def deliver(relay, row: dict[str, str], status: int = 1) -> None:
+    body = {
+        "project_id": "1",
+        "event_id": 1,
+        "data": [{"push_id": row["push_id"], "number": row["number"], "msg_id": row["msg_id"], "status": status}],
+    }
+    apply_event(Ledger(relay.client("dynamodb"), relay.table), VendorEvent.model_validate_json(json.dumps(body)))
+
+
+MANIFEST = '# application: 8\nnumber,message,reference\n447700900301,Hello,=HYPERLINK("x")\n447700900302,Hi there,ref-2\n'
+
+
+def test_given_a_csv_manifest_when_planned_and_sent_then_its_results_csv_has_every_row_and_state(relay):
+    put(relay, "manifests/black-friday.csv", MANIFEST.encode())
+    assert relay.run_until_idle(timeout=60)
+    rows = csv_rows(relay, "results/manifests/black-friday.csv")
+    assert sorted((r["number"], r["state"]) for r in rows) == [("447700900301", "accepted"), ("447700900302", "accepted")]
+    assert all(r["push_id"] and r["msg_id"] and r["planned_at"] and r["form"] == "freeform" for r in rows)
+    # and the results file itself was not ingested as a new input
+    assert len(relay.api.requests) == 1
+
+
+def test_given_a_reference_that_is_a_formula_when_written_then_the_cell_is_neutralised(relay):
+    put(relay, "manifests/black-friday.csv", MANIFEST.encode())
+    assert relay.run_until_idle(timeout=60)
+    refs = {r["number"]: r["reference"] for r in csv_rows(relay, "results/manifests/black-friday.csv")}
+    assert refs == {"447700900301": '\'=HYPERLINK("x")', "447700900302": "ref-2"}
+
+
+def test_given_planned_rows_when_not_yet_sent_then_the_results_show_planned_and_no_done_marker(relay):
+    put(relay, "manifests/black-friday.csv", MANIFEST.encode())
+    # only the ingest function runs (the sender's queue is left alone), then the stream
+    assert relay.pollers["IngestFunction"].poll_once() >= 1
+    [stream] = relay.stream_pollers.values()
+    assert stream.poll_once() > 0
+    assert sorted(r["state"] for r in csv_rows(relay, "results/manifests/black-friday.csv")) == ["planned", "planned"]
+    assert not exists(relay, "results/manifests/black-friday.csv.done")
+
+
+def test_given_accepted_rows_when_delivery_reports_arrive_then_the_rows_and_the_done_marker_follow(relay):
+    put(relay, "manifests/black-friday.csv", MANIFEST.encode())
+    assert relay.run_until_idle(timeout=60)
+    first, second = csv_rows(relay, "results/manifests/black-friday.csv")
+    # the sender is done with both (accepted is final for it): the marker says so
+    assert json.loads(get(relay, "results/manifests/black-friday.csv.done")) == {"recipients": 2, "states": {"accepted": 2}}
+
+    deliver(relay, first)
+    assert relay.run_until_idle(timeout=60)
+    states = {r["number"]: r["state"] for r in csv_rows(relay, "results/manifests/black-friday.csv")}
+    assert states == {first["number"]: "delivered", second["number"]: "accepted"}
+
+    deliver(relay, second, status=3)
+    assert relay.run_until_idle(timeout=60)
+    rows = {r["number"]: r for r in csv_rows(relay, "results/manifests/black-friday.csv")}
+    assert {n: r["state"] for n, r in rows.items()} == {first["number"]: "delivered", second["number"]: "read"}
+    assert rows[second["number"]]["delivery_status"] == "3" and rows[second["number"]]["delivery_report_at"]
+    done = json.loads(get(relay, "results/manifests/black-friday.csv.done"))
+    assert done == {"recipients": 2, "states": {"delivered": 1, "read": 1}}
+
+
+def test_given_an_outbox_file_when_sent_then_its_results_are_json_beside_it(relay, sample):
+    put(relay, "outbox/447700900123/p.jpg", sample("photo.jpg"), reference="inv-1")
+    assert relay.run_until_idle(timeout=60)
+    [row] = json.loads(get(relay, "results/outbox/447700900123/p.jpg.json"))["recipients"]
+    assert (row["number"], row["reference"], row["state"]) == ("447700900123", "inv-1", "accepted")
+    assert row["msg_id"] and row["push_id"]
+
+
+def test_given_a_json_manifest_with_a_bad_number_then_its_results_json_shows_the_rejection_and_reason(relay):
+    manifest = {"application": 8, "recipients": [{"number": "447700900401", "message": "ok"}, {"number": "not-a-number", "message": "x"}]}
+    put(relay, "manifests/mixed.json", json.dumps(manifest).encode())
+    assert relay.run_until_idle(timeout=60)
+    rows = {r["number"]: r for r in json.loads(get(relay, "results/manifests/mixed.json"))["recipients"]}
+    assert rows["447700900401"]["state"] == "accepted"
+    assert rows["not-a-number"]["state"] == "rejected" and rows["not-a-number"]["reason"]
+
+
+def test_given_many_changes_of_one_campaign_in_one_batch_then_its_results_file_is_written_once(relay, monkeypatch):
+    # Given a 40-recipient manifest planned and sent while the stream is not read
+    body = "# application: 8\nnumber,message\n" + "".join(f"4477009005{i:02d},m{i}\n" for i in range(40))
+    put(relay, "manifests/big.csv", body.encode())
+    from relay_local.dev.poller import pump
+
+    assert pump(list(relay.pollers.values()), timeout=60)
+    # When the stream poller hands every change (plans, claims, acceptances) over in one batch
+    writes: list[str] = []
+    from relay import results_stream
+
+    real = results_stream.ResultsWriter.write
+
+    def counted(self, bucket: str, key: str) -> None:
+        writes.append(key)
+        real(self, bucket, key)
+
+    monkeypatch.setattr(results_stream.ResultsWriter, "write", counted)
+    [poller] = relay.stream_pollers.values()
+    events = poller.poll_once()
+    # Then the campaign's file was written once for all of them, with all 40 rows
+    assert events >= 80 and writes == ["manifests/big.csv"]
+    assert len(csv_rows(relay, "results/manifests/big.csv")) == 40
