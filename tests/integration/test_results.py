@@ -131,3 +131,11 @@ def test_given_many_changes_of_one_campaign_in_one_batch_then_its_results_file_i
     # Then the campaign's file was written once for all of them, with all 40 rows
     assert events >= 80 and writes == ["manifests/big.csv"]
     assert len(csv_rows(relay, "results/manifests/big.csv")) == 40
+
+
+def test_given_the_bench_figure_then_a_campaigns_file_is_written_once_per_stream_batch(relay):
+    from relay_local.bench.results import bench_results
+
+    figure = bench_results(relay, 150)
+    assert figure["events"] >= 300  # at least planned + accepted per recipient
+    assert figure["writes"] == -(-figure["events"] // figure["batch_size"])
