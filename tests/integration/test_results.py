@@ -139,3 +139,58 @@ def test_given_the_bench_figure_then_a_campaigns_file_is_written_once_per_stream
     figure = bench_results(relay, 150)
     assert figure["events"] >= 300  # at least planned + accepted per recipient
     assert figure["writes"] == -(-figure["events"] // figure["batch_size"])
+
+
+def ledger_states(relay, key: str) -> dict[str, str]:
+    from relay_local.dev.ledger_reads import object_fate
+
+    fate = object_fate(Ledger(relay.client("dynamodb"), relay.table), relay.bucket, key)
+    return {i["rid"]: i["state"] for i in fate if i.get("kind") == "recipient"}
+
+
+@pytest.mark.parametrize("standin_options", [{"session_window": True}])
+def test_given_a_free_form_send_that_fails_for_the_window_when_its_template_fallback_goes_then_both_rows_match_the_ledger(relay, sample):
+    from relay_local.dev.demo import INVOICE_TEMPLATE
+
+    # Given a customer whose window closed (the vendor fails free-form with 131047)
+    relay.serve_api()
+    relay.api.customer_writes("447700900803", minutes_ago=24 * 60 + 5)
+    key = "outbox/447700900803/INV-1042.pdf"
+    put(relay, key, sample("invoice.pdf"), **INVOICE_TEMPLATE)
+    assert relay.run_until_idle(timeout=60)
+    # When the vendor reports the failure and the relay sends the template fallback
+    relay.api.post_reports()
+    assert relay.run_until_idle(timeout=60)
+    # Then the results file has a row per ledger recipient (first attempt, its fallback, the caption) in its state
+    table = json.loads(get(relay, f"results/{key}.json"))["recipients"]
+    assert {r["rid"]: r["state"] for r in table} == ledger_states(relay, key)
+    [fallback] = [r for r in table if r["fallback_for"]]
+    [first] = [r for r in table if r["rid"] == fallback["fallback_for"]]
+    assert (first["state"], first["error_code"], fallback["state"], fallback["form"]) == ("failed", "131047", "accepted", "template")
+
+
+def test_given_a_results_write_that_fails_once_then_the_stream_resumes_and_the_file_ends_right(relay, monkeypatch):
+    from relay import results_stream
+
+    real = results_stream.ResultsWriter.write
+    failed: list[str] = []
+
+    def flaky(self, bucket: str, key: str) -> None:
+        if not failed:
+            failed.append(key)
+            raise RuntimeError("S3 said no")
+        real(self, bucket, key)
+
+    monkeypatch.setattr(results_stream.ResultsWriter, "write", flaky)
+    # Given a campaign planned and sent, all its changes waiting in the stream
+    put(relay, "manifests/black-friday.csv", MANIFEST.encode())
+    from relay_local.dev.poller import pump
+
+    assert pump(list(relay.pollers.values()), timeout=60)
+    # When the stream is read and the first write of its results fails (reported as batch item failures)
+    assert relay.run_until_idle(timeout=60)
+    # Then the mapping read the failed records again, and the file holds the ledger's states
+    [poller] = relay.stream_pollers.values()
+    assert failed == ["manifests/black-friday.csv"] and poller.invocations == 2 and poller.given_up == []
+    rows = csv_rows(relay, "results/manifests/black-friday.csv")
+    assert {r["rid"]: r["state"] for r in rows} == ledger_states(relay, "manifests/black-friday.csv")
