@@ -18,10 +18,10 @@ def bench_results(relay: Any, recipients: int) -> dict[str, Any]:
     writes = 0
     real = results_stream.ResultsWriter.write
 
-    def counted(self: Any, bucket: str, key: str) -> None:
+    def counted(self: Any, bucket: str, key: str, images: Any = ()) -> None:
         nonlocal writes
         writes += 1
-        real(self, bucket, key)
+        real(self, bucket, key, images)
 
     results_stream.ResultsWriter.write = counted  # type: ignore[method-assign]
     try:
