@@ -52,12 +52,10 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def source_of(object_pk: str | None) -> tuple[str, str] | None:
     """(bucket, key) of the S3 input an item's object_pk names; None for an API push (REQ#…) or a
     results file itself."""
-    if not object_pk or not object_pk.startswith("OBJ#"):
+    found = keys.object_of(object_pk)
+    if found is None or found[1].startswith(RESULTS_PREFIX):
         return None
-    bucket, _, key = keys.object_name(object_pk).partition("/")
-    if not bucket or not key or key.startswith(RESULTS_PREFIX):
-        return None
-    return bucket, key
+    return found
 
 
 def results_key(input_key: str) -> str:
