@@ -109,7 +109,7 @@ def _local(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     try:
         while not stop:
-            if not sum(p.poll_once() for p in relay.pollers.values()):
+            if not sum(p.poll_once() for p in relay.all_pollers()):
                 time.sleep(0.5)
     finally:
         STATE_FILE.unlink(missing_ok=True)

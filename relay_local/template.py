@@ -110,6 +110,15 @@ class SqsSource:
 
 
 @dataclass(frozen=True)
+class StreamSource:
+    table: str  # logical id of the table whose stream it reads
+    batch_size: int
+    window_seconds: int
+    partial_failures: bool
+    max_retries: int
+
+
+@dataclass(frozen=True)
 class ApiRoute:
     method: str  # upper case
     path: str  # template path, e.g. /pushes/{id}
@@ -125,6 +134,7 @@ class FunctionSpec:
     environment: dict[str, Any]  # unresolved
     sqs_sources: tuple[SqsSource, ...]
     api_routes: tuple[ApiRoute, ...] = ()
+    stream_sources: tuple[StreamSource, ...] = ()
 
 
 def functions(doc: dict[str, Any] | None = None) -> dict[str, FunctionSpec]:
@@ -139,9 +149,21 @@ def functions(doc: dict[str, Any] | None = None) -> dict[str, FunctionSpec]:
         env.update(((res.get("Properties", {}).get("Environment") or {}).get("Variables")) or {})
         sources = []
         routes = []
+        streams = []
         for event in (props.get("Events") or {}).values():
             if event["Type"] == "Api":
                 routes.append(ApiRoute(method=event["Properties"]["Method"].upper(), path=event["Properties"]["Path"]))
+            if event["Type"] == "DynamoDB":
+                p = event["Properties"]
+                streams.append(
+                    StreamSource(
+                        table=p["Stream"]["Fn::GetAtt"][0],
+                        batch_size=int(p.get("BatchSize", 100)),
+                        window_seconds=int(p.get("MaximumBatchingWindowInSeconds", 0)),
+                        partial_failures="ReportBatchItemFailures" in (p.get("FunctionResponseTypes") or []),
+                        max_retries=int(p.get("MaximumRetryAttempts", -1)),
+                    )
+                )
             if event["Type"] == "SQS":
                 p = event["Properties"]
                 queue = p["Queue"]["Fn::GetAtt"][0]
@@ -162,6 +184,7 @@ def functions(doc: dict[str, Any] | None = None) -> dict[str, FunctionSpec]:
             environment=env,
             sqs_sources=tuple(sources),
             api_routes=tuple(routes),
+            stream_sources=tuple(streams),
         )
     return specs
 

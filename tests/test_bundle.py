@@ -27,7 +27,7 @@ from relay_local.bundle.lambda_layout import (
     requirement_lines,
 )
 
-HANDLERS = ("api.app", "ingest.app", "sender.app")
+HANDLERS = ("api.app", "ingest.app", "sender.app", "results.app")
 
 
 def _source(module: str):

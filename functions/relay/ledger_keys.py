@@ -80,6 +80,14 @@ def object_pk(bucket: str, key: str) -> str:
     return f"{_OBJECT}{bucket}/{key}"
 
 
+def object_of(pk: str | None) -> tuple[str, str] | None:
+    """(bucket, key) of the S3 object an object_pk names; None for an API request's (REQ#) or none."""
+    if not pk or not pk.startswith(_OBJECT):
+        return None
+    bucket, _, key = pk[len(_OBJECT) :].partition("/")
+    return (bucket, key) if bucket and key else None
+
+
 def request_pk(request_id: str) -> str:
     """ByObject: everything from one API push request."""
     return f"{_REQUEST}{request_id}"

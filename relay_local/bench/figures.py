@@ -34,6 +34,7 @@ from relay_local.bench.cost import cost
 from relay_local.bench.delivery import bench_delivery
 from relay_local.bench.memory import bench_ingest_at_limits, bench_memory, print_ingest_at_limits
 from relay_local.bench.plan import bench_plan
+from relay_local.bench.results import bench_results
 from relay_local.template import FUNCTIONS, ROOT
 
 
@@ -86,6 +87,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m relay_local.bench
         finally:
             relay.stop()
         results["delivery"] = bench_delivery(aws, n_delivery, stamp)
+        relay = LocalRelay(stack_name=f"benchr{stamp}", env={"POWERTOOLS_LOG_LEVEL": "CRITICAL"}).start(aws=aws)
+        try:  # on a stack of its own: the stream holds this one campaign's changes only
+            results["results"] = bench_results(relay, 1_000 if quick else 5_000)
+        finally:
+            relay.stop()
     finally:
         aws.stop()
     results["cost"] = cost(results["plan"], results["memory"])
@@ -106,6 +112,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m relay_local.bench
     print(f"bench: plan.throughput_vs_floor={p['throughput_vs_floor']:.2f}")
     print(f"bench: plan.ddb_requests_per_recipient={p['ddb_requests_per_recipient']:.3f}")
     print(f"bench: plan.s3_requests_per_recipient={p['s3_requests_per_recipient']:.2f}")
+    print(f"bench: results.writes_per_1000_events={results['results']['writes_per_1000_events']:.2f}")
     print(f"bench: delivery.wall_over_floor={d['wall_over_floor']:.2f}")
     print(f"bench: delivery.over_limit={d['over_limit']}")
     print(f"bench: peak_rss_mb.ingest={m['ingest']['rss_mb']:.0f}")

@@ -177,6 +177,11 @@ _RULES: dict[tuple[str, str], Rule] = {
     ("sqs", "GetQueueAttributes"): _sqs("sqs:GetQueueAttributes"),
     ("sqs", "PurgeQueue"): _sqs("sqs:PurgeQueue"),
     ("sqs", "GetQueueUrl"): _sqs_by_name("sqs:GetQueueUrl"),
+    # DynamoDB Streams (Lambda's event source mapping reads a stream with the function's role)
+    **{
+        ("dynamodbstreams", op): (lambda a: lambda p, w: [Need(a, p["StreamArn"])])(f"dynamodb:{op}")
+        for op in ("DescribeStream", "GetShardIterator", "GetRecords")
+    },
     # SSM parameters (Powertools' SSMProvider)
     ("ssm", "GetParameter"): _ssm_one("ssm:GetParameter"),
     ("ssm", "GetParameters"): _ssm_many,

@@ -7,7 +7,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import boto3
 
@@ -132,7 +133,12 @@ class SqsPoller:
         return sum(int(attrs.get(name, 0)) for name in _COUNTS)
 
 
-def pump(pollers: list[SqsPoller], timeout: float = 120.0, idle_sleep: float = 0.1) -> bool:
+class Poller(Protocol):
+    def poll_once(self) -> int: ...
+    def pending(self) -> int: ...
+
+
+def pump(pollers: Sequence[Poller], timeout: float = 120.0, idle_sleep: float = 0.1) -> bool:
     """Run the pollers until every queue is empty (nothing visible, in flight or delayed).
     Returns False if `timeout` passed first."""
     deadline = time.monotonic() + timeout

@@ -214,7 +214,7 @@ class ApiServer:
     def _pump(self) -> None:
         while not self._stop.is_set():
             try:
-                if not sum(p.poll_once() for p in self.relay.pollers.values()):
+                if not sum(p.poll_once() for p in self.relay.all_pollers()):
                     self._stop.wait(0.2)
             except Exception:  # noqa: BLE001 - keep serving; the poller logs and retries
                 log.exception("poller failed")

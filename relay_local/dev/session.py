@@ -15,6 +15,7 @@ from relay_local.dev.media_host import MediaHost
 from relay_local.dev.poller import SqsPoller, pump
 from relay_local.dev.stack import LocalStack, create_stack
 from relay_local.dev.standin import PushApiStandIn
+from relay_local.dev.stream_poller import StreamPoller
 from relay_local.template import functions
 
 LOCAL_TOKEN = "local-demo-token"
@@ -44,6 +45,8 @@ class LocalRelay:
     stack: LocalStack | None = None
     invoker: Invoker | None = None
     pollers: dict[str, SqsPoller] = field(default_factory=dict)
+    #: the ledger's change stream → ResultsFunction (template.yaml's DynamoDB events)
+    stream_pollers: dict[str, StreamPoller] = field(default_factory=dict)
     #: the relay's own HTTP API on loopback, once `serve_api()` started it
     server: Any = None
     _own_aws: bool = True
@@ -61,6 +64,9 @@ class LocalRelay:
             put_route_secrets(self.client("ssm"))
         self.invoker = Invoker(self.stack, {**self.function_env(), **self.env})
         self.pollers = {logical_id: SqsPoller(self.invoker, logical_id) for logical_id, spec in functions().items() if spec.sqs_sources}
+        self.stream_pollers = {
+            logical_id: StreamPoller(self.invoker, logical_id) for logical_id, spec in functions().items() if spec.stream_sources
+        }
         return self
 
     def function_env(self) -> dict[str, str]:
@@ -93,9 +99,13 @@ class LocalRelay:
         assert self.stack is not None
         return self.stack.ref("PushLogTable")
 
+    def all_pollers(self) -> list[Any]:
+        """Every event source mapping: the queues' pollers, then the streams'."""
+        return [*self.pollers.values(), *self.stream_pollers.values()]
+
     def run_until_idle(self, timeout: float = 120.0) -> bool:
-        """Drive every queue → function mapping until nothing is left (as Lambda's pollers would)."""
-        return pump(list(self.pollers.values()), timeout=timeout)
+        """Drive every queue and stream → function mapping until nothing is left (as Lambda's pollers would)."""
+        return pump(self.all_pollers(), timeout=timeout)
 
     def serve_api(self, pump: bool = False) -> Any:
         """Serve the relay's API (template.yaml's Api events, relay_local.dev.serve) on loopback and

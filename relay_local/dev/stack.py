@@ -103,6 +103,8 @@ def create_stack(
             kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
         if props.get("SSESpecification"):
             kwargs["SSESpecification"] = {"Enabled": bool(props["SSESpecification"].get("SSEEnabled"))}
+        if props.get("StreamSpecification"):
+            kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": props["StreamSpecification"]["StreamViewType"]}
         if create:
             ddb.create_table(**kwargs)
             ttl = props.get("TimeToLiveSpecification")
@@ -111,6 +113,8 @@ def create_stack(
                     TableName=tname, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": bool(ttl["Enabled"])}
                 )
         refs[logical_id] = tname
+        if props.get("StreamSpecification"):  # moto names the stream by its creation time: ask it
+            attrs[(logical_id, "StreamArn")] = ddb.describe_table(TableName=tname)["Table"]["LatestStreamArn"]
         attrs[(logical_id, "Arn")] = f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{tname}"
         stack.physical[logical_id] = tname
 

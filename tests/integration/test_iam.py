@@ -57,7 +57,7 @@ def test_given_the_relay_when_files_a_manifest_and_a_signed_push_go_through_then
     # Then every recipient was sent, and each function (and its queue poller) made calls, all allowed
     assert sorted(r["state"] for r in recipients(relay)) == ["accepted"] * 3
     calls = relay.invoker.iam.calls
-    assert {c.function for c in calls} == {"ApiFunction", "IngestFunction", "SenderFunction"}
+    assert {c.function for c in calls} == {"ApiFunction", "IngestFunction", "SenderFunction", "ResultsFunction"}
     assert [c for c in calls if c.decision != "allow"] == []
     made = Counter((c.function, c.action) for c in calls)
     for expected in [
@@ -69,6 +69,9 @@ def test_given_the_relay_when_files_a_manifest_and_a_signed_push_go_through_then
         ("SenderFunction", "dynamodb:UpdateItem"),
         ("ApiFunction", "sqs:SendMessage"),
         ("ApiFunction", "s3:GetObject"),
+        ("ResultsFunction", "dynamodb:GetRecords"),
+        ("ResultsFunction", "dynamodb:Query"),
+        ("ResultsFunction", "s3:PutObject"),
     ]:
         assert made[expected], expected
 

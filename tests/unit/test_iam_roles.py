@@ -34,6 +34,7 @@ def resolver() -> Resolver:
         elif kind == "AWS::DynamoDB::Table":
             refs[logical_id] = f"stk-{logical_id}"
             attrs[(logical_id, "Arn")] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/stk-{logical_id}"
+            attrs[(logical_id, "StreamArn")] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/stk-{logical_id}/stream/2026-01-01T00:00:00.000"
         elif kind == "AWS::S3::Bucket":
             refs[logical_id] = f"stk-{logical_id}".lower()
             attrs[(logical_id, "Arn")] = f"arn:aws:s3:::stk-{logical_id}".lower()
@@ -96,7 +97,7 @@ def test_given_an_allow_and_an_explicit_deny_then_the_deny_wins_even_with_a_cond
 # -- the roles as deployed ---------------------------------------------------------------------
 def test_given_the_template_then_each_function_has_its_sam_role_with_the_managed_policies_sam_attaches():
     found = roles(transformed(), resolver())
-    assert set(found) == {"ApiFunction", "IngestFunction", "SenderFunction"}
+    assert set(found) == {"ApiFunction", "IngestFunction", "SenderFunction", "ResultsFunction"}
     for fn, role in found.items():
         assert role.logical_id == f"{fn}Role"
         assert role.allows("logs:PutLogEvents", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/x:*"), fn
@@ -116,6 +117,19 @@ def test_given_the_sender_role_then_it_may_return_jobs_to_its_queue_and_dead_let
     assert not sender.allows("s3:PutObject", f"{BUCKET}/outbox/447700900123/a.pdf")
     assert sender.allows("ssm:GetParameter", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/picky-relay/token")
     assert not sender.allows("ssm:GetParameter", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/picky-relay/signing-secret")
+
+
+def test_given_the_results_role_then_it_reads_the_ledger_stream_and_by_object_and_writes_only_under_results():
+    results = roles(transformed(), resolver())["ResultsFunction"]
+    table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/stk-PushLogTable"
+    # the DynamoDB event source brings AWSLambdaDynamoDBExecutionRole (stream reads)
+    assert results.allows("dynamodb:GetRecords", f"{table}/stream/2026-01-01T00:00:00.000")
+    assert results.allows("dynamodb:Query", f"{table}/index/ByObject") and not results.allows("dynamodb:Query", f"{table}/index/ByNumber")
+    assert results.allows("s3:PutObject", f"{BUCKET}/results/manifests/m.csv")
+    assert not results.allows("s3:PutObject", f"{BUCKET}/manifests/m.csv") and not results.allows(
+        "s3:PutObject", f"{BUCKET}/outbox/1/a.json"
+    )
+    assert not results.allows("dynamodb:PutItem", table)
 
 
 def test_given_the_roles_then_none_may_list_the_bucket_and_the_api_writes_only_under_api_media():

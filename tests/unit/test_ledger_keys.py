@@ -38,3 +38,8 @@ def test_text_too_long_for_a_key_is_not_indexed():
     assert keys.number_pk("4" * keys.MAX_KEY_TEXT) == "NUM#" + "4" * keys.MAX_KEY_TEXT
     assert keys.number_pk("4" * (keys.MAX_KEY_TEXT + 1)) is None
     assert keys.reference_pk("") is None and keys.msg_pk(None) is None and keys.push_id_pk("7") == "PID#7"
+
+
+def test_an_object_pk_gives_back_its_bucket_and_key_and_a_request_pk_none():
+    assert keys.object_of(keys.object_pk("b", "manifests/a/b.csv")) == ("b", "manifests/a/b.csv")
+    assert keys.object_of(keys.request_pk("r1")) is None and keys.object_of(None) is None
