@@ -18,7 +18,6 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from relay import ledger_keys as keys
@@ -32,7 +31,7 @@ from relay.lifecycle import (
     RecipientState,
     SourceState,
 )
-from relay.models import Entry, Job, Rejection, Source, short_hash, utc_now
+from relay.models import Entry, Job, Rejection, Source, iso_at, short_hash, utc_now
 
 __all__ = ["JobRecord", "Ledger", "push_pk"]
 
@@ -51,10 +50,6 @@ HOOK_KEEP_SECONDS = 7 * 24 * 3600
 HOOK_RECEIVING, HOOK_QUEUED, HOOK_REJECTED = "receiving", "queued", "rejected"
 _RETRYABLE = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 _TRANSACT_ATTEMPTS = 6
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -375,7 +370,7 @@ class Ledger:
                     # a window a week old means what no window means (the template): not kept for ever
                     ":exp": attr(int(at) + INBOUND_KEEP_SECONDS),
                     ":t": attr(at),
-                    ":iso": attr(_iso(at)),
+                    ":iso": attr(iso_at(at)),
                     ":ch": attr(channel),
                     ":num": attr(number),
                 },
@@ -444,7 +439,7 @@ class Ledger:
             "push_id": push_id,
             "object_pk": keys.request_pk(push_id),
             "state": HOOK_RECEIVING,
-            "at": _iso(at),
+            "at": iso_at(at),
             TTL_ATTRIBUTE: int(at) + HOOK_KEEP_SECONDS,
         }
         taken = conditional(

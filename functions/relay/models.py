@@ -15,6 +15,11 @@ from relay.templates import Form, TemplateRef
 MAX_TEXT = 4096
 
 
+def iso_at(epoch: float) -> str:
+    """Unix seconds as the ledger writes times: ISO 8601 UTC, milliseconds, `Z`."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

@@ -33,12 +33,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from relay.channels import one_recipient_per_request
 from relay.media import CAPTION_KINDS, MediaKind, shorten_media_name
-from relay.models import MAX_TEXT, Entry, Job, MediaRef, Rejection, Source, job_id_for
+from relay.models import MAX_TEXT, Entry, Job, MediaRef, Rejection, Source, iso_at, job_id_for
 from relay.numbers import InvalidNumber, normalize_number
 from relay.templates import CatalogueEntry, Form, TemplateRef, catalogue_problem, header_problem, values_problem
 from relay.text_rules import text_problem
@@ -382,7 +381,7 @@ def _dropped(cand: Candidate, rules: PlanRules) -> str | None:
 def _jobs(groups: dict[GroupKey, _Group], rules: PlanRules, now: float, start: float, expires_at: float | None) -> list[Job]:
     """Each group cut into requests (one recipient each where the channel rule says so, spaced
     apart), captions last so that they can follow the latest media job."""
-    planned_at = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    planned_at = iso_at(now)
     jobs: list[Job] = []
     spaced = 0
     latest_media = start
