@@ -52,6 +52,12 @@ _RETRYABLE = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedTh
 _TRANSACT_ATTEMPTS = 6
 
 
+def _backoff(attempt: int, cap: float = 2.0) -> None:
+    """Wait before DynamoDB is asked again (unprocessed items or keys, a transaction conflict):
+    exponential from 50 ms, at most `cap` seconds, full jitter."""
+    time.sleep(min(cap, 0.05 * 2**attempt) * random.random())
+
+
 @dataclass(frozen=True)
 class JobRecord:
     """A push item as the sender reads it when it could not claim the job."""
@@ -387,7 +393,7 @@ class Ledger:
                     return False  # this unique-id was recorded before
                 if _RETRYABLE.intersection(reasons) and attempt + 1 < _TRANSACT_ATTEMPTS:
                     # another write on one of the items (the same customer's messages at once): again
-                    time.sleep(min(1.0, 0.05 * 2**attempt) * random.random())
+                    _backoff(attempt, cap=1.0)
                     continue
                 if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed" and not _RETRYABLE.intersection(reasons):
                     # a later message is on record already: only remember this one
@@ -418,7 +424,7 @@ class Ledger:
                 pending = resp.get("UnprocessedKeys") or {}
                 if not pending:
                     break
-                time.sleep(min(2.0, 0.05 * 2**attempt) * random.random())
+                _backoff(attempt)
             else:
                 raise RuntimeError("DynamoDB left keys unread after retries")
         return found
@@ -540,5 +546,5 @@ class Ledger:
             pending = resp.get("UnprocessedItems") or {}
             if not pending:
                 return count
-            time.sleep(min(2.0, 0.05 * 2**attempt) * random.random())
+            _backoff(attempt)
         raise RuntimeError(f"DynamoDB left {len(pending.get(self.table, []))} items unwritten after retries")
