@@ -124,8 +124,7 @@ def build_request(job: Job, presign: Callable[[Any], str]) -> dict[str, Any]:
             for e in job.entries
         ]
         return body
-    messages = {entry.message for entry in job.entries}
-    shared_message = messages.pop() if len(messages) == 1 else None
+    shared_message = _shared(entry.message for entry in job.entries)
     body["globalmessage"] = shared_message or ""
     if job.media_name:
         body["media_name"] = job.media_name
