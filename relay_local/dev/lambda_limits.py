@@ -12,7 +12,10 @@ The SQS event source mapping never builds a batch over the limit: it invokes wit
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 MAX_REQUEST_BYTES = 6_291_456
 #: Lambda's response limit is 100 bytes above the request's (6 MiB + 100), as its error says.
@@ -34,6 +37,23 @@ class ResponseSizeTooLarge(Exception):
 def payload_bytes(payload: Any) -> int:
     """The JSON Lambda would carry: compact, UTF-8."""
     return len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8"))
+
+
+def within_request(items: list[T], record_of: Callable[[T], Any]) -> list[list[T]]:
+    """`items` cut into consecutive batches whose events (`{"Records": [record_of(item), …]}`) stay
+    within MAX_REQUEST_BYTES, as an event source mapping does ("invokes with fewer records" rather
+    than over the payload limit). One record over the limit on its own is a batch of its own (the
+    invocation then fails with RequestEntityTooLarge, as on AWS)."""
+    out: list[list[T]] = [[]]
+    size = empty = payload_bytes({"Records": []})
+    for item in items:
+        record = payload_bytes(record_of(item)) + 1  # and its comma
+        if out[-1] and size + record > MAX_REQUEST_BYTES:
+            out.append([])
+            size = empty
+        out[-1].append(item)
+        size += record
+    return [b for b in out if b]
 
 
 def check_request(event: Any) -> None:

@@ -87,18 +87,8 @@ class SqsPoller:
         }
 
     def batches(self, messages: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-        """Split received messages into events within Lambda's 6 MB, as the event source mapping
-        does ("invokes with fewer records" rather than over the payload limit)."""
-        out: list[list[dict[str, Any]]] = [[]]
-        size = empty = lambda_limits.payload_bytes({"Records": []})
-        for m in messages:
-            record = lambda_limits.payload_bytes(self._record(m)) + 1  # and its comma
-            if out[-1] and size + record > lambda_limits.MAX_REQUEST_BYTES:
-                out.append([])
-                size = empty
-            out[-1].append(m)
-            size += record
-        return [b for b in out if b]
+        """Received messages as the event source mapping invokes with them: within Lambda's 6 MB."""
+        return lambda_limits.within_request(messages, self._record)
 
     def poll_once(self) -> int:
         """One receive + invoke + delete. Returns how many messages were handed to the function."""

@@ -85,21 +85,8 @@ class StreamPoller:
             "eventSourceARN": self.stream_arn,
         }
 
-    def _batches(self, records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-        """Within Lambda's 6 MB request (the mapping reads fewer records rather than exceed it)."""
-        out: list[list[dict[str, Any]]] = [[]]
-        size = empty = lambda_limits.payload_bytes({"Records": []})
-        for r in records:
-            one = lambda_limits.payload_bytes(self._record(r)) + 1
-            if out[-1] and size + one > lambda_limits.MAX_REQUEST_BYTES:
-                out.append([])
-                size = empty
-            out[-1].append(r)
-            size += one
-        return [b for b in out if b]
-
     def _deliver(self, shard_id: str, records: list[dict[str, Any]]) -> None:
-        for batch in self._batches(records):
+        for batch in lambda_limits.within_request(records, self._record):
             failed_from = self._invoke(batch)
             if failed_from is None:
                 self.retries = 0
