@@ -315,18 +315,11 @@ def main(argv: list[str] | None = None) -> int:
         if failures:
             print("demo: FAILED - " + "; ".join(failures), file=sys.stderr)
             return 1
-        failures = webhook_push(relay)
-        if failures:
-            print("demo: FAILED - " + "; ".join(failures), file=sys.stderr)
-            return 1
-        failures = window_act(relay)
-        if failures:
-            print("demo: FAILED - " + "; ".join(failures), file=sys.stderr)
-            return 1
-        failures = stripe_act(relay)
-        if failures:
-            print("demo: FAILED - " + "; ".join(failures), file=sys.stderr)
-            return 1
+        for act in (webhook_push, window_act, stripe_act):  # the later acts, in order: each stops the demo if it fails
+            failures = act(relay)
+            if failures:
+                print("demo: FAILED - " + "; ".join(failures), file=sys.stderr)
+                return 1
         print("demo: OK")
         return 0
 
