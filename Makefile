@@ -4,6 +4,12 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 READY  := $(VENV)/.ready
+UV     := $(BIN)/uv
+UV_REQ := requirements/uv.txt
+UV_VERSION := $(shell sed -n 's/^uv==\([0-9.]*\).*/\1/p' $(UV_REQ))
+# uv's own settings for every uv command below: the project's .venv, no Python downloads
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
 # aws-sam-cli pins its own boto3: it lives in a venv of its own, used only for `make build/validate`.
 TOOLS  := .venv-tools
 PYTEST_ARGS ?=
@@ -17,14 +23,15 @@ LAMBDA_PYTHON ?=
 SAM ?= $(TOOLS)/bin/sam
 BUILD_DIR ?= .aws-sam/build
 
-.PHONY: demo test lint soak bench local build validate clean
+.PHONY: demo test lint soak bench local build validate clean lock upgrade
 
-$(READY): pyproject.toml
+# Everything is installed from uv.lock, exactly (`uv sync --locked` refuses a lock that no longer
+# matches pyproject.toml). uv itself comes first, with pip, hash-checked against requirements/uv.txt.
+$(READY): pyproject.toml uv.lock $(UV_REQ)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "python3 3.11+ is needed, found " + sys.version.split()[0])'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv \
-	  && $(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]' \
-	  || $(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@$(UV) --version 2>/dev/null | grep -qF 'uv $(UV_VERSION) ' \
+	  || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r $(UV_REQ); }
+	$(UV) sync --locked --quiet
 	@touch $@
 
 demo: $(READY)  ## upload samples to the embedded stack, run the real handlers, print the ledger
@@ -47,12 +54,29 @@ bench: $(READY)  ## speed and cost figures (not tests): cold start, plan through
 local: $(READY)  ## embedded AWS + Push API stand-in in the foreground
 	$(BIN)/relay local
 
-$(TOOLS)/.ready:
-	$(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv \
-	  && $(TOOLS)/bin/uv pip install --quiet --python $(TOOLS)/bin/python aws-sam-cli \
-	  || $(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check aws-sam-cli
+# The SAM CLI's own environment, from the same lock (its group only: not the project, not the tests')
+$(TOOLS)/.ready: uv.lock | $(READY)
+	UV_PROJECT_ENVIRONMENT=$(TOOLS) $(UV) sync --locked --only-group sam --python $(PYTHON) --quiet
 	@touch $@
+
+lock: $(READY)  ## after editing pyproject.toml's dependencies: re-lock (keeping every version it can) and regenerate the files made from the lock
+	$(UV) lock
+	$(BIN)/python -m relay_local.bundle.lockfile write
+	$(UV) sync --locked --quiet
+	@touch $(READY)
+
+upgrade: $(READY)  ## newest versions within pyproject.toml's ranges: re-lock, regenerate, install, print what changed, run every test
+	cp uv.lock $(VENV)/uv.lock.before
+	$(UV) lock --upgrade
+	$(BIN)/python -m relay_local.bundle.lockfile write
+	$(UV) sync --locked --quiet
+	@touch $(READY)
+	@echo "# what changed (package: old → new):"
+	@$(BIN)/python -m relay_local.bundle.lockfile diff $(VENV)/uv.lock.before uv.lock
+	@$(MAKE) --no-print-directory test || { echo "# the tests fail on the upgraded lock: fix them, or go back with"; \
+	  echo "#   git checkout uv.lock functions/requirements.txt requirements/uv.txt && make test"; exit 1; }
+	@echo "# upgraded, and every test passes: review the changes above, then commit uv.lock and the generated files"
+	@$(BIN)/python -m relay_local.bundle.lockfile diff $(VENV)/uv.lock.before uv.lock
 
 validate: $(TOOLS)/.ready  ## sam validate --lint
 	SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam validate --lint

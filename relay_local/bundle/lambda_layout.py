@@ -25,11 +25,12 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from relay_local.bundle import lockfile
 from relay_local.bundle.bytecode import compile_tree, date_like_a_lambda_zip
 from relay_local.template import FUNCTIONS, ROOT
 
 #: what the Lambda Python runtime brings (functions/requirements.txt leaves boto3 to it)
-RUNTIME_PROVIDES = ["boto3"]
+RUNTIME_PROVIDES = list(lockfile.RUNTIME_PROVIDES)
 #: present in a bundle, these slow every cold start: botocore imports awscrt when it can, httpx
 #: loads its command line (click, rich, pygments) when it can
 UNWANTED = {"awscrt", "click", "rich", "pygments"}
@@ -58,7 +59,15 @@ def closure(requirements: list[str]) -> list[md.Distribution]:
 
 
 def requirement_lines(path: Path) -> list[str]:
-    return [line.split("#", 1)[0].strip() for line in path.read_text().splitlines() if line.split("#", 1)[0].strip()]
+    """The requirements of a pip requirements file, without comments, line continuations and
+    options (`--hash=…`): `name==version` each."""
+    joined = path.read_text().replace("\\\n", " ")
+    found = []
+    for line in joined.splitlines():
+        words = [w for w in line.split("#", 1)[0].split() if not w.startswith("-")]
+        if words:
+            found.append(" ".join(words))
+    return found
 
 
 def _copy_distribution(dist: md.Distribution, dest: Path) -> None:
