@@ -72,11 +72,11 @@ upgrade: $(READY)  ## newest versions within pyproject.toml's ranges: re-lock, r
 	$(UV) sync --locked --quiet
 	@touch $(READY)
 	@echo "# what changed (package: old → new):"
-	@$(BIN)/python -m relay_local.bundle.lockfile diff $(VENV)/uv.lock.before uv.lock
+	@$(BIN)/python -m relay_local.bundle.lockfile diff --bundle $(VENV)/uv.lock.before uv.lock
 	@$(MAKE) --no-print-directory test || { echo "# the tests fail on the upgraded lock: fix them, or go back with"; \
 	  echo "#   git checkout uv.lock functions/requirements.txt requirements/uv.txt && make test"; exit 1; }
 	@echo "# upgraded, and every test passes: review the changes above, then commit uv.lock and the generated files"
-	@$(BIN)/python -m relay_local.bundle.lockfile diff $(VENV)/uv.lock.before uv.lock
+	@$(BIN)/python -m relay_local.bundle.lockfile diff --bundle $(VENV)/uv.lock.before uv.lock
 
 validate: $(TOOLS)/.ready  ## sam validate --lint
 	SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam validate --lint

@@ -187,6 +187,9 @@ def test_given_two_locks_then_changes_lists_upgrades_additions_and_removals_one_
     new = lock_of(pydantic="2.13.5", httpx="0.28.1", certifi="2026.10.19")
     assert changes(old, new) == ["certifi: added 2026.10.19", "pydantic: 2.12.0 → 2.13.5", "sniffio: removed (was 1.3.1)"]
     assert changes(old, old) == []
+    # and with the Lambda target, what the bundle holds is marked
+    old.project.entry["dependencies"] = new.project.entry["dependencies"] = [{"name": "pydantic"}]
+    assert changes(old, new, ARM)[1] == "pydantic: 2.12.0 → 2.13.5 [Lambda bundle]"
 
 
 def test_given_the_diff_command_on_two_lock_files_then_it_prints_the_changes(tmp_path):

@@ -286,20 +286,23 @@ def pinned(text: str) -> dict[str, str]:
     return {canonicalize_name(m[1]): m[2] for m in re.finditer(r"^([A-Za-z0-9._-]+)==([^\s\\;]+)", text, re.MULTILINE)}
 
 
-def changes(old: Lock, new: Lock) -> list[str]:
-    """What a re-lock changed, one line per package: `name: old → new`, added, removed."""
+def changes(old: Lock, new: Lock, target: Target | None = None) -> list[str]:
+    """What a re-lock changed, one line per package: `name: old → new`, added, removed; with a
+    target, the packages of its Lambda bundle (in either lock) are marked `[Lambda bundle]`."""
     before, after = old.versions(), new.versions()
+    bundled = set(old.runtime(target)) | set(new.runtime(target)) if target else set()
     lines = []
     for name in sorted(before.keys() | after.keys()):
         was, now = before.get(name, set()), after.get(name, set())
         if was == now:
             continue
         if not was:
-            lines.append(f"{name}: added {', '.join(sorted(now))}")
+            line = f"{name}: added {', '.join(sorted(now))}"
         elif not now:
-            lines.append(f"{name}: removed (was {', '.join(sorted(was))})")
+            line = f"{name}: removed (was {', '.join(sorted(was))})"
         else:
-            lines.append(f"{name}: {', '.join(sorted(was))} → {', '.join(sorted(now))}")
+            line = f"{name}: {', '.join(sorted(was))} → {', '.join(sorted(now))}"
+        lines.append(line + (" [Lambda bundle]" if name in bundled else ""))
     return lines
 
 
@@ -317,9 +320,11 @@ def main(argv: list[str] | None = None) -> int:
     diff = sub.add_parser("diff", help="what changed between two locks, one line per package")
     diff.add_argument("old", type=Path)
     diff.add_argument("new", type=Path)
+    diff.add_argument("--bundle", action="store_true", help="mark the packages of the Lambda bundle")
     args = parser.parse_args(argv)
     if args.command == "diff":
-        lines = changes(Lock.read(args.old), Lock.read(args.new))
+        old, new = Lock.read(args.old), Lock.read(args.new)
+        lines = changes(old, new, Target.of_template() if args.bundle else None)
         print("\n".join(lines) if lines else "no package changed")
         return 0
     lock = Lock.read()
