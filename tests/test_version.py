@@ -34,7 +34,10 @@ def test_given_pyproject_then_its_version_is_read_from_the_version_module_not_wr
 
 def test_given_the_installed_package_when_its_metadata_is_read_then_it_is_the_version_module():
     # Given the editable install `make` does; When its metadata is read; Then it says relay.version
-    assert version("picky-media-relay") == __version__
+    assert version("picky-media-relay") == __version__, (
+        "the installed metadata is from install time: after a bump, reinstall "
+        "(`.venv/bin/uv pip install --python .venv/bin/python -e . --no-deps`, or `make clean` then `make test`)"
+    )
 
 
 def test_given_the_cli_parser_when_asked_for_the_version_then_it_prints_relay_and_the_version(capsys):
