@@ -27,7 +27,7 @@ BUILD_DIR ?= .aws-sam/build
 
 # Everything is installed from uv.lock, exactly (`uv sync --locked` refuses a lock that no longer
 # matches pyproject.toml). uv itself comes first, with pip, hash-checked against requirements/uv.txt.
-$(READY): pyproject.toml uv.lock $(UV_REQ)
+$(READY): pyproject.toml uv.lock $(UV_REQ) functions/relay/version.py
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "python3 3.11+ is needed, found " + sys.version.split()[0])'
 	@$(UV) --version 2>/dev/null | grep -qF 'uv $(UV_VERSION) ' \
 	  || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r $(UV_REQ); }

@@ -16,10 +16,10 @@ import signal
 import sys
 import threading
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from relay.version import __version__
 from relay_local.dev.ports import PortBusy, answers, ensure_free
 from relay_local.ops.sign_event import resign
 
@@ -29,7 +29,6 @@ if TYPE_CHECKING:  # importing the dev stack costs every `relay` command (moto):
 STATE_FILE = Path(".relay-local.json")
 #: `relay serve --session-window`: the stand-in's delivery reports reach the relay this long after the push
 REPORT_DELAY_SECONDS = 1.0
-DISTRIBUTION = "picky-media-relay"
 
 
 class CliError(Exception):
@@ -603,10 +602,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    try:
-        return metadata.version(DISTRIBUTION)
-    except metadata.PackageNotFoundError:  # running from a checkout that is not installed
-        return "unknown"
+    """relay.version, the one place the version is written (the package metadata reads it too)."""
+    return __version__
 
 
 def main(argv: list[str] | None = None) -> int:

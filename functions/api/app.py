@@ -5,7 +5,7 @@ webhooks, each verified by its sender's own signature: relay.hook_intake).
 Thin: event kind, size, signature and text encoding are checked before routing (relay.api_guard), so
 an unsigned caller learns nothing from validation errors; routing and body validation are
 Powertools'; the rules live in relay.pushes, relay.delivery_reports and relay.inbound; answers and the error mapping in
-relay.api_answers; the collaborators come from relay.wiring.
+relay.api_answers (which also stamps every answer with X-Relay-Version); the collaborators come from relay.wiring.
 
 Replays: every POST /pushes goes through Powertools idempotency. Its key is the caller's
 Idempotency-Key, else the request's signature, so a signed request replayed inside the 5-minute
@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from relay import api_answers
-from relay.api_answers import ERRORS, IDEMPOTENCY_HEADER, answer, error
+from relay.api_answers import ERRORS, IDEMPOTENCY_HEADER, answer, error, versioned
 from relay.api_guard import raw_body, refuse
 from relay.api_models import ErrorBody, EventsAccepted, HookAccepted, HookIgnored, InboundRecorded, PushAccepted, PushRequest, PushStatus
 from relay.delivery_reports import VendorEvent, apply_event
@@ -166,6 +166,4 @@ api_answers.register(app)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     container().idempotency_config.register_lambda_context(context)
     refused = refuse(event, lambda: container().signing_secret())
-    if refused is not None:
-        return refused
-    return app.resolve(event, context)
+    return versioned(refused if refused is not None else app.resolve(event, context))

@@ -3,6 +3,11 @@ the exception → HTTP mapping (`register`), in one place so that the handler's 
 parse → one call → answer.
 
 Error texts are our own or pydantic's, never the input or code paths.
+
+Every answer of ApiFunction carries `X-Relay-Version` (relay.version), added in one place: the
+handler passes whatever it returns (the guard's refusals and the resolver's answers, errors
+included) through `versioned`. Answers API Gateway makes by itself (a 502 when the function fails,
+a 504 after 29 s, a throttle) do not carry it.
 """
 
 from __future__ import annotations
@@ -19,11 +24,16 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 
 from relay.api_models import MAX_BODY_BYTES, ErrorBody, ErrorDetail
 from relay.pushes import AlreadyAccepted, InvalidRequest
+from relay.version import __version__
 
 if TYPE_CHECKING:  # types only: not loaded at run time
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: on every answer: the relay's version (relay.version); its OpenAPI description (relay_local.ops.openapi
+#: puts it on every answer of the document, Powertools' own 422s included)
+VERSION_HEADER = "X-Relay-Version"
+VERSION_HEADER_DOC = {"description": "The relay's version (relay/version.py), on every answer of ApiFunction", "schema": {"type": "string"}}
 
 #: the OpenAPI description of each error answer (routes pick theirs)
 ERRORS: dict[int, OpenAPIResponse] = {
@@ -41,6 +51,16 @@ ERRORS: dict[int, OpenAPIResponse] = {
         "content": {"application/json": {"model": ErrorBody}},
     },
 }
+
+
+def versioned(result: dict[str, Any]) -> dict[str, Any]:
+    """`result` (a REST API proxy answer) with the X-Relay-Version header, in the header map it uses
+    (Powertools' resolver answers with `multiValueHeaders`, the guard with `headers`)."""
+    if isinstance(result.get("multiValueHeaders"), dict):
+        result["multiValueHeaders"][VERSION_HEADER] = [__version__]
+    else:
+        result["headers"] = {**(result.get("headers") or {}), VERSION_HEADER: __version__}
+    return result
 
 
 def answer(status: int, body: Any) -> Response[str]:

@@ -5,6 +5,12 @@ Decision: one object each rather than one per module. Powertools already shares 
 and formatter per service and one metric set per namespace; naming them once keeps the keys a
 handler appends (a job's id, the Lambda context) and the level a test sets on the same object the
 core logs through. Not `Logger(child=True)`: a child keeps its own level.
+
+Every line carries `version` (relay.version), given to the constructor: Powertools (v3) keeps a
+constructor's keys in its formatter's base keys, which `clear_state()` and
+`inject_lambda_context(clear_state=True)` restore, while keys added by `append_keys` are dropped.
+`version` is not one of Powertools' reserved keys (RESERVED_LOG_ATTRS, the formatter's options) nor
+a Lambda context key (`function_name`, `function_arn`, …), so the key is `version`.
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ import warnings
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-logger = Logger()
+from relay.version import __version__
+
+logger = Logger(version=__version__)
 metrics = Metrics(namespace="PickyRelay")
 # a batch of duplicates or deferrals has nothing to count: not worth a warning per invocation
 warnings.filterwarnings("ignore", message="No application metrics to publish")

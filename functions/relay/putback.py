@@ -30,13 +30,12 @@ reset them.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-log = logging.getLogger(__name__)
+from relay.observability import logger
 
 #: SQS: at most 12 hours of visibility from a message's first receive
 MAX_VISIBLE_SPAN = 43_200
@@ -92,7 +91,8 @@ def put_back(sqs: Any, queue_url: str, record: dict[str, Any], wait: float, now:
             sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=decision.seconds)
             return decision
         except ClientError as exc:
-            log.warning("visibility change refused (%s): the job goes back as a fresh copy", exc.response.get("Error", {}).get("Code"))
+            code = exc.response.get("Error", {}).get("Code")
+            logger.warning("visibility change refused: the job goes back as a fresh copy", extra={"error_code": code})
             decision = PutBack("copy", min(max(0, int(wait + 0.999)), MAX_DELAY))
     sqs.send_message(QueueUrl=queue_url, MessageBody=record["body"], DelaySeconds=decision.seconds)
     return decision

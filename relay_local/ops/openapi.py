@@ -6,6 +6,7 @@ docs/openapi.json is this document, committed; tests/test_openapi.py fails when 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from relay_local.template import ROOT
 
@@ -23,4 +24,18 @@ def document() -> str:
     from api.app import app
 
     doc = json.loads(app.get_openapi_json_schema(title="Picky Assist media relay", version="1", description=DESCRIPTION))
-    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    return json.dumps(with_version_header(doc), indent=2, sort_keys=True) + "\n"
+
+
+def with_version_header(doc: dict[str, Any]) -> dict[str, Any]:
+    """`doc` with X-Relay-Version on every answer of every route, described once under
+    components/headers. Here rather than in each route's `responses`: ApiFunction stamps every answer
+    (relay.api_answers.versioned), including the 422 Powertools documents by itself."""
+    from relay.api_answers import VERSION_HEADER, VERSION_HEADER_DOC
+
+    doc.setdefault("components", {}).setdefault("headers", {})[VERSION_HEADER] = VERSION_HEADER_DOC
+    for operations in doc.get("paths", {}).values():
+        for operation in operations.values():
+            for response in operation.get("responses", {}).values():
+                response.setdefault("headers", {})[VERSION_HEADER] = {"$ref": f"#/components/headers/{VERSION_HEADER}"}
+    return doc

@@ -93,3 +93,43 @@ def test_given_send_at_up_to_seven_days_ahead_when_sqs_rules_hold_then_it_is_sen
     assert refused == 0
     assert due <= sent_at <= due + 60
     assert copies <= days * 2 + 1
+
+
+class RefusingSqs:
+    """An SQS client whose visibility change is refused (a stale receipt handle), copies recorded."""
+
+    def __init__(self) -> None:
+        self.copies: list[dict] = []
+
+    def change_message_visibility(self, **_: object) -> None:
+        from botocore.exceptions import ClientError
+
+        raise ClientError({"Error": {"Code": "ReceiptHandleIsInvalid", "Message": "stale"}}, "ChangeMessageVisibility")
+
+    def send_message(self, **kwargs: object) -> None:
+        self.copies.append(kwargs)
+
+
+def test_given_a_refused_visibility_change_then_its_warning_is_a_relay_log_line_with_the_version_and_the_code():
+    import io
+    import json
+
+    from relay.observability import logger
+    from relay.putback import put_back
+    from relay.version import __version__
+
+    # Given a short wait (a visibility change) that SQS refuses
+    sqs = RefusingSqs()
+    record = {"receiptHandle": "rh", "body": "{}", "attributes": attrs(T0)}
+    buffer = io.StringIO()
+    stream = logger.registered_handler.setStream(buffer)
+    try:
+        # When the job is put back
+        decision = put_back(sqs, "https://sqs.local/q", record, wait=30, now=T0 + 1)
+    finally:
+        logger.registered_handler.setStream(stream)
+    # Then it goes back as a copy, and the warning is the relay's JSON line with its keys
+    assert decision.how == "copy" and len(sqs.copies) == 1
+    [line] = [json.loads(raw) for raw in buffer.getvalue().splitlines()]
+    assert line["level"] == "WARNING" and line["message"].startswith("visibility change refused")
+    assert line["error_code"] == "ReceiptHandleIsInvalid" and line["version"] == __version__
