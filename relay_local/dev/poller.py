@@ -130,13 +130,21 @@ class Poller(Protocol):
 
 def pump(pollers: Sequence[Poller], timeout: float = 120.0, idle_sleep: float = 0.1) -> bool:
     """Run the pollers until every queue is empty (nothing visible, in flight or delayed).
-    Returns False if `timeout` passed first."""
+    Returns False if `timeout` passed first.
+
+    Empty is decided in this order: a round receives nothing, the counts say zero, and then one more
+    round receives nothing. The counts alone can miss a message: moto reads each of
+    ApproximateNumberOfMessages, ...NotVisible and ...Delayed at its own moment (AWS calls them
+    approximate), so a message whose delay or visibility timeout ends between those moments is in
+    none of them. It is receivable from that moment on, so the round after the counts finds it.
+    (Without that round a drain ended with a caption's text job, queued 2 s after its media, still
+    in the queue: its recipient stayed `planned`, and `relay status --watch` waited for it in vain.)"""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        handled = sum(p.poll_once() for p in pollers)
-        if handled:
+        if sum(p.poll_once() for p in pollers):
             continue
-        if all(p.pending() == 0 for p in pollers):
+        if any(p.pending() for p in pollers):
+            time.sleep(idle_sleep)
+        elif not sum(p.poll_once() for p in pollers):  # the round after the counts
             return True
-        time.sleep(idle_sleep)
     return False

@@ -108,7 +108,7 @@ def test_given_a_planned_push_when_status_watches_then_it_ends_once_the_relay_ma
         worker.join()
     # Then it returns once every recipient is final, with the progress bar on stderr
     assert drained == [True]
-    assert code == 0, err
+    assert code == 0, err + out  # out: the table, whose non-final rows say what the watch waited for
     assert "3 recipients (3 final): 3 accepted" in out.splitlines()  # (the sender's log lines may come first)
     assert "3/3 final" in err
 
