@@ -41,6 +41,8 @@ class LocalContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+_ONE_AT_A_TIME = threading.RLock()
+
 #: what the process had, before any function's environment was applied, for each name one set
 _ORIGINAL: dict[str, str | None] = {}
 #: the function environment applied last (whichever Invoker applied it)
@@ -91,8 +93,11 @@ class Invoker:
         #: each function's calls are checked against its deployed role (relay_local.dev.iam); on by default
         self.iam = iam.Enforcer(stack) if (iam.enabled() if enforce_iam is None else enforce_iam) else None
         self.extra_env = dict(extra_env or {})
-        #: one invocation at a time: handlers share this process's environment (like one container)
-        self.lock = threading.RLock()
+        #: one invocation at a time in this process, whichever Invoker makes it: every handler shares
+        #: the process's environment and the IAM check's running function (like one container), so an
+        #: invocation still running (one API Gateway gave up on after 29 s carries on) must end before
+        #: another invoker (the next test's relay) swaps them
+        self.lock = _ONE_AT_A_TIME
         if str(FUNCTIONS_DIR) not in sys.path:
             sys.path.insert(0, str(FUNCTIONS_DIR))
 

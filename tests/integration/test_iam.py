@@ -228,3 +228,39 @@ def test_given_a_local_relay_whose_functions_ran_when_it_stops_then_the_process_
     local.stop()
     # Then nothing of its functions' environment is left for the next test or a subprocess
     assert "SEND_LEASE_SECONDS" not in os.environ and "PUSH_LOG_TABLE" not in os.environ
+
+
+def test_given_an_invocation_still_running_when_another_invoker_invokes_then_it_waits_and_the_first_keeps_its_environment(
+    relay, monkeypatch
+):
+    # Given: an invocation still running in another thread (as a function API Gateway gave up on after
+    # 29 s carries on), under an invoker whose environment has a variable the next one's lacks
+    import os
+    import threading
+    import time
+
+    import ingest.app
+
+    seen: list[str | None] = []
+    running = threading.Event()
+    handler = ingest.app.lambda_handler
+
+    def slow(event, context):
+        seen.append(os.environ.get("SEND_LEASE_SECONDS"))
+        running.set()
+        time.sleep(0.5)
+        seen.append(os.environ.get("SEND_LEASE_SECONDS"))
+        return handler(event, context)
+
+    monkeypatch.setattr(ingest.app, "lambda_handler", slow)
+    first = Invoker(relay.stack, {**relay.invoker.extra_env, "SEND_LEASE_SECONDS": "7"})
+    background = threading.Thread(target=first.invoke, args=("IngestFunction", {"Records": []}))
+    background.start()
+    assert running.wait(10)
+    # When: another invoker (the next test's relay) invokes a function meanwhile
+    Invoker(relay.stack, relay.invoker.extra_env).invoke("ResultsFunction", {"Records": []})
+    background.join()
+    # Then: the running invocation kept its environment to the end (one invocation at a time in this
+    # process, as the environment and the IAM slot are the process's), and the second ran after it
+    assert seen == ["7", "7"]
+    assert "SEND_LEASE_SECONDS" not in os.environ or os.environ["SEND_LEASE_SECONDS"] != "7"
