@@ -25,12 +25,17 @@ BUILD_DIR ?= .aws-sam/build
 
 .PHONY: demo test lint soak bench local build validate clean lock upgrade
 
-# Everything is installed from uv.lock, exactly (`uv sync --locked` refuses a lock that no longer
-# matches pyproject.toml). uv itself comes first, with pip, hash-checked against requirements/uv.txt.
-$(READY): pyproject.toml uv.lock $(UV_REQ) functions/relay/version.py
+# Everything is installed from uv.lock, exactly (`uv sync --locked`). uv itself comes first, with
+# pip, hash-checked against requirements/uv.txt (and again when that file names another uv).
+$(UV): $(UV_REQ)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "python3 3.11+ is needed, found " + sys.version.split()[0])'
 	@$(UV) --version 2>/dev/null | grep -qF 'uv $(UV_VERSION) ' \
 	  || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r $(UV_REQ); }
+	@touch $@
+
+$(READY): pyproject.toml uv.lock functions/relay/version.py $(UV)
+	@$(UV) lock --check --offline --quiet 2>/dev/null \
+	  || { echo "make: uv.lock was not made from this pyproject.toml: run \`make lock\` (see README, Dependencies), then commit uv.lock" >&2; exit 2; }
 	$(UV) sync --locked --quiet
 	@touch $@
 
@@ -59,17 +64,17 @@ $(TOOLS)/.ready: uv.lock | $(READY)
 	UV_PROJECT_ENVIRONMENT=$(TOOLS) $(UV) sync --locked --only-group sam --python $(PYTHON) --quiet
 	@touch $@
 
-lock: $(READY)  ## after editing pyproject.toml's dependencies: re-lock (keeping every version it can) and regenerate the files made from the lock
+lock: $(UV)  ## after editing pyproject.toml's dependencies: re-lock (keeping every version it can), install, regenerate the files made from the lock
 	$(UV) lock
-	$(BIN)/python -m relay_local.bundle.lockfile write
 	$(UV) sync --locked --quiet
+	$(BIN)/python -m relay_local.bundle.lockfile write
 	@touch $(READY)
 
-upgrade: $(READY)  ## newest versions within pyproject.toml's ranges: re-lock, regenerate, install, print what changed, run every test
+upgrade: $(UV)  ## newest versions within pyproject.toml's ranges: re-lock, install, regenerate, print what changed, run every test
 	cp uv.lock $(VENV)/uv.lock.before
 	$(UV) lock --upgrade
-	$(BIN)/python -m relay_local.bundle.lockfile write
 	$(UV) sync --locked --quiet
+	$(BIN)/python -m relay_local.bundle.lockfile write
 	@touch $(READY)
 	@echo "# what changed (package: old → new):"
 	@$(BIN)/python -m relay_local.bundle.lockfile diff --bundle $(VENV)/uv.lock.before uv.lock
