@@ -23,7 +23,7 @@ LAMBDA_PYTHON ?=
 SAM ?= $(TOOLS)/bin/sam
 BUILD_DIR ?= .aws-sam/build
 
-.PHONY: demo test lint soak bench local build validate clean lock upgrade
+.PHONY: demo test lint soak bench local build validate clean lock upgrade $(READY)
 
 # Everything is installed from uv.lock, exactly (`uv sync --locked`). uv itself comes first, with
 # pip, hash-checked against requirements/uv.txt (and again when that file names another uv).
@@ -33,10 +33,12 @@ $(UV): $(UV_REQ)
 	  || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r $(UV_REQ); }
 	@touch $@
 
-$(READY): pyproject.toml uv.lock functions/relay/version.py $(UV)
+# Checked and synced on every run (50 ms when nothing changed): a package installed by hand, or a
+# lock changed by a pull, never reaches a test or the demo.
+$(READY): $(UV)
 	@$(UV) lock --check --offline --quiet 2>/dev/null \
 	  || { echo "make: uv.lock was not made from this pyproject.toml: run \`make lock\` (see README, Dependencies), then commit uv.lock" >&2; exit 2; }
-	$(UV) sync --locked --quiet
+	@$(UV) sync --locked --quiet
 	@touch $@
 
 demo: $(READY)  ## upload samples to the embedded stack, run the real handlers, print the ledger
@@ -64,34 +66,39 @@ $(TOOLS)/.ready: uv.lock | $(READY)
 	UV_PROJECT_ENVIRONMENT=$(TOOLS) $(UV) sync --locked --only-group sam --python $(PYTHON) --quiet
 	@touch $@
 
-lock: $(UV)  ## after editing pyproject.toml's dependencies: re-lock (keeping every version it can), install, regenerate the files made from the lock
+lock: $(UV)  ## after editing pyproject.toml's dependencies: re-lock (keeping every version it can), install, regenerate the files made from the lock, print what moved
+	cp uv.lock $(VENV)/uv.lock.before
 	$(UV) lock
 	$(UV) sync --locked --quiet
 	$(BIN)/python -m relay_local.bundle.lockfile write
 	@touch $(READY)
+	@echo "# what moved (package: old → new):"
+	@$(BIN)/python -m relay_local.bundle.lockfile diff --bundle $(VENV)/uv.lock.before uv.lock
 
-upgrade: $(UV)  ## newest versions within pyproject.toml's ranges: re-lock, install, regenerate, print what changed, run every test
+upgrade: $(UV)  ## newest versions within pyproject.toml's ranges: re-lock, install, regenerate, print what changed, run the tests
 	cp uv.lock $(VENV)/uv.lock.before
 	$(UV) lock --upgrade
-	$(UV) sync --locked --quiet
-	$(BIN)/python -m relay_local.bundle.lockfile write
-	@touch $(READY)
-	@echo "# what changed (package: old → new):"
-	@$(BIN)/python -m relay_local.bundle.lockfile diff --bundle $(VENV)/uv.lock.before uv.lock
-	@$(MAKE) --no-print-directory test || { echo "# the tests fail on the upgraded lock: fix them, or go back with"; \
-	  echo "#   git checkout uv.lock functions/requirements.txt requirements/uv.txt && make test"; exit 1; }
-	@echo "# upgraded, and every test passes: review the changes above, then commit uv.lock and the generated files"
-	@$(BIN)/python -m relay_local.bundle.lockfile diff --bundle $(VENV)/uv.lock.before uv.lock
+	@if cmp -s $(VENV)/uv.lock.before uv.lock; then echo "# nothing to upgrade: every package is at the newest version its range (and the others' pins) allow"; exit 0; fi; \
+	  $(UV) sync --locked --quiet && $(BIN)/python -m relay_local.bundle.lockfile write && touch $(READY) && \
+	  echo "# what changed (package: old → new):" && \
+	  $(BIN)/python -m relay_local.bundle.lockfile diff --bundle $(VENV)/uv.lock.before uv.lock && \
+	  { $(MAKE) --no-print-directory test || { echo "# the tests fail on the upgraded lock: fix them, or go back with"; \
+	    echo "#   git checkout uv.lock functions/requirements.txt requirements/uv.txt && make test"; exit 1; }; } && \
+	  echo "# upgraded; the tests pass$(if $(PYTEST_ARGS), (only: $(PYTEST_ARGS))). What changed, again:" && \
+	  $(BIN)/python -m relay_local.bundle.lockfile diff --bundle $(VENV)/uv.lock.before uv.lock && \
+	  echo "# review it (the [Lambda bundle] lines reach production), then commit uv.lock and the generated files"
 
 validate: $(TOOLS)/.ready  ## sam validate --lint
 	SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam validate --lint
 
-build: $(TOOLS)/.ready  ## sam build + hash-checked bytecode (finds the template's runtime, python3.12; or set LAMBDA_PYTHON)
+build: $(TOOLS)/.ready  ## sam build from the lock, checked against it, + hash-checked bytecode (finds python3.12; or set LAMBDA_PYTHON)
+	@$(BIN)/python -m relay_local.bundle.lockfile check
 	@bin=$$($(PYTHON) relay_local/bundle/runtime_python.py $(RUNTIME) --prefer '$(LAMBDA_PYTHON)' --shim-dir $(abspath $(BUILD_DIR)/..)/runtime-python) || exit 2; \
 	  echo "# $(RUNTIME) for sam build and the bytecode: $$bin/$(RUNTIME)"; \
 	  export PATH="$$bin:$$PATH"; \
 	  set -x; \
 	  SAM_CLI_TELEMETRY=0 $(SAM) build --build-dir $(BUILD_DIR) && \
+	  $(BIN)/python -m relay_local.bundle.verify $(BUILD_DIR) && \
 	  $(RUNTIME) relay_local/bundle/bytecode.py --runtime $(RUNTIME) $(BUILD_DIR)
 
 clean:
