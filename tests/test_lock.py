@@ -86,8 +86,9 @@ def test_given_this_environment_then_it_holds_exactly_the_locked_versions():
     locked = {name: p.version for name, p in Lock.read().environment_set(env).items()}
     installed = {canonicalize_name(d.metadata["Name"]): d.version for d in md.distributions()}
     project = Lock.read().project.name
-    assert {n: v for n, v in installed.items() if n in locked} == locked
-    assert set(installed) - set(locked) <= {project, "pip", "setuptools", "wheel"}, sys.prefix
+    fix = f"{sys.prefix} is not the lock: `make test` syncs it (or run .venv/bin/uv sync --locked)"
+    assert {n: v for n, v in installed.items() if n in locked} == locked, fix
+    assert set(installed) - set(locked) <= {project, "pip", "setuptools", "wheel"}, fix
 
 
 def test_given_the_check_command_when_the_files_match_then_it_exits_0():

@@ -52,7 +52,7 @@ def test_given_the_cli_parser_when_asked_for_the_version_then_it_prints_relay_an
 def test_given_the_template_then_its_relay_version_output_is_the_version_module():
     output = template()["Outputs"]["RelayVersion"]
     # a literal, so a deployed stack says which code it runs (`aws cloudformation describe-stacks`)
-    assert output["Value"] == __version__
+    assert output["Value"] == __version__, f"template.yaml's RelayVersion output says {output['Value']}, relay/version.py {__version__}"
     assert "version" in output["Description"].lower()
 
 
