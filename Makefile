@@ -22,6 +22,8 @@ RUNTIME := $(shell sed -n 's/^ *Runtime: *\(python[0-9.]*\).*/\1/p' template.yam
 LAMBDA_PYTHON ?=
 SAM ?= $(TOOLS)/bin/sam
 BUILD_DIR ?= .aws-sam/build
+# sam build's output against the lock (relay_local/bundle/verify.py); tests with a fake `sam` replace it
+VERIFY_BUNDLE ?= $(BIN)/python -m relay_local.bundle.verify
 
 .PHONY: demo test lint soak bench local build validate clean lock upgrade $(READY)
 
@@ -98,7 +100,7 @@ build: $(TOOLS)/.ready  ## sam build from the lock, checked against it, + hash-c
 	  export PATH="$$bin:$$PATH"; \
 	  set -x; \
 	  SAM_CLI_TELEMETRY=0 $(SAM) build --build-dir $(BUILD_DIR) && \
-	  $(BIN)/python -m relay_local.bundle.verify $(BUILD_DIR) && \
+	  $(VERIFY_BUNDLE) $(BUILD_DIR) && \
 	  $(RUNTIME) relay_local/bundle/bytecode.py --runtime $(RUNTIME) $(BUILD_DIR)
 
 clean:

@@ -126,7 +126,8 @@ def test_given_the_makefile_when_building_then_bytecode_is_compiled_for_the_temp
     steps = [line.strip().rstrip("\\").strip() for line in dry.stdout.splitlines()]
     path = next(i for i, line in enumerate(steps) if line.startswith('export PATH="$bin:'))
     sam = next(i for i, line in enumerate(steps) if "sam build --build-dir" in line)
-    compile_step = steps[sam + 1]
-    # the runtime's interpreter is first on PATH for sam build, then compiles the bytecode
+    # the runtime's interpreter is first on PATH for sam build; the output is checked against the lock,
+    # then the same interpreter compiles the bytecode
     assert path < sam
-    assert compile_step == f"{runtime} relay_local/bundle/bytecode.py --runtime {runtime} .aws-sam/build"
+    assert steps[sam + 1] == ".venv/bin/python -m relay_local.bundle.verify .aws-sam/build &&"
+    assert steps[sam + 2] == f"{runtime} relay_local/bundle/bytecode.py --runtime {runtime} .aws-sam/build"
