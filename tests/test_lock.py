@@ -120,7 +120,7 @@ def test_given_wheels_for_many_platforms_then_every_file_python312_may_take_is_h
     assert "fast==2.0 \\" in text and "python3.12 on arm64" in text
     assert [line.strip(" \\") for line in text.splitlines() if "--hash" in line] == [f"--hash={h(n)}" for n in (1, 2, 3, 4, 5, 7, 8, 9)]
     # and the arm64 wheels are the ones that install on Lambda
-    assert {n for n, f in files.items() if set(lockfile._tags(wheel(f, n))) & ARM.tags()} == {1, 2, 7}
+    assert {n for n, f in files.items() if set(lockfile.wheel_tags(wheel(f, n))) & ARM.tags()} == {1, 2, 7}
     # When no file of a version installs on arm64 and there is no sdist, Then it is an error, not a bundle that fails on Lambda
     x86_only = synthetic({"name": "fast", "version": "2.0", "wheels": [wheel(files[5], 5)]}, project_deps=[{"name": "fast"}])
     with pytest.raises(LockError, match="fast 2.0: no file in uv.lock installs on python3.12 on arm64"):

@@ -115,10 +115,10 @@ class Package:
         requirements for the machine it runs on (to read the dependency tree), then the target's
         wheels: both go through pip's hash check. An error if nothing installs on the target itself."""
         wheels = self.entry.get("wheels", [])
-        if not any(set(_tags(w)) & target.tags() for w in wheels) and "sdist" not in self.entry:
+        if not any(set(wheel_tags(w)) & target.tags() for w in wheels) and "sdist" not in self.entry:
             raise LockError(f"{self.name} {self.version}: no file in uv.lock installs on {target.describe()}")
         python = target.python_tags()
-        found = [w["hash"] for w in wheels if {(t.interpreter, t.abi) for t in _tags(w)} & python]
+        found = [w["hash"] for w in wheels if {(t.interpreter, t.abi) for t in wheel_tags(w)} & python]
         if "sdist" in self.entry:
             found.append(self.entry["sdist"]["hash"])
         return sorted(set(found))
@@ -128,11 +128,13 @@ class LockError(ValueError):
     pass
 
 
-def _tags(wheel: Mapping[str, Any]) -> frozenset[Tag]:
-    return parse_wheel_filename(_filename(wheel["url"]))[3]
+def wheel_tags(wheel: Mapping[str, Any]) -> frozenset[Tag]:
+    """The tags a locked wheel's file name declares (which Pythons and platforms install it)."""
+    return parse_wheel_filename(file_name(wheel["url"]))[3]
 
 
-def _filename(url: str) -> str:
+def file_name(url: str) -> str:
+    """The file name at the end of a lock's download URL."""
     return url.rsplit("/", 1)[-1].split("#", 1)[0]
 
 

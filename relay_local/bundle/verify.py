@@ -33,7 +33,7 @@ from pathlib import Path
 from packaging.tags import Tag, parse_tag
 from packaging.utils import canonicalize_name
 
-from relay_local.bundle.lockfile import Lock, Package, Target, _filename, _tags
+from relay_local.bundle.lockfile import Lock, Package, Target, file_name, wheel_tags
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ROOT / "functions"
@@ -82,7 +82,7 @@ class Verifier:
 
     def wheel(self, package: Package, wheel: dict[str, str]) -> zipfile.ZipFile:
         """The locked wheel's bytes, checked against the lock's sha256 (cached once checked)."""
-        name = _filename(wheel["url"])
+        name = file_name(wheel["url"])
         cached = self.cache / name
         data = cached.read_bytes() if cached.exists() else self.fetch(wheel["url"])
         if _sha256(data) != wheel["hash"]:
@@ -107,7 +107,7 @@ class Verifier:
             if installed.version != package.version:
                 problems.append(f"{installed.name}: {installed.version} in the bundle, {package.version} in uv.lock")
                 continue
-            matches = [w for w in package.entry.get("wheels", []) if _tags(w) == installed.tags]
+            matches = [w for w in package.entry.get("wheels", []) if wheel_tags(w) == installed.tags]
             if not matches:
                 built = "no wheel tags" if not installed.tags else "tags " + ", ".join(sorted(map(str, installed.tags)))
                 problems.append(f"{installed.name} {installed.version}: not one of uv.lock's wheels ({built}; built from the sdist?)")
