@@ -34,6 +34,8 @@ class RateLimiter:
         self.requests = 0
         #: when the last granted slot was taken (the time the window counts from)
         self.last_grant = 0.0
+        #: the slot of that grant, until `restart_from_now` moves its time on
+        self._granted: int | None = None
         #: slot -> when it was last used, as last read (and as this limiter has used them since)
         self._view: dict[int, float] | None = None
 
@@ -70,6 +72,7 @@ class RateLimiter:
             for _last, slot in free[:5] if fresh else free[:1]:
                 if self._take(slot, cutoff):
                     used[slot] = self.last_grant
+                    self._granted = slot
                     return 0.0
             self._view = None  # another sender took what the view showed free: read the slots again
         return 1.0  # heavy contention: come back in a second
@@ -92,3 +95,28 @@ class RateLimiter:
             return False
         self.last_grant = now
         return True
+
+    def restart_from_now(self) -> None:
+        """Count the last grant's window from now (call it when the request has gone out): the next
+        request through this limiter then starts `window` after this one finished, so the vendor
+        receives them at least `window` apart, however long this one took between its slot and the
+        vendor (a cold container's token, TLS connection and presigning can take most of a second).
+        One conditional write: only while the slot still holds this grant's time."""
+        if self._granted is None:
+            return
+        slot, granted, now = self._granted, self.last_grant, self.clock()
+        self._granted = None
+        self.requests += 1
+        moved = conditional(
+            self._ddb.update_item,
+            TableName=self.table,
+            Key={"pk": {"S": self.pk}, "sk": {"S": f"SLOT#{slot:04d}"}},
+            UpdateExpression="SET #last = :now",
+            ConditionExpression="#last = :granted",
+            ExpressionAttributeNames={"#last": "last"},
+            ExpressionAttributeValues={":now": {"N": repr(now)}, ":granted": {"N": repr(granted)}},
+        )
+        if moved is not None:
+            self.last_grant = now
+            if self._view is not None:
+                self._view[slot] = now

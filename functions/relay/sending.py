@@ -192,7 +192,8 @@ class Sender:
 
     def _send_claimed(self, job: Job, token: str, attempt: int) -> SendOutcome:
         """The claimed job (its form known) takes its rate-limit slots and goes out."""
-        for limiter, what in self._limiters(job):
+        limiters = self._limiters(job)
+        for limiter, what, _from_sent in limiters:
             wait = limiter.acquire()
             if 0 < wait <= self.policy.wait_in_place_seconds:
                 self.sleep(wait)
@@ -209,6 +210,10 @@ class Sender:
             if exc.sent:
                 return self._ambiguous(job, token, exc.reason)
             return self._retry_or_give_up(job, token, attempt, exc.reason, vendor_status=None)
+        finally:
+            for limiter, _what, from_sent in limiters:
+                if from_sent:
+                    limiter.restart_from_now()
         if result.status in RETRYABLE_VENDOR_STATUSES:
             return self._retry_or_give_up(
                 job, token, attempt, f"vendor status {result.status}: {result.message}", vendor_status=result.status
@@ -217,13 +222,19 @@ class Sender:
             return self._split(job, token, result)
         return self._record(job, token, result)
 
-    def _limiters(self, job: Job) -> list[tuple[RateLimiter, str]]:
+    def _limiters(self, job: Job) -> list[tuple[RateLimiter, str, bool]]:
+        """The slots the job takes: (limiter, what it is, whether its window restarts once the request
+        has gone out). A spaced channel's does (RateLimiter.restart_from_now): the vendor's spacing is
+        about what it receives, and a cold container's first request can take most of a second from its
+        slot to the vendor. The shared per-minute limit keeps counting from the grant: its window has a
+        margin for that instead (RATE_WINDOW_SECONDS 61), where one more write per request would cost on
+        every send."""
         limiters = []
         spaced = one_recipient_per_request(job.application, job.dynamic, self.policy.dynamic_channels)
         if spaced and self.channel_limiter is not None:
-            limiters.append((self.channel_limiter(job.application), f"channel {job.application} spacing"))
+            limiters.append((self.channel_limiter(job.application), f"channel {job.application} spacing", True))
         if self.limiter is not None:
-            limiters.append((self.limiter, "rate limit"))
+            limiters.append((self.limiter, "rate limit", False))
         return limiters
 
     # -- outcomes -------------------------------------------------------------------------------

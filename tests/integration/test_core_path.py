@@ -4,6 +4,7 @@ IngestFunction → send queue → SenderFunction → Push API stand-in → ledge
 from __future__ import annotations
 
 import json
+import time
 from email.header import Header
 
 import httpx
@@ -181,6 +182,36 @@ def test_given_a_channel_without_dynamic_media_when_a_manifest_arrives_then_one_
     assert all(r.body["application"] == "10" and r.response_body["status"] == 100 for r in reqs)
     gaps = [b.at - a.at for a, b in zip(reqs, reqs[1:], strict=False)]
     assert all(gap >= 0.9 for gap in gaps), gaps
+
+
+@pytest.mark.parametrize("relay_env", [{"RETRY_BASE_SECONDS": "0", "PER_RECIPIENT_SPACING_SECONDS": "1"}])
+def test_given_a_first_request_slow_to_leave_its_slot_when_spaced_then_the_vendor_still_sees_them_the_spacing_apart(
+    relay, sample, monkeypatch
+):
+    # Given: the first spaced request takes 0.6 s between taking its channel slot and reaching the
+    # vendor (as a cold container's first request does: the token, the TLS connection, the presigning)
+    import relay.sending as sending
+
+    build = sending.build_request
+    calls: list[int] = []
+
+    def slow_first(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(0.6)
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(sending, "build_request", slow_first)
+    s3 = relay.client("s3")
+    s3.put_object(Bucket=relay.bucket, Key="media/a.png", Body=sample("chart.png"))
+    rows = [{"number": f"44770090041{i}", "media": "media/a.png", "message": f"hi {i}"} for i in range(2)]
+    s3.put_object(Bucket=relay.bucket, Key="manifests/slow.json", Body=json.dumps({"application": 10, "recipients": rows}).encode())
+    # When: both go out on a channel that takes one recipient per request, 1 s apart
+    assert relay.run_until_idle(timeout=60)
+    # Then: the vendor received them at least 1 s apart (the spacing counts from when a request went
+    # out, not from when its slot was taken)
+    first, second = sorted(relay.api.requests, key=lambda r: r.at)
+    assert second.at - first.at >= 1.0, second.at - first.at
 
 
 def test_given_the_vendor_refuses_when_sent_then_every_recipient_fails_with_the_vendors_code_verbatim(relay, sample):

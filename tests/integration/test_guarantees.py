@@ -117,6 +117,31 @@ def test_given_another_sender_took_the_slot_its_view_shows_free_when_acquiring_t
     )
 
 
+def test_given_a_granted_slot_when_its_request_has_gone_out_then_the_window_counts_from_then_but_never_over_another_grant(relay):
+    table = relay.stack.ref("RateLimitTable")
+    now = [1000.0]
+    mine = RateLimiter(relay.client("dynamodb"), table, 1, 5.0, clock=lambda: now[0], scope="channel-10")
+    other = RateLimiter(relay.client("dynamodb"), table, 1, 5.0, clock=lambda: now[0], scope="channel-10")
+    # Given my request took its slot at 1000 and went out 2 s later
+    assert mine.acquire() == 0.0
+    now[0] = 1002.0
+    mine.restart_from_now()
+    # Then the next one waits the spacing from 1002, not from 1000
+    now[0] = 1005.5
+    assert other.acquire() == pytest.approx(1.5)
+    now[0] = 1007.0
+    assert other.acquire() == 0.0
+    # And a request so slow that another sender took the slot meanwhile does not move that sender's time
+    now[0] = 1020.0
+    assert mine.acquire() == 0.0
+    now[0] = 1026.0
+    assert other.acquire() == 0.0
+    now[0] = 1027.0
+    mine.restart_from_now()
+    stamp = relay.client("dynamodb").get_item(TableName=table, Key={"pk": {"S": "RATE#channel-10"}, "sk": {"S": "SLOT#0000"}})
+    assert float(stamp["Item"]["last"]["N"]) == 1026.0
+
+
 @pytest.mark.parametrize("relay_env", [{"RETRY_BASE_SECONDS": "0", "MAX_SEND_ATTEMPTS": "3"}])
 def test_given_a_vendor_that_keeps_failing_when_attempts_run_out_then_recipients_fail_and_the_job_is_dead_lettered(relay, sample):
     relay.api.script(Answer(http_status=500), Answer(http_status=503), Answer(vendor_status=101))
