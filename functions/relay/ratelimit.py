@@ -80,18 +80,8 @@ class RateLimiter:
     def _take(self, slot: int, cutoff: float) -> bool:
         """The slot, stamped with the time it is really taken (later than the look that found it
         free: the window then counts from as late as possible)."""
-        self.requests += 1
         now = self.clock()
-        taken = conditional(
-            self._ddb.update_item,
-            TableName=self.table,
-            Key={"pk": {"S": self.pk}, "sk": {"S": f"SLOT#{slot:04d}"}},
-            UpdateExpression="SET #last = :now, kind = :kind",
-            ConditionExpression="attribute_not_exists(#last) OR #last <= :cutoff",
-            ExpressionAttributeNames={"#last": "last"},
-            ExpressionAttributeValues={":now": {"N": repr(now)}, ":cutoff": {"N": repr(cutoff)}, ":kind": {"S": "rate_slot"}},
-        )
-        if taken is None:
+        if not self._stamp(slot, now, "attribute_not_exists(#last) OR #last <= :cutoff", cutoff=cutoff):
             return False
         self.last_grant = now
         return True
@@ -106,17 +96,25 @@ class RateLimiter:
             return
         slot, granted, now = self._granted, self.last_grant, self.clock()
         self._granted = None
-        self.requests += 1
-        moved = conditional(
-            self._ddb.update_item,
-            TableName=self.table,
-            Key={"pk": {"S": self.pk}, "sk": {"S": f"SLOT#{slot:04d}"}},
-            UpdateExpression="SET #last = :now",
-            ConditionExpression="#last = :granted",
-            ExpressionAttributeNames={"#last": "last"},
-            ExpressionAttributeValues={":now": {"N": repr(now)}, ":granted": {"N": repr(granted)}},
-        )
-        if moved is not None:
+        if self._stamp(slot, now, "#last = :granted", granted=granted):
             self.last_grant = now
             if self._view is not None:
                 self._view[slot] = now
+
+    def _stamp(self, slot: int, now: float, condition: str, **values: float) -> bool:
+        """Set the slot's time to `now` if `condition` holds (its `:name`s from `values`)."""
+        self.requests += 1
+        written = conditional(
+            self._ddb.update_item,
+            TableName=self.table,
+            Key={"pk": {"S": self.pk}, "sk": {"S": f"SLOT#{slot:04d}"}},
+            UpdateExpression="SET #last = :now, kind = :kind",
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#last": "last"},
+            ExpressionAttributeValues={
+                ":now": {"N": repr(now)},
+                ":kind": {"S": "rate_slot"},
+                **{f":{name}": {"N": repr(value)} for name, value in values.items()},
+            },
+        )
+        return written is not None
