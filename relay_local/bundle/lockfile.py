@@ -27,6 +27,7 @@ import sys
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -86,16 +87,18 @@ class Target:
             "extra": "",
         }
 
-    def tags(self) -> set[Tag]:
+    @cache  # noqa: B019 - a few frozen targets per run; asked once per wheel of every package
+    def tags(self) -> frozenset[Tag]:
+        """The wheel tags the target installs: its CPython on Lambda's manylinux (glibc up to 2.34)."""
         platforms = [f"manylinux_{LAMBDA_GLIBC[0]}_{minor}_{self.machine}" for minor in range(LAMBDA_GLIBC[1], 16, -1)]
         platforms += [f"manylinux2014_{self.machine}"]
-        return set(cpython_tags(self.python, platforms=platforms)) | set(
-            compatible_tags(self.python, f"cp{self.python[0]}{self.python[1]}", platforms)
-        )
+        python = f"cp{self.python[0]}{self.python[1]}"
+        return frozenset(cpython_tags(self.python, platforms=platforms)) | frozenset(compatible_tags(self.python, python, platforms))
 
-    def python_tags(self) -> set[tuple[str, str]]:
+    @cache  # noqa: B019 - as tags
+    def python_tags(self) -> frozenset[tuple[str, str]]:
         """(interpreter, abi) pairs the target's CPython takes, whatever the platform."""
-        return {(t.interpreter, t.abi) for t in self.tags()}
+        return frozenset((t.interpreter, t.abi) for t in self.tags())
 
 
 @dataclass
