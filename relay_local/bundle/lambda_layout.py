@@ -59,15 +59,8 @@ def closure(requirements: list[str]) -> list[md.Distribution]:
 
 
 def requirement_lines(path: Path) -> list[str]:
-    """The requirements of a pip requirements file, without comments, line continuations and
-    options (`--hash=…`): `name==version` each."""
-    joined = path.read_text().replace("\\\n", " ")
-    found = []
-    for line in joined.splitlines():
-        words = [w for w in line.split("#", 1)[0].split() if not w.startswith("-")]
-        if words:
-            found.append(" ".join(words))
-    return found
+    """`name==version` for each package a generated requirements file pins (lockfile.pinned reads it)."""
+    return [f"{name}=={version}" for name, version in lockfile.pinned(path.read_text()).items()]
 
 
 def _copy_distribution(dist: md.Distribution, dest: Path) -> None:
