@@ -33,7 +33,7 @@ from pathlib import Path
 from packaging.tags import Tag, parse_tag
 from packaging.utils import canonicalize_name
 
-from relay_local.bundle.lockfile import Lock, Package, Target, file_name, wheel_tags
+from relay_local.bundle.lockfile import Lock, Target, file_name, wheel_tags
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ROOT / "functions"
@@ -60,8 +60,9 @@ class Installed:
     @classmethod
     def read(cls, dist_info: Path) -> Installed:
         meta = HeaderParser().parsestr((dist_info / "METADATA").read_text(errors="replace"))
-        wheel = HeaderParser().parsestr((dist_info / "WHEEL").read_text()) if (dist_info / "WHEEL").exists() else None
-        tags = frozenset(t for line in (wheel.get_all("Tag") or [] if wheel else []) for t in parse_tag(line))
+        wheel = dist_info / "WHEEL"
+        lines = (HeaderParser().parsestr(wheel.read_text()).get_all("Tag") or []) if wheel.exists() else []
+        tags = frozenset(t for line in lines for t in parse_tag(line))
         return cls(dist_info, canonicalize_name(meta["Name"]), str(meta["Version"]), tags)
 
     def recorded(self) -> set[str]:
@@ -80,7 +81,7 @@ class Verifier:
         self.lock, self.target, self.cache, self.fetch, self.functions = lock, target, cache, fetch, functions
         self.expected = lock.runtime(target)
 
-    def wheel(self, package: Package, wheel: dict[str, str]) -> zipfile.ZipFile:
+    def wheel(self, wheel: dict[str, str]) -> zipfile.ZipFile:
         """The locked wheel's bytes, checked against the lock's sha256 (cached once checked)."""
         name = file_name(wheel["url"])
         cached = self.cache / name
@@ -114,7 +115,7 @@ class Verifier:
                 covered |= installed.recorded()  # said once for the package, not again per file
                 continue
             try:
-                wheel = self.wheel(package, matches[0])
+                wheel = self.wheel(matches[0])
             except (OSError, ValueError) as exc:
                 problems.append(f"{installed.name} {installed.version}: {exc}")
                 covered |= installed.recorded()
