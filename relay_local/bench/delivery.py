@@ -66,30 +66,32 @@ def bench_delivery(aws: Any, recipients: int, stamp: str, out=print) -> dict[str
             return wait
 
         limiter.acquire = timed_acquire  # type: ignore[method-assign]  # instrumenting this one object
-        # the same loop as relay_local.dev.poller.pump, timing where the wall time goes
+        # relay_local.dev.poller.pump, as the tests drain, timing where the wall time goes
         busy = idle = 0.0
         invocations = 0
-        started, started_epoch = time.monotonic(), time.time()
-        ok = False
-        deadline = started + 300
-        counted_empty = False
-        while time.monotonic() < deadline:
+
+        class Timed:
+            """The sender's poller: its polls timed (busy), those that invoked it counted."""
+
+            def poll_once(self) -> int:
+                nonlocal busy, invocations
+                t = time.monotonic()
+                handled = sender.poll_once()
+                busy += time.monotonic() - t
+                invocations += 1 if handled else 0
+                return handled
+
+            def pending(self) -> int:
+                return sender.pending()
+
+        def timed_sleep(seconds: float) -> None:
+            nonlocal idle
             t = time.monotonic()
-            handled = sender.poll_once()
-            busy += time.monotonic() - t
-            if handled:
-                invocations += 1
-                counted_empty = False
-                continue
-            if counted_empty:  # a receive after the counts said empty found nothing: done (see pump)
-                ok = True
-                break
-            if sender.pending() == 0:
-                counted_empty = True  # the counts can miss a message whose wait ended as they were read
-                continue
-            t = time.monotonic()
-            time.sleep(0.1)
+            time.sleep(seconds)
             idle += time.monotonic() - t
+
+        started, started_epoch = time.monotonic(), time.time()
+        ok = pump([Timed()], timeout=300, sleep=timed_sleep)
         wall = time.monotonic() - started
         stats = vendor.stats()
         reqs = sorted(r.at for r in vendor.requests)

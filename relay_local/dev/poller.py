@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import boto3
@@ -128,9 +128,9 @@ class Poller(Protocol):
     def pending(self) -> int: ...
 
 
-def pump(pollers: Sequence[Poller], timeout: float = 120.0, idle_sleep: float = 0.1) -> bool:
+def pump(pollers: Sequence[Poller], timeout: float = 120.0, idle_sleep: float = 0.1, sleep: Callable[[float], None] = time.sleep) -> bool:
     """Run the pollers until every queue is empty (nothing visible, in flight or delayed).
-    Returns False if `timeout` passed first.
+    Returns False if `timeout` passed first. `sleep` waits between rounds (the delivery bench times it).
 
     Empty is decided in this order: a round receives nothing, the counts say zero, and then one more
     round receives nothing. The counts alone can miss a message: moto reads each of
@@ -144,7 +144,7 @@ def pump(pollers: Sequence[Poller], timeout: float = 120.0, idle_sleep: float = 
         if sum(p.poll_once() for p in pollers):
             continue
         if any(p.pending() for p in pollers):
-            time.sleep(idle_sleep)
+            sleep(idle_sleep)
         elif not sum(p.poll_once() for p in pollers):  # the round after the counts
             return True
     return False
